@@ -1,0 +1,74 @@
+"""km3flow: pipelines, data access and deep-learning training for KM3NeT data.
+
+Subpackages (loaded on first use, so ``import km3flow`` stays light):
+
+- ``km3flow.core``: Pipeline, Module, Pump, Blob, timing, pipeline configuration
+- ``km3flow.logger``: coloured logging with the ONCE and DEPRECATION levels, printers
+- ``km3flow.dataclasses``: Table and NDArray, numpy containers with HDF5 metadata
+- ``km3flow.io``: pumps and sinks for KM3NeT formats (HDF5, DAQ, EVT, ROOT, detector files)
+- ``km3flow.calib``: detector calibration of hits
+- ``km3flow.controlhost``: the ControlHost protocol, client and dispatcher (live data)
+- ``km3flow.modules``: commonly used pipeline modules
+- ``km3flow.ml``: binning of hits and the training organiser (PyTorch)
+- ``km3flow.parallel``: draining pipelines on many cores or a Dask cluster
+- ``km3flow.cli``: the ``km3flow`` command
+
+Use it the KM3Pipe way::
+
+    import km3flow as kp
+    pipe = kp.Pipeline()
+    pipe.attach(some_function)
+    pipe.drain(3)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+version = __version__
+
+_SUBMODULES = {
+    "core",
+    "logger",
+    "dataclasses",
+    "io",
+    "calib",
+    "controlhost",
+    "modules",
+    "ml",
+    "parallel",
+    "cli",
+    "exceptions",
+}
+
+_ATTRIBUTES = {
+    "Pipeline": "km3flow.core",
+    "Module": "km3flow.core",
+    "Pump": "km3flow.core",
+    "Blob": "km3flow.core",
+    "Table": "km3flow.dataclasses",
+    "NDArray": "km3flow.dataclasses",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .core import Blob, Module, Pipeline, Pump
+    from .dataclasses import NDArray, Table
+
+__all__ = ["__version__", "version", *sorted(_ATTRIBUTES), *sorted(_SUBMODULES)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ATTRIBUTES:
+        value = getattr(importlib.import_module(_ATTRIBUTES[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"km3flow.{name}")
+    else:
+        raise AttributeError(f"module 'km3flow' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,90 @@
+"""Exception hierarchy of km3flow.
+
+Every error km3flow raises on purpose derives from :class:`Km3flowError`; where the
+meaning matches a builtin, the class also derives from it so ``except KeyError`` and
+friends keep working.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class Km3flowError(Exception):
+    """Base class of all km3flow errors."""
+
+
+class FormatError(Km3flowError, ValueError):
+    """A file or byte stream does not have the layout that was expected.
+
+    The message names the source (file name), the position (byte offset, line or row)
+    and what was expected there, e.g.
+    ``IO_EVT.dat: at byte 1234: expected a frame length >= 8, got -3``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        path: str | os.PathLike | None = None,
+        offset: int | None = None,
+        line: int | None = None,
+        row: int | None = None,
+    ) -> None:
+        self.path = None if path is None else os.fspath(path)
+        self.offset = offset
+        self.line = line
+        self.row = row
+        where = []
+        if self.path is not None:
+            where.append(self.path)
+        if offset is not None:
+            where.append(f"at byte {offset}")
+        if line is not None:
+            where.append(f"line {line}")
+        if row is not None:
+            where.append(f"row {row}")
+        self.reason = message
+        super().__init__(": ".join(where + [message]))
+
+
+class BlobKeyError(Km3flowError, KeyError):
+    """A key is missing from a :class:`~km3flow.core.Blob`."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the plain message
+        return str(self.args[0]) if self.args else ""
+
+
+class ModuleError(Km3flowError):
+    """A module failed while the pipeline was draining; names the module and the cycle."""
+
+    def __init__(self, message: str, module: str | None = None, cycle: int | None = None):
+        self.module = module
+        self.cycle = cycle
+        super().__init__(message)
+
+
+class ParameterError(Km3flowError, TypeError):
+    """A module parameter is missing or has the wrong type."""
+
+
+class ServiceNotFound(Km3flowError, KeyError):
+    """A service was asked for that no module exposes."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(Km3flowError, ValueError):
+    """A configuration file (pipeline or training TOML) is invalid."""
+
+
+class OptionalDependencyMissing(Km3flowError, ImportError):
+    """An optional dependency is needed for this feature but not installed."""
+
+
+class ProtocolError(Km3flowError, ValueError):
+    """A ControlHost peer sent bytes that break the protocol."""
+
+
+class Km3flowDeprecationWarning(DeprecationWarning):
+    """Warns about an API that goes away in a later release."""
