@@ -1,0 +1,474 @@
+"""The Pipeline: attaches modules and drains blobs through them, cycle by cycle.
+
+Construction data of every module (factory, name, parameters, conditions) is kept in
+:class:`ModuleSpec` records apart from the live instances, so the same pipeline can be
+rebuilt in worker processes (:meth:`Pipeline.from_specs`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..exceptions import Km3flowError, ModuleError, ServiceNotFound
+from ..logger import get_logger, get_printer
+from .blob import Blob
+from .config import load_pipeline_config
+from .module import Module, Services
+from .timing import FOLD_EVERY, DurationRecorder, IntervalRecorder, peak_memory_mb
+
+log = get_logger("Pipeline")
+_print = get_printer("Pipeline")
+
+
+@dataclass
+class ModuleSpec:
+    """What is needed to build a module: its factory, name, parameters and conditions."""
+
+    factory: Any
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    every: int | None = None
+    only_if: tuple[str, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        factory = self.factory
+        qualname = getattr(factory, "__qualname__", type(factory).__qualname__)
+        return {
+            "name": self.name,
+            "module": f"{getattr(factory, '__module__', '?')}.{qualname}",
+            "kind": "function" if _is_function(factory) else "class",
+            "every": self.every,
+            "only_if": list(self.only_if),
+            "params": {k: _jsonable(v) for k, v in self.params.items()},
+        }
+
+
+def _is_function(obj: Any) -> bool:
+    return callable(obj) and not isinstance(obj, type) and not isinstance(obj, Module)
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+class _Entry:
+    """A live module in the chain, with the data the drain loop needs."""
+
+    __slots__ = ("name", "call", "module", "every", "only_if", "timer", "spec")
+
+    def __init__(self, spec: ModuleSpec, module: Module | None, call: Callable) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.module = module
+        self.call = call
+        self.every = spec.every
+        self.only_if = spec.only_if
+        self.timer = DurationRecorder()
+
+
+class Pipeline:
+    """A chain of modules through which blobs are drained.
+
+    Parameters
+    ----------
+    timeit
+        Also record wall and CPU time of every module's ``process`` and report it.
+    configfile
+        A TOML file with one ``[section]`` per module name; its values take precedence
+        over keyword arguments given to :meth:`attach`.
+    """
+
+    def __init__(self, timeit: bool = False, configfile: str | os.PathLike | None = None,
+                 anybar: bool = False) -> None:
+        self.timeit = timeit
+        self.services = Services()
+        self.specs: list[ModuleSpec] = []
+        self._entries: list[_Entry] = []
+        self._init_wall = 0.0
+        self._init_cpu = 0.0
+        self._prepared = False
+        self._finished = False
+        self.cycles = 0
+        self.configfile = None if configfile is None else os.fspath(configfile)
+        self._config: dict[str, dict[str, Any]] = {}
+        self._config_used: set[str] = set()
+        self.cycle_times = IntervalRecorder()
+        self.finish_results = Blob()
+        if self.configfile is not None:
+            log.warning(
+                "Keep in mind that the module configuration file has precedence over "
+                "keyword arguments in the attach method!"
+            )
+            _print(f"Reading module configuration from '{self.configfile}'")
+            self._config = load_pipeline_config(self.configfile)
+
+    # -- building ------------------------------------------------------------------------
+    @classmethod
+    def from_specs(cls, specs: Iterable[ModuleSpec], **kwargs: Any) -> "Pipeline":
+        """Rebuild a pipeline from module specs (e.g. in a worker process)."""
+        pipe = cls(**kwargs)
+        for spec in specs:
+            pipe.attach(spec.factory, name=spec.name, every=spec.every,
+                        only_if=list(spec.only_if) or None, **spec.params)
+        return pipe
+
+    def attach(self, module_factory: Any, name: str | None = None, every: int | None = None,
+               only_if: str | Iterable[str] | None = None, **params: Any) -> "Pipeline":
+        """Attach a module: a ``Module`` subclass, a function ``f(blob)`` or an instance.
+
+        Parameters
+        ----------
+        module_factory
+            The module class, a plain function taking and returning a blob, or an
+            already built ``Module``.
+        name
+            The module's name (defaults to the class or function name); several instances
+            of one class need different names.
+        every
+            Run only on every ``every``-th cycle (cycles 0, every, 2·every, …).
+        only_if
+            A blob key, or several, that must all be present for the module to run.
+        **params
+            Parameters of the module (read with ``self.get``/``self.require``), or keyword
+            arguments of a function module.
+        """
+        t_wall, t_cpu = time.perf_counter(), time.process_time()
+        if every is not None and (not isinstance(every, int) or every < 1):
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        if isinstance(only_if, str):
+            only_if_keys: tuple[str, ...] = (only_if,)
+        else:
+            only_if_keys = tuple(only_if or ())
+        if isinstance(module_factory, Module):
+            base_name = module_factory.name
+        else:
+            base_name = getattr(module_factory, "__name__", type(module_factory).__name__)
+        name = name or base_name
+        name = self._unique_name(name)
+        if name in self._config:
+            params = {**params, **self._config[name]}
+            self._config_used.add(name)
+        spec = ModuleSpec(module_factory, name, dict(params), every, only_if_keys)
+
+        if isinstance(module_factory, Module):
+            module = module_factory
+            module.name = name
+            module.services.update(self.services)
+            module.services = self.services
+            call: Callable = module.process
+        elif isinstance(module_factory, type) and issubclass(module_factory, Module):
+            missing = [s for s in module_factory.requires_services if s not in self.services]
+            if missing:
+                raise ServiceNotFound(
+                    f"module '{name}' needs the services {missing}, which no module attached "
+                    f"before it exposes; available services: "
+                    f"{', '.join(sorted(self.services)) or 'none'}"
+                )
+            module = module_factory(name=None if name == base_name else name,
+                                    services=self.services, **params)
+            module.name = name
+            unused = module.unused_parameters
+            if unused:
+                log.warning("module '%s' got parameters it does not use: %s",
+                            name, ", ".join(unused))
+            call = module.process
+        elif callable(module_factory):
+            module = None
+            call = self._function_call(module_factory, name, params)
+        else:
+            raise TypeError(f"cannot attach {module_factory!r}: not a Module or a function")
+        if module is not None:
+            module.every = every
+            module.only_if = only_if_keys
+        self.specs.append(spec)
+        self._entries.append(_Entry(spec, module, call))
+        self._init_wall += time.perf_counter() - t_wall
+        self._init_cpu += time.process_time() - t_cpu
+        return self
+
+    def _unique_name(self, name: str) -> str:
+        taken = {e.name for e in self._entries}
+        if name not in taken:
+            return name
+        i = 2
+        while f"{name}_{i}" in taken:
+            i += 1
+        log.debug("a module named '%s' exists already, naming this one '%s_%d'", name, name, i)
+        return f"{name}_{i}"
+
+    @staticmethod
+    def _function_call(func: Callable, name: str, params: dict[str, Any]) -> Callable:
+        if not params:
+            return func
+        try:
+            sig = inspect.signature(func)
+            accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+            unknown = [] if accepts_any else [k for k in params if k not in sig.parameters]
+        except (TypeError, ValueError):
+            unknown = []
+        if unknown:
+            raise TypeError(f"function module '{name}' has no parameters {unknown}")
+
+        def call(blob: Blob) -> Any:
+            return func(blob, **params)
+
+        return call
+
+    @property
+    def modules(self) -> list[Any]:
+        """The attached modules in order (Module instances, or functions)."""
+        return [e.module if e.module is not None else e.spec.factory for e in self._entries]
+
+    # -- describing ----------------------------------------------------------------------
+    def describe(self, fmt: str = "text") -> str:
+        """Describe the attached modules in order: as readable text or as JSON."""
+        records = [s.describe() for s in self.specs]
+        if fmt == "json":
+            return json.dumps({"timeit": self.timeit, "configfile": self.configfile,
+                               "modules": records}, indent=1)
+        if fmt != "text":
+            raise ValueError(f"fmt must be 'text' or 'json', not {fmt!r}")
+        lines = [f"Pipeline with {len(records)} module{'s' if len(records) != 1 else ''}:"]
+        for i, r in enumerate(records):
+            cond = []
+            if r["every"]:
+                cond.append(f"every={r['every']}")
+            if r["only_if"]:
+                cond.append(f"only_if={r['only_if']}")
+            params = ", ".join(f"{k}={v!r}" for k, v in r["params"].items())
+            extra = "  [" + ", ".join(cond) + "]" if cond else ""
+            lines.append(f"  {i}: {r['name']} ({r['module']}){extra}")
+            if params:
+                lines.append(f"       {params}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+    # -- draining ------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        if self._prepared:
+            return
+        t_wall, t_cpu = time.perf_counter(), time.process_time()
+        for section in self._config:
+            if section not in self._config_used:
+                log.warning("section [%s] of '%s' matches no attached module",
+                            section, self.configfile)
+        for entry in self._entries:
+            if entry.module is not None:
+                try:
+                    entry.module.prepare()
+                except Exception as err:
+                    raise ModuleError(f"module '{entry.name}' failed in prepare(): "
+                                      f"{type(err).__name__}: {err}", module=entry.name) from err
+        self._prepared = True
+        self._init_wall += time.perf_counter() - t_wall
+        self._init_cpu += time.process_time() - t_cpu
+
+    def drain(self, cycles: int | None = None, **kwargs: Any) -> Blob:
+        """Run the pipeline for at most ``cycles`` cycles, or until the pump is exhausted.
+
+        Every module's ``finish()`` runs at the end, also after an error or Ctrl-C.
+
+        Parameters
+        ----------
+        cycles
+            The maximum number of cycles; ``None`` runs until a module (the pump) raises
+            ``StopIteration``.
+        workers, executor, ordered
+            Drain in parallel over the pump's files (see :mod:`km3flow.parallel`).
+
+        Returns
+        -------
+        Blob
+            The non-``None`` results of the modules' ``finish()``, keyed by module name.
+        """
+        if kwargs:
+            from ..parallel import drain_parallel
+
+            return drain_parallel(self, cycles=cycles, **kwargs)
+        if self._finished:
+            raise Km3flowError("this pipeline has been drained and finished already; "
+                               "build a new one to run again")
+        self._prepare()
+        print(f"Pipeline and module initialisation took {self._init_wall:.3f}s "
+              f"(CPU {self._init_cpu:.3f}s).")
+        error: BaseException | None = None
+        interrupted = False
+        restore = _sigterm_as_interrupt()
+        drain_wall, drain_cpu = time.perf_counter(), time.process_time()
+        try:
+            self._cycle_loop(cycles)
+        except KeyboardInterrupt:
+            interrupted = True
+            log.warning("interrupted after %d cycles; finishing all modules", self.cycles)
+        except BaseException as err:  # noqa: BLE001 - re-raised after finishing
+            error = err
+        finally:
+            restore()
+        self.cycle_times.fold(keep_last=False)
+        finish_error = self._finish()
+        drain_wall = time.perf_counter() - drain_wall
+        drain_cpu = time.process_time() - drain_cpu
+        self._print_summary(drain_wall, drain_cpu)
+        if error is not None:
+            raise error
+        if finish_error is not None:
+            raise finish_error
+        if interrupted:
+            log.warning("pipeline stopped by interrupt; all modules finished")
+        return self.finish_results
+
+    def _cycle_loop(self, cycles: int | None) -> None:
+        entries = self._entries
+        plain = all(e.every is None and not e.only_if for e in entries) and not self.timeit
+        calls = [e.call for e in entries]
+        wall, cpu = time.perf_counter, time.process_time
+        recorder = self.cycle_times
+        tw, tc = recorder.wall, recorder.cpu
+        limit = -1 if cycles is None else int(cycles)
+        cycle = self.cycles
+        entry = None
+        call = None
+        try:
+            while cycle != limit:
+                tw.append(wall())
+                tc.append(cpu())
+                if len(tw) > FOLD_EVERY:
+                    recorder.fold()
+                    tw, tc = recorder.wall, recorder.cpu
+                blob = Blob()
+                if plain:
+                    for call in calls:
+                        blob = call(blob)
+                        if type(blob) is not Blob:
+                            if blob is None:
+                                break
+                            blob = self._check_blob(blob, call)
+                else:
+                    for entry in entries:
+                        if entry.every is not None and cycle % entry.every:
+                            continue
+                        if entry.only_if and not all(k in blob for k in entry.only_if):
+                            continue
+                        if self.timeit:
+                            t0, c0 = wall(), cpu()
+                            blob = entry.call(blob)
+                            entry.timer.wall.append(wall() - t0)
+                            entry.timer.cpu.append(cpu() - c0)
+                            if len(entry.timer.wall) > FOLD_EVERY:
+                                entry.timer.fold()
+                        else:
+                            blob = entry.call(blob)
+                        if type(blob) is not Blob:
+                            if blob is None:
+                                break
+                            blob = self._check_blob(blob, entry.call)
+                cycle += 1
+                self.cycles = cycle
+        except StopIteration:
+            tw.pop()
+            tc.pop()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as err:
+            failed = self._entry_for(entry, call, plain)
+            name = failed.name if failed is not None else "?"
+            raise ModuleError(
+                f"module '{name}' failed in cycle {cycle}: {type(err).__name__}: {err}",
+                module=name, cycle=cycle,
+            ) from err
+        else:
+            tw.append(wall())
+            tc.append(cpu())
+        finally:
+            for e in entries:
+                e.timer.fold()
+
+    def _entry_for(self, entry: _Entry | None, call: Callable | None, plain: bool) -> Any:
+        if not plain:
+            return entry
+        for e in self._entries:
+            if e.call is call:
+                return e
+        return None
+
+    def _check_blob(self, blob: Any, call: Callable) -> Blob:
+        if isinstance(blob, dict):
+            return Blob(blob)
+        entry = next((e for e in self._entries if e.call is call), None)
+        name = entry.name if entry else getattr(call, "__name__", "?")
+        raise TypeError(f"module '{name}' returned {type(blob).__name__}, expected a Blob, "
+                        f"a dict or None")
+
+    def _finish(self) -> BaseException | None:
+        first_error: BaseException | None = None
+        results = self.finish_results
+        for entry in self._entries:
+            if entry.module is None:
+                continue
+            t0, c0 = time.perf_counter(), time.process_time()
+            try:
+                result = entry.module.finish()
+            except Exception as err:  # noqa: BLE001 - every module must get its finish
+                log.error("module '%s' failed in finish(): %s: %s",
+                          entry.name, type(err).__name__, err)
+                if first_error is None:
+                    first_error = ModuleError(
+                        f"module '{entry.name}' failed in finish(): {type(err).__name__}: {err}",
+                        module=entry.name)
+                    first_error.__cause__ = err
+                result = None
+            entry.timer.finish_wall = time.perf_counter() - t0
+            entry.timer.finish_cpu = time.process_time() - c0
+            if result is not None:
+                results[entry.name] = result
+        self._finished = True
+        return first_error
+
+    def _print_summary(self, wall: float, cpu: float) -> None:
+        rec = self.cycle_times
+        lines = [
+            "=" * 5,
+            f"{self.cycles} cycles drained in {wall:.6f}s (CPU {cpu:.6f}s). "
+            f"Memory peak: {peak_memory_mb():.2f} MB",
+            rec.wall_stats.line("wall"),
+            rec.cpu_stats.line("CPU"),
+        ]
+        if self.timeit:
+            for e in self._entries:
+                t = e.timer
+                lines.append(
+                    f"{e.name} - process: {t.wall_stats.total:.3f}s (CPU {t.cpu_stats.total:.3f}s)"
+                    f" - finish: {t.finish_wall:.3f}s (CPU {t.finish_cpu:.3f}s)"
+                )
+                lines.append(t.wall_stats.line("wall"))
+                lines.append(t.cpu_stats.line("CPU"))
+        print("\n".join(lines))
+
+
+def _sigterm_as_interrupt() -> Callable[[], None]:
+    """Turn SIGTERM into KeyboardInterrupt while draining, so modules still finish."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, previous)

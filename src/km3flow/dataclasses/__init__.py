@@ -1,0 +1,9 @@
+"""Data containers: :class:`Table` (structured array) and :class:`NDArray`, with HDF5 metadata."""
+
+from .ndarray import NDArray
+from .table import DEFAULT_H5LOC, Table, TableError
+from .templates import TEMPLATES
+
+NDArray.__module__ = "km3flow.dataclasses"
+
+__all__ = ["Table", "NDArray", "TableError", "TEMPLATES", "DEFAULT_H5LOC"]
