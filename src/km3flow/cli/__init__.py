@@ -1,0 +1,1 @@
+"""The ``km3flow`` command line; one module per subcommand."""
