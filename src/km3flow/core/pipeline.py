@@ -21,7 +21,7 @@ from ..exceptions import Km3flowError, ModuleError, ServiceNotFound
 from ..logger import get_logger, get_printer
 from .blob import Blob
 from .config import load_pipeline_config
-from .module import Module, Services
+from .module import Module, Pump, Services
 from .timing import FOLD_EVERY, DurationRecorder, IntervalRecorder, peak_memory_mb
 
 log = get_logger("Pipeline")
@@ -106,6 +106,9 @@ class Pipeline:
         self._config_used: set[str] = set()
         self.cycle_times = IntervalRecorder()
         self.finish_results = Blob()
+        # Services every pipeline offers, for sinks (provenance) and progress bars.
+        self.services["pipeline_description"] = lambda: self.describe(fmt="json")
+        self.services["input_files"] = self.input_files
         if self.configfile is not None:
             log.warning(
                 "Keep in mind that the module configuration file has precedence over "
@@ -192,6 +195,8 @@ class Pipeline:
         if module is not None:
             module.every = every
             module.only_if = only_if_keys
+            if not self._entries and isinstance(module, Pump) and module.random_access:
+                self.services["n_cycles"] = module.__len__
         self.specs.append(spec)
         self._entries.append(_Entry(spec, module, call))
         self._init_wall += time.perf_counter() - t_wall
@@ -225,6 +230,23 @@ class Pipeline:
             return func(blob, **params)
 
         return call
+
+    def input_files(self) -> list[str]:
+        """The input files named by the attached pumps' filename/filenames parameters."""
+        files: list[str] = []
+        for spec in self.specs:
+            factory = spec.factory
+            is_pump = isinstance(factory, Pump) or (
+                isinstance(factory, type) and issubclass(factory, Pump))
+            if not is_pump:
+                continue
+            for key in ("filename", "filenames", "filepath", "input"):
+                value = spec.params.get(key)
+                if isinstance(value, (str, os.PathLike)):
+                    files.append(os.fspath(value))
+                elif isinstance(value, (list, tuple)):
+                    files.extend(os.fspath(v) for v in value)
+        return files
 
     @property
     def modules(self) -> list[Any]:
