@@ -357,52 +357,57 @@ class Pipeline:
         entries = self._entries
         plain = all(e.every is None and not e.only_if for e in entries) and not self.timeit
         calls = [e.call for e in entries]
+        timeit = self.timeit
         wall, cpu = time.perf_counter, time.process_time
         recorder = self.cycle_times
-        tw, tc = recorder.wall, recorder.cpu
-        limit = -1 if cycles is None else int(cycles)
+        new_blob = Blob
         cycle = self.cycles
         entry = None
         call = None
+        # Cycles run in chunks so the per-cycle work is two clock reads and two list
+        # appends; the chunk's timestamps are folded into running statistics after it.
         try:
-            while cycle != limit:
-                tw.append(wall())
-                tc.append(cpu())
-                if len(tw) > FOLD_EVERY:
-                    recorder.fold()
-                    tw, tc = recorder.wall, recorder.cpu
-                blob = Blob()
-                if plain:
-                    for call in calls:
-                        blob = call(blob)
-                        if type(blob) is not Blob:
-                            if blob is None:
-                                break
-                            blob = self._check_blob(blob, call)
-                else:
-                    for entry in entries:
-                        if entry.every is not None and cycle % entry.every:
-                            continue
-                        if entry.only_if and not all(k in blob for k in entry.only_if):
-                            continue
-                        if self.timeit:
-                            t0, c0 = wall(), cpu()
-                            blob = entry.call(blob)
-                            entry.timer.wall.append(wall() - t0)
-                            entry.timer.cpu.append(cpu() - c0)
-                            if len(entry.timer.wall) > FOLD_EVERY:
-                                entry.timer.fold()
-                        else:
-                            blob = entry.call(blob)
-                        if type(blob) is not Blob:
-                            if blob is None:
-                                break
-                            blob = self._check_blob(blob, entry.call)
-                cycle += 1
-                self.cycles = cycle
+            while True:
+                chunk = FOLD_EVERY if cycles is None else min(FOLD_EVERY, cycles - cycle)
+                if chunk <= 0:
+                    break
+                tw_append, tc_append = recorder.wall.append, recorder.cpu.append
+                for _ in range(chunk):
+                    tw_append(wall())
+                    tc_append(cpu())
+                    blob = new_blob()
+                    if plain:
+                        for call in calls:
+                            blob = call(blob)
+                            if type(blob) is not Blob:
+                                if blob is None:
+                                    break
+                                blob = self._check_blob(blob, call)
+                    else:
+                        for entry in entries:
+                            if entry.every is not None and cycle % entry.every:
+                                continue
+                            if entry.only_if and not all(k in blob for k in entry.only_if):
+                                continue
+                            if timeit:
+                                t0, c0 = wall(), cpu()
+                                blob = entry.call(blob)
+                                entry.timer.wall.append(wall() - t0)
+                                entry.timer.cpu.append(cpu() - c0)
+                            else:
+                                blob = entry.call(blob)
+                            if type(blob) is not Blob:
+                                if blob is None:
+                                    break
+                                blob = self._check_blob(blob, entry.call)
+                    cycle += 1
+                recorder.fold()
+                if timeit:
+                    for e in entries:
+                        e.timer.fold()
         except StopIteration:
-            tw.pop()
-            tc.pop()
+            recorder.wall.pop()
+            recorder.cpu.pop()
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as err:
@@ -412,10 +417,12 @@ class Pipeline:
                 f"module '{name}' failed in cycle {cycle}: {type(err).__name__}: {err}",
                 module=name, cycle=cycle,
             ) from err
-        else:
-            tw.append(wall())
-            tc.append(cpu())
         finally:
+            self.cycles = cycle
+            if len(recorder.wall) > len(recorder.cpu):
+                recorder.wall.pop()  # an interrupt between the two clock reads
+            recorder.wall.append(wall())
+            recorder.cpu.append(cpu())
             for e in entries:
                 e.timer.fold()
 
