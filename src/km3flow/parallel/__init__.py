@@ -1,0 +1,49 @@
+"""Parallel pipelines: the same pipeline over many files, on all cores or a Dask cluster.
+
+``pipe.drain(workers=N)`` runs one task per input file of the pump in ``N`` local
+processes; ``pipe.drain(executor=client)`` sends the tasks to a ``dask.distributed``
+cluster. Workers rebuild the module chain from the pipeline's specs; output modules write
+part files that the parent merges. See docs/parallel.md.
+
+Modules
+-------
+drain
+    ``drain_parallel``: plan, run, check, merge, summarise.
+plan
+    Splitting a pipeline into tasks, merging outputs and finish() results.
+worker
+    What runs in a worker: ``run_task`` and its ``TaskReport``.
+pool
+    The local process pool (``concurrent.futures``).
+dask
+    The Dask backend (``dask.distributed`` imported lazily).
+merge_hdf5
+    Merging KM3Pipe-layout HDF5 part files (PyTables, imported lazily).
+options
+    ``--workers``/``--scheduler`` for command-line tools.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .drain import drain_parallel
+from .errors import WorkerError, WorkerInterrupted, WorkerLost
+from .options import add_parallel_arguments, executor_from_args
+from .plan import part_path
+from .summary import ParallelSummary, WorkerReport
+from .worker import TaskReport
+
+__all__ = [
+    "drain_parallel", "ParallelSummary", "WorkerReport", "TaskReport", "WorkerError",
+    "WorkerLost", "WorkerInterrupted", "executor_from_args", "add_parallel_arguments",
+    "part_path", "merge_hdf5",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "merge_hdf5":
+        from .merge_hdf5 import merge_hdf5
+
+        return merge_hdf5
+    raise AttributeError(f"module 'km3flow.parallel' has no attribute {name!r}")
