@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -81,11 +82,12 @@ class PoolBackend:
             abort.set()
             for f in futures:
                 f.cancel()
-            _stop_processes(list(processes.values()))
+            _stop_processes(list(processes.values()), events, progress)
             executor.shutdown(wait=True, cancel_futures=True)
             raise
         except BaseException:
             abort.set()
+            _stop_processes(list(processes.values()), events, progress)
             executor.shutdown(wait=True, cancel_futures=True)
             raise
         executor.shutdown(wait=True, cancel_futures=True)
@@ -102,17 +104,24 @@ def _lost_error(tasks: list[Task], events: Any, progress: dict[int, tuple[str, i
                 processes: dict[int, Any]) -> WorkerLost:
     running = {i for i, (kind, _) in progress.items() if kind == "start"}
     # The pool terminates the other workers once one died; a worker stopped while it
-    # drained still finishes its modules and reports the end of its task. Wait for them
-    # so that only the tasks that never ended are named.
-    for proc in processes.values():
-        proc.join(timeout=_STOP_TIMEOUT)
+    # drained still finishes its modules and reports the end of its task. Wait for those
+    # reports (not for the processes: their results are no longer read, so they may
+    # block), then kill whatever is left, so that only tasks that never ended are named.
+    deadline = time.monotonic() + _STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        _read_events(events, progress)
+        pending = [i for i, (kind, _) in progress.items() if kind == "start"]
+        alive = {progress[i][1] for i in pending} & {
+            pid for pid, p in processes.items() if p.is_alive()}
+        if not alive:
+            break
+        time.sleep(0.05)
     _read_events(events, progress)
+    _kill_processes(list(processes.values()))
     lost = sorted(i for i, (kind, _) in progress.items() if kind == "start")
     if not lost:
         return WorkerLost("a worker process died before it reported which task it ran")
-    parts = []
-    files: list[str] = []
-    for index in lost:
+    def describe(index: int) -> tuple[str, int | None]:
         pid = progress[index][1]
         proc = processes.get(pid)
         code = None if proc is None else proc.exitcode
@@ -121,30 +130,62 @@ def _lost_error(tasks: list[Task], events: Any, progress: dict[int, tuple[str, i
             how = f" (killed by {signal.Signals(-code).name})"
         elif code is not None:
             how = f" (exit code {code})"
-        task_files = tasks[index].input_files
-        files.extend(task_files)
-        parts.append(f"worker process {pid} died{how} while processing "
-                     f"{', '.join(repr(f) for f in task_files)} (task {index})")
+        files = ", ".join(repr(f) for f in tasks[index].input_files)
+        return f"worker process {pid} died{how} while processing {files} (task {index})", code
+
+    described = [(i, *describe(i)) for i in lost]
+    # Workers the pool itself terminated (SIGTERM) after the first death are collateral.
+    culprits = [d for d in described if d[2] != -signal.SIGTERM] or described
+    collateral = [d for d in described if d not in culprits]
+    files = [f for i, _, _ in culprits for f in tasks[i].input_files]
+    message = "; ".join(text for _, text, _ in culprits) + "; the run was stopped"
     stopped = sorted(running - set(lost))
-    message = "; ".join(parts) + "; the run was stopped"
+    if collateral:
+        message += (", tasks " + str([i for i, _, _ in collateral]) +
+                    " were terminated by the pool before they could finish")
     if stopped:
         message += f", tasks {stopped} were interrupted"
     message += (" and no output was merged (part files are left named "
                 "'<output>.part-<task>')")
-    return WorkerLost(message, worker=str(progress[lost[0]][1]), input_files=files)
+    first_pid = progress[culprits[0][0]][1]
+    return WorkerLost(message, worker=str(first_pid), input_files=files)
 
 
-def _stop_processes(processes: list[Any]) -> None:
-    """SIGTERM every live worker, wait, then SIGKILL those still alive: no orphans."""
+def _kill_processes(processes: list[Any]) -> None:
+    for proc in processes:
+        if proc.is_alive():
+            proc.kill()
+    for proc in processes:
+        proc.join(timeout=_STOP_TIMEOUT)
+
+
+def _stop_processes(processes: list[Any], events: Any,
+                    progress: dict[int, tuple[str, int]]) -> None:
+    """Stop every worker, no orphans: SIGTERM, let running tasks finish their modules, kill.
+
+    A draining worker turns SIGTERM into a clean stop of its pipeline (all modules
+    finish) and reports the end of its task; a worker without a task in progress has
+    nothing to finish and is killed at once; any left after the grace time is killed.
+    """
     for proc in processes:
         if proc.is_alive():
             try:
                 os.kill(proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+    deadline = time.monotonic() + _STOP_TIMEOUT
+    while True:
+        _read_events(events, progress)
+        busy = {pid for kind, pid in progress.values() if kind == "start"}
+        alive = [p for p in processes if p.is_alive()]
+        for proc in alive:
+            if proc.pid not in busy:
+                proc.kill()
+        if not alive or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     for proc in processes:
-        proc.join(timeout=_STOP_TIMEOUT)
         if proc.is_alive():
             log.warning("worker process %d did not stop; killing it", proc.pid)
             proc.kill()
-            proc.join(timeout=_STOP_TIMEOUT)
+        proc.join(timeout=_STOP_TIMEOUT)

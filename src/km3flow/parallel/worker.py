@@ -210,10 +210,20 @@ def run_task(task: Task) -> TaskReport:
 
 def _collect_stats(pipe: Pipeline, report: TaskReport) -> None:
     report.cycles = pipe.cycles
-    report.cycle_wall = pipe.cycle_times.wall_stats
-    report.cycle_cpu = pipe.cycle_times.cpu_stats
+    report.cycle_wall = _shrunk(pipe.cycle_times.wall_stats)
+    report.cycle_cpu = _shrunk(pipe.cycle_times.cpu_stats)
     if pipe.timeit:
         for entry in pipe._entries:  # the per-module timers live on the chain's entries
             t = entry.timer
-            report.modules[entry.name] = ModuleStats(t.wall_stats, t.cpu_stats,
+            report.modules[entry.name] = ModuleStats(_shrunk(t.wall_stats), _shrunk(t.cpu_stats),
                                                      t.finish_wall, t.finish_cpu)
+
+
+def _shrunk(stats: RunningStats) -> RunningStats:
+    """The statistics with only the filled part of the median reservoir, to send back.
+
+    Such a copy can be merged into another RunningStats (which is all the parent does),
+    not added to.
+    """
+    stats._reservoir = stats._reservoir[: stats._filled].copy()
+    return stats

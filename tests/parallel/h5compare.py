@@ -1,0 +1,36 @@
+"""Node-by-node comparison of two HDF5 files for the parallel tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import tables
+
+
+def h5_content(path: str) -> dict:
+    """{node path: (title, user attrs, data)} of every node except PyTables' index groups."""
+    content = {}
+    with tables.open_file(path) as f:
+        for node in f.walk_nodes("/"):
+            p = node._v_pathname
+            if "/_i_" in p:
+                continue
+            attrs = node._v_attrs
+            user = {k: attrs[k] for k in attrs._f_list("user") if k != "kid"}
+            data = None if isinstance(node, tables.Group) else node.read()
+            content[p] = (str(node._v_title), user, data)
+    return content
+
+
+def assert_same_h5(a: str, b: str) -> None:
+    ca, cb = h5_content(a), h5_content(b)
+    assert sorted(ca) == sorted(cb)
+    for path in ca:
+        ta, ua, da = ca[path]
+        tb, ub, db = cb[path]
+        assert ta == tb, path
+        assert ua == ub, path
+        if da is None:
+            assert db is None, path
+        else:
+            assert da.dtype == db.dtype, path
+            assert np.array_equal(da, db), path
