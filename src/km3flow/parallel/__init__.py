@@ -18,14 +18,13 @@ pool
 dask
     The Dask backend (``dask.distributed`` imported lazily).
 merge_hdf5
-    Merging KM3Pipe-layout HDF5 part files (PyTables, imported lazily).
+    ``merge_hdf5(part_paths, final_path)``: merging KM3Pipe-layout HDF5 part files
+    (import it from the submodule; PyTables is loaded only then).
 options
     ``--workers``/``--scheduler`` for command-line tools.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from .drain import drain_parallel
 from .errors import WorkerError, WorkerInterrupted, WorkerLost
@@ -37,13 +36,5 @@ from .worker import TaskReport
 __all__ = [
     "drain_parallel", "ParallelSummary", "WorkerReport", "TaskReport", "WorkerError",
     "WorkerLost", "WorkerInterrupted", "executor_from_args", "add_parallel_arguments",
-    "part_path", "merge_hdf5",
+    "part_path",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "merge_hdf5":
-        from .merge_hdf5 import merge_hdf5
-
-        return merge_hdf5
-    raise AttributeError(f"module 'km3flow.parallel' has no attribute {name!r}")

@@ -1,0 +1,57 @@
+"""Parallel draining through a dask.distributed LocalCluster with 2 workers."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from distributed import Client, LocalCluster
+from h5compare import assert_same_h5
+from parallel_testmods import Crash
+
+from km3flow.parallel import WorkerError, executor_from_args
+
+
+@pytest.fixture(scope="module")
+def client():
+    # Threads in this process keep the test quick; the tasks are the same as on a
+    # multi-node cluster (pickled specs, one file per task).
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as c:
+        yield c
+
+
+def test_dask_run_writes_what_the_serial_run_writes(client, h5files, build, tmp_path):
+    files, n_events, n_hits = h5files
+    serial = build(files, "serial").drain()
+    pipe = build(files, "dask", timeit=True)
+    result = pipe.drain(executor=client)
+    assert result["CountHits"] == serial["CountHits"] == {"n_events": n_events,
+                                                          "n_hits": n_hits}
+    assert (tmp_path / "dask.txt").read_text() == (tmp_path / "serial.txt").read_text()
+    assert_same_h5(str(tmp_path / "dask.h5"), str(tmp_path / "serial.h5"))
+    summary = pipe.parallel_summary
+    assert "Dask" in summary.executor and summary.n_workers == 2
+    assert summary.cycles == n_events
+    assert {w.worker for w in summary.workers} <= set(client.scheduler_info()["workers"])
+    assert summary.modules["CountHits"].wall.n == n_events
+
+
+def test_dask_worker_error_names_module_and_file(client, h5files, build, tmp_path):
+    files, _, _ = h5files
+    bad = os.path.basename(files[0])
+    pipe = build(files[:3], "out", extra=[(Crash, {"crash_on": bad, "at": 0})], h5=False)
+    with pytest.raises(WorkerError, match=f"module 'Crash'.*boom") as info:
+        pipe.drain(executor=client)
+    assert info.value.input_files == [files[0]]
+    assert info.value.worker in client.scheduler_info()["workers"]
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_scheduler_address_gives_a_client(client, h5files, build, tmp_path):
+    files, n_events, _ = h5files
+    address = client.scheduler.address
+    with executor_from_args(None, address) as kwargs:
+        assert set(kwargs) == {"executor"}
+        build(files[:2], "cli", h5=False).drain(**kwargs)
+    assert len((tmp_path / "cli.txt").read_text().splitlines()) == 20

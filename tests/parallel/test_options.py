@@ -1,0 +1,31 @@
+"""--workers/--scheduler options shared by command-line tools."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from km3flow.exceptions import ConfigError
+from km3flow.parallel import add_parallel_arguments, executor_from_args
+
+
+def test_parallel_arguments_parse():
+    parser = argparse.ArgumentParser()
+    add_parallel_arguments(parser)
+    args = parser.parse_args(["--workers", "3"])
+    assert args.workers == 3 and args.scheduler is None
+    assert parser.parse_args(["--scheduler", "tcp://h:8786"]).scheduler == "tcp://h:8786"
+
+
+def test_executor_from_args_local():
+    with executor_from_args(None, None) as kwargs:
+        assert kwargs == {}
+    with executor_from_args(4, None) as kwargs:
+        assert kwargs == {"workers": 4}
+    with pytest.raises(ConfigError, match="exclude each other"):
+        with executor_from_args(2, "tcp://localhost:8786"):
+            pass
+    with pytest.raises(ConfigError, match="at least 1"):
+        with executor_from_args(0, None):
+            pass
