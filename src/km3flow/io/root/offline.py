@@ -147,11 +147,17 @@ class OfflinePump(Pump):
         except Exception as err:
             raise wrap_read_error(err, self.filename, f"events {start}..{stop}") from err
         n = stop - start
-        chunk = Chunk(start, stop, build_event_info(arrays, n, self.filename))
-        for key in COLLECTIONS:
-            table, offsets = build_collection(arrays, key, self._specs[key], n, self.filename)
-            chunk.tables[key] = table
-            chunk.offsets[key] = offsets
+        try:
+            chunk = Chunk(start, stop, build_event_info(arrays, n, self.filename))
+            for key in COLLECTIONS:
+                table, offsets = build_collection(arrays, key, self._specs[key], n,
+                                                  self.filename)
+                chunk.tables[key] = table
+                chunk.offsets[key] = offsets
+        except Km3flowError:
+            raise
+        except (ValueError, IndexError, TypeError) as err:  # inconsistent (corrupt) branches
+            raise wrap_read_error(err, self.filename, f"events {start}..{stop}") from err
         return chunk
 
     def _chunk_for(self, index: int) -> Chunk:
