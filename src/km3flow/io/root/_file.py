@@ -9,6 +9,7 @@ from ...exceptions import FormatError, Km3flowError
 from ..._optional import import_optional
 
 _ROOT_MAGIC = b"root"
+_HEADER_SIZE = 20  # magic, fVersion, fBEGIN, fEND (4 or 8 bytes)
 
 
 def uproot_module() -> Any:
@@ -30,27 +31,39 @@ def open_root_file(path: str | os.PathLike) -> Any:
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as fh:
-            magic = fh.read(4)
+            head = fh.read(_HEADER_SIZE)
     except OSError as err:
         raise FormatError(f"cannot read the file: {err.strerror or err}", path=path) from err
-    if magic != _ROOT_MAGIC:
+    if head[:4] != _ROOT_MAGIC:
         raise FormatError(
-            f"expected a ROOT file (magic bytes b'root'), found {magic!r}", path=path, offset=0
+            f"expected a ROOT file (magic bytes b'root'), found {head[:4]!r}", path=path, offset=0
         )
-    try:
-        rfile = uproot.open(path)
-    except Exception as err:  # uproot raises many types (ValueError, OSError, Deserialization…)
-        raise FormatError(f"not a readable ROOT file: {_describe(err)}", path=path) from err
-    end = int(getattr(rfile.file, "fEND", 0))
+    end = _end_of_file(head, path)
     if end > size:
-        rfile.close()
         raise FormatError(
             f"truncated ROOT file: the header says it ends at byte {end}, "
             f"the file has {size} bytes",
             path=path,
             offset=size,
         )
-    return rfile
+    try:
+        return uproot.open(path)
+    except Exception as err:  # uproot raises many types (ValueError, OSError, Deserialization…)
+        raise FormatError(f"not a readable ROOT file: {_describe(err)}", path=path) from err
+
+
+def _end_of_file(head: bytes, path: str) -> int:
+    """fEND of the ROOT file header: 4-byte pointers below version 1000000, else 8-byte."""
+    if len(head) < 16:
+        raise FormatError(f"truncated ROOT file header: expected at least 16 bytes, "
+                          f"got {len(head)}", path=path, offset=len(head))
+    version = int.from_bytes(head[4:8], "big")
+    if version < 1000000:
+        return int.from_bytes(head[12:16], "big")
+    if len(head) < 20:
+        raise FormatError(f"truncated ROOT file header: expected 20 bytes, got {len(head)}",
+                          path=path, offset=len(head))
+    return int.from_bytes(head[12:20], "big")
 
 
 def get_tree(rfile: Any, name: str, path: str, what: str) -> Any:
