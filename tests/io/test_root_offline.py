@@ -228,3 +228,14 @@ def test_lazy_import_of_km3flow_io():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_only_some_collections(testdata):
+    with OfflinePump(filename=testdata("offline/numucc.root"),
+                     collections=["Hits", "Tracks"]) as pump:
+        blob = pump[1]
+        assert not any("mc_hits" in name for name in pump._leaves)
+    assert sorted(blob) == ["EventInfo", "Header", "Hits", "Tracks"]
+    assert (len(blob["Hits"]), len(blob["Tracks"])) == (4145, 38)  # km3io
+    with pytest.raises(ValueError, match="unknown collections"):
+        OfflinePump(filename=testdata("offline/numucc.root"), collections=["Hitz"])

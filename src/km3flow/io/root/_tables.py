@@ -113,26 +113,49 @@ def _flat(layout: Any, path: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     return data[offsets[0]:offsets[-1]], offsets - offsets[0]
 
 
-def _padded(layout: Any, width: int, fill: float, dtype: str, path: str, name: str
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """A doubly jagged branch (per event, per track, values) → (n_tracks, width) + counts."""
+def _nested(layout: Any, path: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A doubly jagged branch (per event, per track, values) → (values, per-track offsets)."""
     tracks, outer = _jagged(layout, path, name)
     inner_layout, _ = _jagged(tracks, path, name)
     inner = np.asarray(tracks.offsets.data, dtype=np.int64)[outer[0]:outer[-1] + 1]
-    values = np.asarray(inner_layout.data)[inner[0]:inner[-1]] if len(inner) else np.empty(0)
-    return _pad(values, inner - (inner[0] if len(inner) else 0), width, fill, dtype)
+    if len(inner) == 0:
+        return np.empty(0), np.zeros(1, dtype=np.int64)
+    values = np.asarray(inner_layout.data)[inner[0]:inner[-1]]
+    return values, inner - inner[0]
 
 
-def _pad(values: np.ndarray, offsets: np.ndarray, width: int, fill: float, dtype: str
-         ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of jagged values (offsets from 0) → (n_rows, width) padded with ``fill``."""
+def _block(out: np.ndarray, first: str, width: int) -> np.ndarray:
+    """A (rows, width) view of ``width`` consecutive same-typed fields of ``out``."""
+    fmt, offset = out.dtype.fields[first][:2]
+    return np.ndarray((len(out), width), dtype=fmt, buffer=out, offset=offset,
+                      strides=(out.itemsize, fmt.itemsize))
+
+
+def _pad_into(block: np.ndarray, values: np.ndarray, offsets: np.ndarray,
+              fill: float) -> np.ndarray:
+    """Write rows of jagged values into ``block`` (rows, width), padding with ``fill``.
+
+    Rows are grouped by their length, which takes few distinct values (e.g. 17 fit-info
+    values for muon fits, 20 for showers): one 2D gather per group, no Python per row.
+    Returns the lengths.
+    """
     counts = np.diff(offsets)
-    out = np.full((len(counts), width), fill, dtype=dtype)
-    row = np.repeat(np.arange(len(counts)), counts)
-    col = np.arange(len(values)) - np.repeat(offsets[:-1], counts)
-    keep = col < width
-    out[row[keep], col[keep]] = values[keep]
-    return out, counts
+    block[...] = fill
+    if len(values) == 0:
+        return counts
+    width = block.shape[1]
+    starts = offsets[:-1]
+    lengths = np.flatnonzero(np.bincount(counts))  # the distinct lengths, sorted
+    if len(lengths) <= width:
+        for length in lengths[lengths > 0]:
+            rows = np.flatnonzero(counts == length)
+            w = min(int(length), width)
+            block[rows, :w] = values[starts[rows, None] + np.arange(w)]
+    else:
+        for k in range(width):
+            rows = np.flatnonzero(counts > k)
+            block[rows, k] = values[starts[rows] + k]
+    return counts
 
 
 def build_event_info(arrays: dict[str, Any], n: int, path: str) -> Table:
@@ -143,12 +166,10 @@ def build_event_info(arrays: dict[str, Any], n: int, path: str) -> Table:
     w_name = leaf(None, "w")
     if w_name in arrays:
         values, offsets = _flat(arrays[w_name].layout, path, w_name)
-        weights, _ = _pad(values, offsets, 4, np.nan, "f8")
-        for k in range(4):
-            out[f"weight_w{k + 1}"] = weights[:, k]
-    else:
-        for k in range(4):
-            out[f"weight_w{k + 1}"] = np.nan
+        if n:
+            _pad_into(_block(out, "weight_w1", 4), values, offsets, np.nan)
+    elif n:
+        _block(out, "weight_w1", 4)[...] = np.nan
     return Table(out, h5loc="/event_info", name="EventInfo")
 
 
@@ -172,37 +193,63 @@ def build_collection(arrays: dict[str, Any], key: str, spec: dict, n_events: int
         columns[column] = content
     if offsets is None:
         offsets = np.zeros(n_events + 1, dtype=np.int64)
-    out = np.zeros(int(offsets[-1]), dtype=dtype_of(spec))
-    if "mother_id" in spec and "mother_id" not in columns:
-        out["mother_id"] = -1  # older files lack it: TRK_MOTHER_UNDEFINED, not "track 0"
-    for column, content in columns.items():
-        if column == "triggered":
-            out[column] = content != 0
+    out = np.empty(int(offsets[-1]), dtype=dtype_of(spec))
+    pairs: list[tuple[np.ndarray, Any]] = []
+    for column, (_, member) in spec.items():
+        if member is None:
+            continue
+        if column not in columns:
+            # older files lack some members; mother_id -1 is TRK_MOTHER_UNDEFINED
+            pairs.append((out[column], -1 if column == "mother_id" else 0))
+        elif column == "triggered":
+            pairs.append((out[column], columns[column] != 0))
         else:
-            out[column] = content
+            pairs.append((out[column], columns[column]))
     if key == "Tracks":
-        _fill_track_vectors(arrays, out, path)
+        pairs += _track_vectors(arrays, out, path)
+    fill_blocked(out, pairs)
     return Table(out, h5loc=h5loc, split_h5=split_h5, name=name), offsets
 
 
-def _fill_track_vectors(arrays: dict[str, Any], out: np.ndarray, path: str) -> None:
-    stages_name = leaf("trks", "rec_stages")
-    if stages_name in arrays:
-        stages, counts = _padded(arrays[stages_name].layout, MAX_REC_STAGES, -1, "i4",
-                                 path, stages_name)
-        out["n_rec_stages"] = counts
-        for k in range(MAX_REC_STAGES):
-            out[f"rec_stage_{k}"] = stages[:, k]
-    else:
-        for k in range(MAX_REC_STAGES):
-            out[f"rec_stage_{k}"] = -1
-    fitinf_name = leaf("trks", "fitinf")
-    if fitinf_name in arrays:
-        fitinf, counts = _padded(arrays[fitinf_name].layout, len(FITINF_COLUMNS), np.nan,
-                                 "f8", path, fitinf_name)
-        out["n_fitinf"] = counts
-        for k, column in enumerate(FITINF_COLUMNS):
-            out[column] = fitinf[:, k]
-    else:
-        for column in FITINF_COLUMNS:
-            out[column] = np.nan
+def fill_blocked(out: np.ndarray, pairs: list[tuple[np.ndarray, Any]]) -> None:
+    """Assign each source to its target view of ``out``, a block of rows at a time.
+
+    Writing one column of a wide record array at a time streams the whole array through the
+    cache once per column; filling all columns of ~256 KiB of rows before moving on keeps the
+    rows in cache (3-4x faster for the ~350-byte track records).
+    """
+    n = len(out)
+    step = max(64, (1 << 18) // max(out.itemsize, 1))
+    for start in range(0, n, step):
+        stop = start + step
+        for target, source in pairs:
+            if isinstance(source, np.ndarray):
+                target[start:stop] = source[start:stop]
+            else:
+                target[start:stop] = source
+
+
+def _track_vectors(arrays: dict[str, Any], out: np.ndarray, path: str
+                   ) -> list[tuple[np.ndarray, Any]]:
+    """(target, source) pairs of the rec_stages and fit-info blocks and their counts."""
+    pairs: list[tuple[np.ndarray, Any]] = []
+    if len(out) == 0:
+        return pairs
+    for name, first, width, fill, dtype, count in (
+        (leaf("trks", "rec_stages"), "rec_stage_0", MAX_REC_STAGES, -1, "i4", "n_rec_stages"),
+        (leaf("trks", "fitinf"), FITINF_COLUMNS[0], len(FITINF_COLUMNS), np.nan, "f8",
+         "n_fitinf"),
+    ):
+        block = _block(out, first, width)
+        if name in arrays:
+            values, offsets = _nested(arrays[name].layout, path, name)
+            if len(offsets) - 1 != len(out):
+                raise FormatError(f"branch '{name}' has {len(offsets) - 1} tracks, the other "
+                                  f"track branches {len(out)}", path=path)
+            dense = np.empty((len(out), width), dtype=dtype)  # contiguous: cheap to pad
+            pairs.append((out[count], _pad_into(dense, values, offsets, fill)))
+            pairs.append((block, dense))
+        else:
+            pairs.append((block, fill))
+            pairs.append((out[count], 0))
+    return pairs

@@ -66,8 +66,11 @@ class OfflinePump(Pump):
     step_size : int
         Events per chunk (default 2000).
     calibrated : bool or None
-        Add the hits' pos/dir columns; by default they are added when the first chunk's
-        hits have non-zero directions.
+        Add the hits' pos/dir columns; by default they are added when the hits of the
+        first (up to 100) events have non-zero directions.
+    collections : sequence of str
+        Which of ``Hits``, ``McHits``, ``Tracks``, ``McTracks`` to read (all by default);
+        the others' branches are not read at all.  ``EventInfo`` is always there.
 
     Raises
     ------
@@ -82,6 +85,11 @@ class OfflinePump(Pump):
         if self.step_size < 1:
             raise ValueError(f"step_size must be at least 1, got {self.step_size}")
         calibrated = self.get("calibrated", default=None)
+        wanted = self.get("collections", default=None)
+        self.collections = tuple(COLLECTIONS) if wanted is None else tuple(wanted)
+        unknown = sorted(set(self.collections) - set(COLLECTIONS))
+        if unknown:
+            raise ValueError(f"unknown collections {unknown}; choose from {list(COLLECTIONS)}")
         self._file = open_root_file(self.filename)
         try:
             self._tree = get_tree(self._file, "E", self.filename, "aanet events")
@@ -105,8 +113,8 @@ class OfflinePump(Pump):
             self.expose(self.header, "offline_header")
         self._chunk: Chunk | None = None
         self.calibrated = self._is_calibrated() if calibrated is None else bool(calibrated)
-        self._specs = {key: spec for key, (_, spec, *_rest) in COLLECTIONS.items()}
-        if self.calibrated:
+        self._specs = {key: COLLECTIONS[key][1] for key in self.collections}
+        if self.calibrated and "Hits" in self._specs:
             self._specs["Hits"] = CALIB_HITS
         self._leaves = self._wanted_leaves()
         self.log.debug("%s: %d events, %d branches per chunk", self.filename, self._n,
@@ -115,9 +123,10 @@ class OfflinePump(Pump):
     # -- reading ---------------------------------------------------------------------------
     def _wanted_leaves(self) -> list[str]:
         wanted = needed_leaves(EVENT_INFO, None) + [leaf(None, "w")]
-        for key, (collection, *_rest) in COLLECTIONS.items():
-            wanted += needed_leaves(self._specs[key], collection)
-        wanted += [leaf("trks", m) for m in _EXTRA_TRACK_LEAVES]
+        for key, spec in self._specs.items():
+            wanted += needed_leaves(spec, COLLECTIONS[key][0])
+        if "Tracks" in self._specs:
+            wanted += [leaf("trks", m) for m in _EXTRA_TRACK_LEAVES]
         present = [name for name in dict.fromkeys(wanted) if name in self._keys]
         self.missing_branches = sorted(set(wanted) - set(present))
         return present
@@ -126,7 +135,7 @@ class OfflinePump(Pump):
         name = leaf("hits", "dir.z")
         if name not in self._keys or self._n == 0:
             return False
-        stop = min(self._n, self.step_size)
+        stop = min(self._n, self.step_size, 100)  # a peek: the first basket or so
         try:
             values = self._tree[name].array(entry_start=0, entry_stop=stop, library="ak")
             flat = np.asarray(values.layout.content.data)
@@ -149,7 +158,7 @@ class OfflinePump(Pump):
         n = stop - start
         try:
             chunk = Chunk(start, stop, build_event_info(arrays, n, self.filename))
-            for key in COLLECTIONS:
+            for key in self._specs:
                 table, offsets = build_collection(arrays, key, self._specs[key], n,
                                                   self.filename)
                 chunk.tables[key] = table
