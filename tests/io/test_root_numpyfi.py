@@ -92,3 +92,47 @@ def test_numpyfi_errors(testdata):
         numpyfi(testdata(OFFLINE), "Evt/nope")
     with pytest.raises(FormatError, match="expected a TTree 'E'"):
         numpyfi(testdata("acoustics/mechanical_model.root"), "Evt/hits")
+
+
+# Unsplit branches: Jpp DAQ hits in online files, viewed in the decompressed basket bytes.
+# Expected values: km3io's former OnlineReader tests (KM3NeT/km3io tests/test_online.py at
+# commit b4a0949, before km3io dropped its online reader): snapshot hits per event 96, 124,
+# 78; dom_id [806451572, 806451572, 806455814], channel_id [10, 13, 0], time [30733918,
+# 30733916, 30733256]; triggered hits 18, 53, 9 with trigger_mask [16, 16, 4].
+ONLINE = "online/km3net_online.root"
+SNAPSHOT = np.dtype([("dom_id", ">i4"), ("channel_id", "u1"), ("time", "<u4"), ("tot", "u1")])
+TRIGGERED = np.dtype(SNAPSHOT.descr + [("mask_count", ">u4"), ("mask_version", ">u2"),
+                                       ("trigger_mask", ">u8")])
+
+
+def test_numpyfi_unsplit_views_of_basket_bytes(testdata):
+    hits = numpyfi(testdata(ONLINE), "snapshotHits", tree="KM3NET_EVENT", dtype=SNAPSHOT)
+    assert hits.counts.tolist() == [96, 124, 78]
+    first = hits[0]
+    assert first.dom_id[:3].tolist() == [806451572, 806451572, 806455814]
+    assert first.channel_id[:3].tolist() == [10, 13, 0]
+    assert first.time[:3].tolist() == [30733918, 30733916, 30733256]
+    # zero copy: the entry is a view of the basket's decompressed bytes
+    assert any(np.shares_memory(first, buf) for buf in hits.buffers)
+    assert not np.shares_memory(first, hits[1])
+    flat = hits.records  # the one place that copies: headers between entries are dropped
+    assert len(flat) == 298 and hits.offsets.tolist() == [0, 96, 220, 298]
+    assert flat[96:98].tobytes() == hits[1][:2].tobytes()
+    assert not any(np.shares_memory(flat, buf) for buf in hits.buffers)
+    triggered = numpyfi(testdata(ONLINE), "triggeredHits", tree="KM3NET_EVENT",
+                        dtype=TRIGGERED)
+    assert triggered.counts.tolist() == [18, 53, 9]
+    assert triggered[0].trigger_mask[:3].tolist() == [16, 16, 4]
+    assert triggered[0].time[:3].tolist() == [30733918, 30733916, 30733429]
+    tail = numpyfi(testdata(ONLINE), "snapshotHits", tree="KM3NET_EVENT", dtype=SNAPSHOT,
+                   entry_start=1)
+    assert tail.counts.tolist() == [124, 78] and tail[-1].tobytes() == hits[2].tobytes()
+
+
+def test_numpyfi_unsplit_needs_a_layout(testdata):
+    # JDAQSnapshotHit has a custom streamer: no members to derive a dtype from
+    with pytest.raises(FormatError, match="pass dtype="):
+        numpyfi(testdata(ONLINE), "snapshotHits", tree="KM3NET_EVENT")
+    wrong = np.dtype(SNAPSHOT.descr + [("pad", "u1")])  # 11 bytes: does not divide
+    with pytest.raises(FormatError, match="not a whole number of 11-byte records"):
+        numpyfi(testdata(ONLINE), "snapshotHits", tree="KM3NET_EVENT", dtype=wrong)

@@ -14,9 +14,9 @@ from what any ROOT file carries, its streamer info, read with uproot:
 On copies: in the offline (aanet) files the collections are *split*: every member is its own
 branch, stored column by column.  A record array interleaves the members, so assembling it
 costs one vectorised copy per member (no Python per element).  After that every access
-(``hits.time``, ``hits.pos.x``, ``records[a:b]``) is a view.  A zero-copy record view of the
-bytes on disk would only be possible for unsplit branches whose objects are stored packed and
-without per-object headers, which the aanet files do not contain.
+(``hits.time``, ``hits.pos.x``, ``records[a:b]``) is a view.  Unsplit branches of packed
+records (the Jpp DAQ hits in online files) are different: there each entry is a zero-copy
+view of the decompressed basket bytes (:mod:`km3flow.io.root.baskets`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import numpy as np
 
 from ...exceptions import FormatError, Km3flowError
 from ._file import get_tree, open_root_file, wrap_read_error
+from .baskets import BasketRecords, read_baskets
 
 # TStreamerElement type codes of basic types → on-disk (big-endian) NumPy type.
 _BASIC = {
@@ -250,7 +251,8 @@ def _branch_class(branch: Any) -> tuple[bool, str]:
 
 def numpyfi(source: Any, branch: str = "Evt/hits", *, tree: str = "E",
             entry_start: int | None = None, entry_stop: int | None = None,
-            classname: str | None = None, aliases: bool = True) -> JaggedRecords:
+            classname: str | None = None, aliases: bool = True, dtype: Any = None,
+            header_bytes: int = 10) -> JaggedRecords | BasketRecords:
     """Read a split branch of objects into a record array (with nested ``pos``/``dir``).
 
     Parameters
@@ -268,12 +270,21 @@ def numpyfi(source: Any, branch: str = "Evt/hits", *, tree: str = "E",
         The class of the objects; taken from the branch's type name by default.
     aliases
         Also name fields by :data:`ALIASES` (``hits.time`` for ``hits.t``).
+    dtype
+        For unsplit branches: the on-disk record layout, needed where the class has a
+        custom streamer (its streamer info lists no members); from :func:`get_dtype` with
+        ``byteorder=">"`` otherwise.
+    header_bytes
+        For unsplit branches: the bytes before the records of each entry (10 for a
+        ``std::vector`` of objects: byte count, version, size).
 
     Returns
     -------
-    JaggedRecords
-        ``records`` (one row per object, dtype from :func:`get_dtype`, native byte order)
-        and ``offsets``.
+    JaggedRecords or BasketRecords
+        For split branches (aanet): ``records`` (one row per object, dtype from
+        :func:`get_dtype`, native byte order; built with one copy per member) and
+        ``offsets``.  For unsplit branches: :class:`BasketRecords`, whose entries are
+        zero-copy views of the decompressed basket bytes (on-disk byte order).
 
     Raises
     ------
@@ -301,6 +312,9 @@ def numpyfi(source: Any, branch: str = "Evt/hits", *, tree: str = "E",
     except Exception as err:
         raise FormatError(f"expected a branch '{branch}' in TTree '{ttree.name}'",
                           path=path) from err
+    if not top.branches:  # unsplit: streamed objects, read as views of the basket bytes
+        return _numpyfi_unsplit(ttree, top, path, branch, dtype, classname, header_bytes,
+                                entry_start, entry_stop)
     is_vector, found = _branch_class(top)
     classname = classname or found
     dtype = get_dtype(ttree, classname, aliases=aliases)
@@ -351,6 +365,30 @@ def numpyfi(source: Any, branch: str = "Evt/hits", *, tree: str = "E",
         n = len(next(iter(arrays.values()))) if arrays else 0
         records, offsets = np.empty(0, dtype=dtype), np.zeros(n + 1, dtype=np.int64)
     return JaggedRecords(records.view(np.recarray), offsets)
+
+
+def _numpyfi_unsplit(ttree: Any, top: Any, path: str, branch: str, dtype: Any,
+                     classname: str | None, header_bytes: int, entry_start: int | None,
+                     entry_stop: int | None) -> BasketRecords:
+    if dtype is None:
+        match = _VECTOR.match(top.typename)
+        classname = classname or (match.group(1) if match else top.typename)
+        try:
+            dtype = get_dtype(ttree, classname, byteorder=">")
+        except FormatError as err:
+            raise FormatError(f"{err.reason.split(';')[0]}; pass dtype= with the on-disk layout "
+                              f"of the records of branch '{branch}'", path=path) from err
+        if not dtype.names:
+            raise FormatError(
+                f"class '{classname}' of branch '{branch}' lists no members in the streamer "
+                f"info (it has a custom streamer); pass dtype= with its on-disk layout",
+                path=path,
+            )
+    n = int(ttree.num_entries)
+    start, stop, _ = slice(entry_start, entry_stop).indices(n)
+    baskets = read_baskets(top, path, branch, start, stop)
+    return BasketRecords(baskets, np.dtype(dtype), header_bytes, path, branch, start,
+                         max(start, stop))
 
 
 def _flat(layout: Any, path: str, leaf: str) -> tuple[np.ndarray, np.ndarray]:
