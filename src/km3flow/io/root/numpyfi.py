@@ -296,7 +296,7 @@ def numpyfi(source: Any, branch: str = "Evt/hits", *, tree: str = "E",
     >>> from km3net_testdata import data_path
     >>> hits = numpyfi(data_path("offline/km3net_offline.root"), "Evt/hits")
     >>> first = hits[0]
-    >>> len(first), first.time[0], first.pos.x[0]
+    >>> len(first), float(first.time[0]), float(first.pos.x[0])
     (176, 70104010.0, 0.0)
     """
     if isinstance(source, (str, os.PathLike)):
