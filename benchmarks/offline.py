@@ -61,7 +61,9 @@ def _time(func, reps):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--file", default=None, help="offline ROOT file (default: testdata)")
+    parser.add_argument("--file", default=None,
+                        help="offline ROOT file, or a km3net-testdata path (default: "
+                             "the mcv5.11r2 sample, 307 events)")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--step-size", type=int, default=2000)
     parser.add_argument("--no-km3io", action="store_true")
@@ -72,7 +74,9 @@ def main(argv=None) -> int:
 
     from km3flow.io.root import OfflinePump, numpyfi
 
-    path = args.file or data_path(DEFAULT_FILE)
+    path = args.file or DEFAULT_FILE
+    if not os.path.exists(path):  # a km3net-testdata path such as "offline/numucc.root"
+        path = data_path(path)
     step = args.step_size
     with OfflinePump(filename=path, collections=["Hits", "Tracks"]) as probe:
         leaves = list(probe._leaves)
@@ -82,6 +86,15 @@ def main(argv=None) -> int:
 
     def raw_uproot():
         tree = uproot.open(path)["E"]
+        for start in range(0, n_events, step):
+            tree.arrays(leaves, entry_start=start, entry_stop=start + step, how=dict,
+                        library="ak")
+
+    def raw_uproot_head():
+        rfile = uproot.open(path)
+        if "Head" in rfile:
+            rfile["Head"]  # noqa: B018 - the MC header object the pump also reads
+        tree = rfile["E"]
         for start in range(0, n_events, step):
             tree.arrays(leaves, entry_start=start, entry_stop=start + step, how=dict,
                         library="ak")
@@ -101,10 +114,23 @@ def main(argv=None) -> int:
     def km3flow_numpyfi():
         numpyfi(path, "Evt/hits")
 
+    # the same on one open tree whose streamer info has been read already and with uproot's
+    # array cache off: what remains is the record assembly (one copy per member)
+    open_tree = uproot.open(path, array_cache=None)["E"]
+    open_tree.file.streamers  # noqa: B018 - read once, as any later numpyfi call would
+
+    def raw_hits_open():
+        open_tree.arrays(hit_leaves, how=dict, library="ak")
+
+    def numpyfi_open():
+        numpyfi(open_tree, "Evt/hits")
+
     results = {}
     # interleave the candidates rep by rep so that drifts in machine load hit all alike
-    order = [("uproot", raw_uproot), ("km3flow", km3flow_pump),
-             ("uproot_hits_leaves", raw_hits), ("numpyfi_hits", km3flow_numpyfi)]
+    order = [("uproot", raw_uproot), ("uproot+Head", raw_uproot_head),
+             ("km3flow", km3flow_pump),
+             ("uproot_hits_leaves", raw_hits), ("numpyfi_hits", km3flow_numpyfi),
+             ("uproot_hits_open", raw_hits_open), ("numpyfi_open", numpyfi_open)]
     for name, func in order:
         func()
     for name, _ in order:
@@ -119,16 +145,23 @@ def main(argv=None) -> int:
     print(f"file: {os.path.basename(path)}")
     print(f"{n_events} events, {n_hits} hits, {n_trks} tracks; step_size {step}; "
           f"{args.reps} reps (median, min..max)")
-    for name in ("uproot", "km3flow"):
+    for name in ("uproot", "uproot+Head", "km3flow"):
         v = results[name]
         print(f"  {name:<22} {n_events / med[name]:>10.0f} events/s  "
               f"({med[name] * 1e3:.1f} ms, {min(v) * 1e3:.1f}..{max(v) * 1e3:.1f})")
     best = {k: min(v) for k, v in results.items()}
     print(f"  ratio km3flow / raw uproot (time): {med['km3flow'] / med['uproot']:.2f}x median, "
           f"{best['km3flow'] / best['uproot']:.2f}x best-of-{args.reps}")
+    print(f"  ratio km3flow / (raw uproot + reading the Head object): "
+          f"{med['km3flow'] / med['uproot+Head']:.2f}x median, "
+          f"{best['km3flow'] / best['uproot+Head']:.2f}x best-of-{args.reps}")
     print(f"  numpyfi(Evt/hits) {med['numpyfi_hits'] * 1e3:.1f} ms vs uproot same "
           f"{len(hit_leaves)} leaves {med['uproot_hits_leaves'] * 1e3:.1f} ms: "
-          f"{med['numpyfi_hits'] / med['uproot_hits_leaves']:.2f}x")
+          f"{med['numpyfi_hits'] / med['uproot_hits_leaves']:.2f}x (incl. opening the file and "
+          f"reading its streamer info)")
+    print(f"  numpyfi on an open tree {med['numpyfi_open'] * 1e3:.1f} ms vs uproot "
+          f"{med['uproot_hits_open'] * 1e3:.1f} ms: "
+          f"{med['numpyfi_open'] / med['uproot_hits_open']:.2f}x (record assembly only)")
     if not args.no_km3io and os.path.exists(KM3IO_PYTHON):
         reps = max(1, min(args.reps, 2))
         out = subprocess.run([KM3IO_PYTHON, "-W", "ignore", "-c", KM3IO_CODE, path, str(step),

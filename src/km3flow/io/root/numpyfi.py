@@ -320,9 +320,8 @@ def numpyfi(source: Any, branch: str = "Evt/hits", *, tree: str = "E",
     dtype = get_dtype(ttree, classname, aliases=aliases)
     # leaf name (e.g. "hits.pos.x", "t.fSec") → full path below the tree
     leaf_names = {
-        full.rsplit("/", 1)[-1]: full
-        for full in ttree.keys(recursive=True, full_paths=True)
-        if full.startswith(branch + "/")
+        sub.rsplit("/", 1)[-1]: f"{branch}/{sub}"
+        for sub in top.keys(recursive=True, full_paths=True)
     }
     leaves = {p: _find_leaf(leaf_names, branch, p, is_vector) for p in _leaf_paths(dtype)}
     missing = [".".join(p) for p, leaf in leaves.items() if leaf is None]
