@@ -12,8 +12,8 @@ uproot and awkward are imported only when a file is opened (``pip install km3flo
 
 from __future__ import annotations
 
-from .definitions import FITINF_COLUMNS, FITINF_INDEX, RECONSTRUCTION
 from .baskets import BasketRecords
+from .definitions import FITINF_COLUMNS, FITINF_INDEX, RECONSTRUCTION
 from .header import header_table, parse_header
 from .numpyfi import ALIASES, JaggedRecords, get_dtype, numpyfi, variable_members
 from .offline import AanetPump, OfflinePump, read_header

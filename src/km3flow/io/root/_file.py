@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ...exceptions import FormatError, Km3flowError
 from ..._optional import import_optional
+from ...exceptions import FormatError, Km3flowError
 
 _ROOT_MAGIC = b"root"
 _HEADER_SIZE = 20  # magic, fVersion, fBEGIN, fEND (4 or 8 bytes)

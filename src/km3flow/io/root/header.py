@@ -61,7 +61,7 @@ def read_raw_header(rfile: Any) -> dict[str, str] | None:
         return None
     try:
         mapping = rfile["Head"].member("map<string,string>")
-    except Exception as err:  # an unreadable header should not stop the events being read
+    except Exception as err:  # noqa: BLE001 - an unreadable header must not stop the events
         log.warning("the header of %s cannot be read (%s); continuing without it",
                     rfile.file_path, err)
         return None
