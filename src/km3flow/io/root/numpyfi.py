@@ -253,7 +253,11 @@ def numpyfi(source: Any, branch: str = "Evt/hits", *, tree: str = "E",
             entry_start: int | None = None, entry_stop: int | None = None,
             classname: str | None = None, aliases: bool = True, dtype: Any = None,
             header_bytes: int = 10) -> JaggedRecords | BasketRecords:
-    """Read a split branch of objects into a record array (with nested ``pos``/``dir``).
+    """Give the objects of a branch as NumPy record arrays (nested ``pos``/``dir`` sub-records).
+
+    Split branches (aanet's ``Evt/hits``, ``Evt/trks`` …) are assembled into one record
+    array with the dtype from :func:`get_dtype`; unsplit branches of packed records are
+    returned as zero-copy views of the decompressed basket bytes.
 
     Parameters
     ----------
