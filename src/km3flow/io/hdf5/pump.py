@@ -153,7 +153,8 @@ class _FileReader:
                 continue
             name = node._v_name
             if isinstance(node, tb.Group):
-                idx = node._v_children.get("_indices")
+                # PyTables' children dict loads lazily: .get() would miss unloaded nodes.
+                idx = node._v_children["_indices"] if "_indices" in node._v_children else None
                 if idx is not None and isinstance(idx, tb.Table) and self._wanted(path):
                     split_groups.add(path)
                     add(node, "split")
