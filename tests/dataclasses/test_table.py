@@ -187,7 +187,7 @@ def test_templates():
 
 def test_pos_dir_views_and_setters():
     dt = TEMPLATES["CalibHits"]["dtype"]
-    t = Table.from_template({n: np.arange(3, dtype=dt[n]) for n in dt.names}, "CalibHits")
+    t = Table.from_template({n: np.arange(3).astype(dt[n]) for n in dt.names}, "CalibHits")
     pos = t.pos
     assert pos.shape == (3, 3) and np.shares_memory(pos, t)
     pos[1, 2] = 42.0
