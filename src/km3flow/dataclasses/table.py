@@ -336,6 +336,11 @@ class Table(np.recarray):
         if attr.startswith("__"):
             raise AttributeError(attr)
         names = np.ndarray.__getattribute__(self, "dtype").names or ()
+        if attr in ("pos", "dir"):  # the property failed: say which columns are missing
+            missing = [f"{attr}_{c}" for c in "xyz" if f"{attr}_{c}" not in names]
+            raise AttributeError(
+                f"Table has no columns {missing} for '{attr}'; columns: {', '.join(names)}"
+            )
         raise AttributeError(
             f"Table has no column or attribute '{attr}'; columns: {', '.join(names)}"
         )
