@@ -104,26 +104,33 @@ def open_km3_file(path: str | os.PathLike, check_layout: bool = True) -> tb.File
     if not check_layout:
         return h5
     try:
-        attrs = h5.root._v_attrs
-        has_version = "format_version" in attrs._v_attrnamesuser
-        if not has_version and "/group_info" not in h5:
-            nodes = [n._v_pathname for n in h5.root._f_iter_nodes()][:8]
-            raise FormatError(
-                "not a KM3Pipe-layout HDF5 file: no 'format_version' root attribute and no "
-                f"/group_info table (top-level nodes: {', '.join(nodes) or 'none'})",
-                path=path,
-            )
-        if has_version:
-            version = attr_str(attrs.format_version)
-            vt = version_tuple(version)
-            if not vt:
-                raise FormatError(f"unreadable format_version {version!r}", path=path)
-            if vt < version_tuple(MINIMUM_FORMAT_VERSION):
-                raise FormatError(
-                    f"HDF5 format version {version} is older than the oldest supported "
-                    f"({MINIMUM_FORMAT_VERSION})", path=path,
-                )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", tb.NaturalNameWarning)
+            _check_layout(h5, path)
     except BaseException:
         h5.close()
         raise
     return h5
+
+
+def _check_layout(h5: tb.File, path: str) -> None:
+    """Raise FormatError unless the open file has the KM3Pipe layout."""
+    attrs = h5.root._v_attrs
+    has_version = "format_version" in attrs._v_attrnamesuser
+    if not has_version and "/group_info" not in h5:
+        nodes = [n._v_pathname for n in h5.root._f_iter_nodes()][:8]
+        raise FormatError(
+            "not a KM3Pipe-layout HDF5 file: no 'format_version' root attribute and no "
+            f"/group_info table (top-level nodes: {', '.join(nodes) or 'none'})",
+            path=path,
+        )
+    if has_version:
+        version = attr_str(attrs.format_version)
+        vt = version_tuple(version)
+        if not vt:
+            raise FormatError(f"unreadable format_version {version!r}", path=path)
+        if vt < version_tuple(MINIMUM_FORMAT_VERSION):
+            raise FormatError(
+                f"HDF5 format version {version} is older than the oldest supported "
+                f"({MINIMUM_FORMAT_VERSION})", path=path,
+            )

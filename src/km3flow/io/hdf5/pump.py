@@ -10,6 +10,7 @@ random access (``pump[i]``, shuffling) reads just the rows of the group asked fo
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,11 @@ from .header import HDF5Header
 
 _BLOCK_ROWS = 2**18  # rows per location and read block: bounds memory, amortises calls
 _MAX_BLOCK_GROUPS = 4096
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
 
 
 class _Location:
@@ -104,13 +110,18 @@ class _FileReader:
             return
         self.h5 = open_km3_file(self.path)
         try:
-            self._discover()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", tb.NaturalNameWarning)
+                # PyTables only warns about a leaf it cannot load; that is a damaged file.
+                warnings.filterwarnings("error", message="problems loading leaf")
+                self._discover()
         except FormatError:
             self.close()
             raise
-        except (tb.HDF5ExtError, OSError, ValueError, KeyError, IndexError) as err:
+        except Exception as err:  # noqa: BLE001 - damaged HDF5 metadata fails in many ways
             self.close()
-            raise FormatError(f"cannot read the file's structure: {err}", path=self.path) from err
+            raise FormatError(f"cannot read the file's structure: {_first_line(err)}",
+                              path=self.path) from err
 
     def close(self) -> None:
         if self.h5 is not None:
@@ -244,9 +255,9 @@ class _FileReader:
         for loc in self.locations:
             if loc.kind == "singleton":
                 continue
-            starts, counts = self._ranges(loc)
-            s, c = starts[p0:p1], counts[p0:p1]
             try:
+                starts, counts = self._ranges(loc)
+                s, c = starts[p0:p1], counts[p0:p1]
                 if not c.any():
                     data = loc.read_rows(0, 0)
                     local = np.zeros(len(c), dtype=np.int64)
@@ -262,10 +273,11 @@ class _FileReader:
                             rows = loc.perm[rows]
                         data = loc.read_coordinates(rows)
                         local = np.concatenate([[0], np.cumsum(c)[:-1]])
-            except (tb.HDF5ExtError, OSError, ValueError) as err:
+            except FormatError:
+                raise
+            except Exception as err:  # noqa: BLE001 - checksum errors, damaged chunks …
                 raise FormatError(f"cannot read {loc.h5loc} for groups {p0}..{p1 - 1}: "
-                                  f"{str(err).strip().splitlines()[0] if str(err) else err!r}",
-                                  path=self.path) from err
+                                  f"{_first_line(err)}", path=self.path) from err
             if self.group_offset and data.dtype.names and "group_id" in data.dtype.names:
                 data["group_id"] += self.group_offset
             if loc.kind != "ndarray":
