@@ -43,7 +43,7 @@ def describe(path: str, out: TextIO, as_json: bool = False) -> None:
     """Write the description of one file to ``out``."""
     import tables as tb
 
-    from ..io.hdf5.format import PROVENANCE_ATTR, open_km3_file
+    from ..io.hdf5.format import COLUMNS_ATTR, PROVENANCE_ATTR, open_km3_file
     from ..io.hdf5.provenance import read_provenance
 
     with open_km3_file(path, check_layout=False) as h5:
@@ -98,6 +98,9 @@ def describe(path: str, out: TextIO, as_json: bool = False) -> None:
                     continue
                 split_groups.add(path_)
                 cols = [c for c in node._v_children if c != "_indices"]
+                order = getattr(node._v_attrs, COLUMNS_ATTR, None)
+                if order is not None and sorted(order) == sorted(cols):
+                    cols = list(order)  # the column order the table was written with
                 nrows = node._v_children[cols[0]].nrows if cols else 0
                 first = node._v_children[cols[0]] if cols else None
                 filt = f" [{_filters(first)}]" if first is not None else ""
