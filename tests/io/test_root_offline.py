@@ -239,3 +239,25 @@ def test_only_some_collections(testdata):
     assert (len(blob["Hits"]), len(blob["Tracks"])) == (4145, 38)  # km3io
     with pytest.raises(ValueError, match="unknown collections"):
         OfflinePump(filename=testdata("offline/numucc.root"), collections=["Hitz"])
+
+
+def test_offline_to_hdf5_round_trip(testdata, tmp_path):
+    from km3flow.io.hdf5 import HDF5Pump, HDF5Sink
+
+    out = tmp_path / "numucc.h5"
+    pipe = Pipeline()
+    pipe.attach(OfflinePump, filename=testdata("offline/numucc.root"), step_size=4)
+    pipe.attach(HDF5Sink, filename=str(out))
+    pipe.drain()
+    with HDF5Pump(filename=str(out)) as pump:
+        assert len(pump) == 10
+        blob = pump[1]
+        # km3io: event 1 has 4145 hits, 145 mc_hits, 38 trks, 25 mc_trks
+        assert [len(blob[k]) for k in ("Hits", "McHits", "Tracks", "McTracks")] == \
+            [4145, 145, 38, 25]
+        with OfflinePump(filename=testdata("offline/numucc.root")) as source:
+            original = source[1]
+        for key in ("Hits", "Tracks"):
+            for column in original[key].dtype.names:
+                np.testing.assert_array_equal(blob[key][column], original[key][column])
+        assert blob["Header"].can.zmax == 1027  # the header came through /raw_header
