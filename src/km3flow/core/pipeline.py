@@ -90,8 +90,8 @@ class Pipeline:
         over keyword arguments given to :meth:`attach`.
     """
 
-    def __init__(self, timeit: bool = False, configfile: str | os.PathLike | None = None,
-                 anybar: bool = False) -> None:
+    def __init__(self, timeit: bool = False,
+                 configfile: str | os.PathLike | None = None) -> None:
         self.timeit = timeit
         self.services = Services()
         self.specs: list[ModuleSpec] = []
@@ -168,7 +168,7 @@ class Pipeline:
         if isinstance(module_factory, Module):
             module = module_factory
             module.name = name
-            module.services.update(self.services)
+            self.services.update(module.services)  # what it exposed before being attached
             module.services = self.services
             call: Callable = module.process
         elif isinstance(module_factory, type) and issubclass(module_factory, Module):
