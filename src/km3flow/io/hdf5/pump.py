@@ -340,6 +340,8 @@ class HDF5Pump(Pump):
     Provides the services ``input_files`` (the file names) and ``h5singleton(h5loc)``.
     """
 
+    parallel_input = ("filenames", "filename")  # what km3flow.parallel splits over
+
     def configure(self) -> None:
         filename = self.get("filename", default=None)
         filenames = self.get("filenames", default=None)

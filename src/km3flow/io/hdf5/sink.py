@@ -258,6 +258,15 @@ class HDF5Sink(Module):
     ``HDF5MetaData`` (a dict), as in KM3Pipe.
     """
 
+    parallel_output = "filename"  # parallel drains write <filename>.part-<k>, then merge
+
+    @classmethod
+    def merge_outputs(cls, part_paths: list[str], final_path: str) -> None:
+        """Merge part files of a parallel drain (see :mod:`km3flow.parallel.merge_hdf5`)."""
+        from ...parallel.merge_hdf5 import merge_hdf5
+
+        merge_hdf5(part_paths, final_path)
+
     def configure(self) -> None:
         self.filename = os.fspath(self.get("filename", default="dump.h5"))
         self.keys = self.get("keys", default=None)
