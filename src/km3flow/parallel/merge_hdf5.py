@@ -12,15 +12,15 @@ keeps the file self-consistent:
   index table keeps one row per group;
 * singletons (tables without ``group_id``, plain arrays) are taken from the first part
   that has them;
-* root attributes come from the first part with a new ``kid``; provenance attributes
-  (JSON text) of all parts are concatenated.
+* root attributes come from the first part with a new ``kid``; the km3flow provenance
+  records of the parts are combined into one (all input files, total groups, earliest
+  start, latest end) that lists the parts under ``"parts"``.
 
 Data are copied in chunks, so memory stays bounded whatever the file sizes.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Sequence
@@ -30,6 +30,8 @@ import numpy as np
 import tables
 
 from ..exceptions import FormatError, Km3flowError
+from ..io.hdf5.format import PROVENANCE_ATTR, PROVENANCE_NODE
+from ..io.hdf5.provenance import read_provenance, utc_now, write_provenance
 from ..logger import get_logger
 
 log = get_logger("merge_hdf5")
@@ -111,7 +113,8 @@ class _Merger:
         for f in self.files:
             for node in f.walk_nodes("/"):
                 path = node._v_pathname
-                if path == "/" or path in layout or _is_pytables_index(path):
+                if (path == "/" or path in layout or _is_pytables_index(path)
+                        or path == PROVENANCE_NODE):
                     continue
                 layout[path] = self._kind(f, node)
         return layout
@@ -218,18 +221,48 @@ class _Merger:
 
     def _root_attrs(self, out: tables.File) -> None:
         attrs = self.files[0].root._v_attrs
-        _copy_user_attrs(attrs, out.root._v_attrs)
+        _copy_user_attrs(attrs, out.root._v_attrs, skip=(PROVENANCE_ATTR,))
+        kid = str(uuid.uuid4())
         if "kid" in attrs._f_list("user"):
-            out.root._v_attrs.kid = np.bytes_(str(uuid.uuid4()).encode())
-        for name in attrs._f_list("user"):
-            if "provenance" not in name:
-                continue
-            records: list[Any] = []
-            for f in self.files:
-                if name in f.root._v_attrs._f_list("user"):
-                    value = _parse_json(_text(f.root._v_attrs[name]))
-                    records.extend(value if isinstance(value, list) else [value])
-            out.root._v_attrs[name] = json.dumps(records)
+            out.root._v_attrs.kid = np.bytes_(kid.encode())
+        records = [read_provenance(f) for f in self.files]
+        if any(r is not None for r in records):
+            write_provenance(out, _merged_provenance(records, self.paths, kid,
+                                                     sum(self.n_groups)))
+
+
+def _merged_provenance(records: list[dict[str, Any] | None], paths: list[str], kid: str,
+                       n_groups: int) -> dict[str, Any]:
+    """One record for the merged file: the first part's, with totals and the parts listed."""
+    present = [r for r in records if r is not None]
+    merged = dict(present[0])
+    inputs: dict[str, None] = {}
+    for r in present:
+        for name in r.get("input_files") or ():
+            inputs.setdefault(str(name), None)
+    starts = [r["start_time"] for r in present if r.get("start_time")]
+    ends = [r["end_time"] for r in present if r.get("end_time")]
+    names = {_strip_part(str(r.get("filename", ""))) for r in present}
+    merged.update({
+        "kid": kid,
+        "n_groups": n_groups,
+        "input_files": list(inputs),
+        "start_time": min(starts) if starts else merged.get("start_time"),
+        "end_time": max(ends) if ends else merged.get("end_time"),
+        "merged_time": utc_now(),
+        "parts": [{"filename": os.path.basename(p), **{
+            k: (r or {}).get(k) for k in ("kid", "host", "n_groups", "input_files",
+                                          "start_time", "end_time")}}
+            for p, r in zip(paths, records)],
+    })
+    if len(names) == 1:
+        merged["filename"] = names.pop()
+    return merged
+
+
+def _strip_part(name: str) -> str:
+    stem, sep, index = name.rpartition(".part-")
+    return stem if sep and index.isdigit() else name
 
 
 def _ensure_group(out: tables.File, path: str) -> tables.Group:
@@ -295,19 +328,13 @@ def _same_content(a: Any, b: Any) -> bool:
         return False
 
 
-def _copy_user_attrs(src: Any, dst: Any) -> None:
+def _copy_user_attrs(src: Any, dst: Any, skip: tuple[str, ...] = ()) -> None:
     for name in src._f_list("user"):
-        dst[name] = src[name]
+        if name not in skip:
+            dst[name] = src[name]
 
 
 def _text(value: Any) -> str:
     if isinstance(value, (bytes, np.bytes_)):
         return bytes(value).decode("utf-8", "replace")
     return str(value)
-
-
-def _parse_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text

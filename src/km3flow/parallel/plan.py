@@ -1,7 +1,8 @@
 """Turn a pipeline's definition into tasks, and the tasks' results back into one result.
 
 Work is split over the pump's input files: the pump class names the parameter that holds
-them (``parallel_input = "filenames"``); every task rebuilds the whole chain from the
+them (``parallel_input = "filenames"``, or a tuple of names it accepts, the first one
+given is used); every task rebuilds the whole chain from the
 module specs with that parameter set to its share of the files. An output module names
 the parameter holding its output path (``parallel_output = "filename"``); each task
 writes ``<path>.part-<k>`` and the parent merges the parts with the module class's
@@ -66,14 +67,18 @@ def plan_tasks(pipe: Pipeline, files_per_task: int = 1) -> tuple[list[Task], lis
     if not (isinstance(factory, type) and issubclass(factory, Pump)):
         raise ConfigError(f"the first module '{pump.name}' is not a Pump; parallel draining "
                           f"splits the work over a pump's input files")
-    param = getattr(factory, "parallel_input", None)
-    if not param:
+    declared = getattr(factory, "parallel_input", None)
+    if not declared:
         raise ConfigError(
             f"pump {factory.__name__} does not say which parameter holds its input files "
             f"(class attribute parallel_input, e.g. 'filenames'), so its work cannot be split")
-    value = pump.params.get(param)
-    if value is None:
-        raise ConfigError(f"pump '{pump.name}' got no '{param}' parameter to split over")
+    # A pump may accept its files under one of several names (filename / filenames).
+    candidates = (declared,) if isinstance(declared, str) else tuple(declared)
+    param = next((c for c in candidates if pump.params.get(c) is not None), None)
+    if param is None:
+        raise ConfigError(f"pump '{pump.name}' got none of the parameters "
+                          f"{', '.join(repr(c) for c in candidates)} to split over")
+    value = pump.params[param]
     single = isinstance(value, (str, os.PathLike))
     files = [os.fspath(value)] if single else [os.fspath(v) for v in value]
     if not files:
@@ -102,8 +107,12 @@ def _plan_outputs(specs: list[ModuleSpec]) -> list[OutputSpec]:
     for spec in specs[1:]:
         factory = spec.factory
         param = getattr(factory, "parallel_output", None) if isinstance(factory, type) else None
-        if not param or spec.params.get(param) is None:
+        if not param:
             continue
+        if spec.params.get(param) is None:
+            # Every worker would write the module's default path: they would collide.
+            raise ConfigError(f"output module '{spec.name}' needs an explicit '{param}' "
+                              f"parameter to run in parallel")
         if not callable(getattr(factory, "merge_outputs", None)):
             raise ConfigError(f"output module {factory.__name__} declares parallel_output but "
                               f"has no merge_outputs(part_paths, final_path) classmethod")
