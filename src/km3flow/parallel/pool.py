@@ -48,6 +48,13 @@ class PoolBackend:
         process dies, and re-raises ``KeyboardInterrupt`` after stopping all workers.
         """
         ctx = multiprocessing.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            # Modules imported once in the fork server are inherited by every worker
+            # (numpy, PyTables, km3flow): worker start-up then costs a fork, not imports.
+            # Only takes effect when this process starts its fork server.
+            modules = ["__main__", "km3flow.parallel.worker"] + sorted(
+                {getattr(s.factory, "__module__", None) for s in tasks[0].specs} - {None})
+            ctx.set_forkserver_preload([m for m in modules if m != "__main__"] + ["__main__"])
         events = ctx.SimpleQueue()
         abort = ctx.Event()
         n = min(self.workers, len(tasks))
