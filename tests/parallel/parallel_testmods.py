@@ -145,7 +145,7 @@ class TextSink(Module):
 
     def prepare(self) -> None:
         self._tmp = self.filename + ".tmp"
-        self._fh = open(self._tmp, "w")
+        self._fh = open(self._tmp, "w")  # noqa: SIM115 - open until finish()
 
     def process(self, blob: Blob) -> Blob:
         hits = blob["hits"]
@@ -242,3 +242,13 @@ class MiniH5Sink(Module):
     @classmethod
     def merge_outputs(cls, part_paths: list[str], final_path: str) -> None:
         merge_hdf5(part_paths, final_path)
+
+
+class BrokenMergeSink(TextSink):
+    """A TextSink whose part merging fails half-way (after writing some output)."""
+
+    @classmethod
+    def merge_outputs(cls, part_paths: list[str], final_path: str) -> None:
+        with open(final_path, "w") as out:
+            out.write("half\n")
+        raise OSError("disk full")

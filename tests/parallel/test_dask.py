@@ -41,7 +41,7 @@ def test_dask_worker_error_names_module_and_file(client, h5files, build, tmp_pat
     files, _, _ = h5files
     bad = os.path.basename(files[0])
     pipe = build(files[:3], "out", extra=[(Crash, {"crash_on": bad, "at": 0})], h5=False)
-    with pytest.raises(WorkerError, match=f"module 'Crash'.*boom") as info:
+    with pytest.raises(WorkerError, match="module 'Crash'.*boom") as info:
         pipe.drain(executor=client)
     assert info.value.input_files == [files[0]]
     assert info.value.worker in client.scheduler_info()["workers"]
@@ -49,7 +49,7 @@ def test_dask_worker_error_names_module_and_file(client, h5files, build, tmp_pat
 
 
 def test_scheduler_address_gives_a_client(client, h5files, build, tmp_path):
-    files, n_events, _ = h5files
+    files, _, _ = h5files
     address = client.scheduler.address
     with executor_from_args(None, address) as kwargs:
         assert set(kwargs) == {"executor"}

@@ -23,9 +23,8 @@ def test_executor_from_args_local():
         assert kwargs == {}
     with executor_from_args(4, None) as kwargs:
         assert kwargs == {"workers": 4}
+    assert dict(**executor_from_args(2, None)) == {"workers": 2}
     with pytest.raises(ConfigError, match="exclude each other"):
-        with executor_from_args(2, "tcp://localhost:8786"):
-            pass
+        executor_from_args(2, "tcp://localhost:8786")
     with pytest.raises(ConfigError, match="at least 1"):
-        with executor_from_args(0, None):
-            pass
+        executor_from_args(0, None)

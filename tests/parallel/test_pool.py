@@ -14,10 +14,10 @@ import time
 import pytest
 import tables
 from h5compare import assert_same_h5
-from parallel_testmods import Crash, H5EventPump, Kill, TextSink
+from parallel_testmods import BrokenMergeSink, Crash, H5EventPump, Kill, TextSink
 
 from km3flow.core import Pipeline
-from km3flow.exceptions import ConfigError, ModuleError
+from km3flow.exceptions import ConfigError, Km3flowError, ModuleError
 from km3flow.parallel import ParallelSummary, WorkerError, WorkerLost, part_path
 
 
@@ -80,7 +80,7 @@ def test_unordered_run_keeps_every_event(h5files, build, tmp_path):
     files, n_events, _ = h5files
     build(files, "serial", h5=False).drain()
     build(files, "par", h5=False).drain(workers=2, ordered=False, files_per_task=2)
-    strip = lambda lines: sorted(line.split(" ", 1)[1] for line in lines)  # noqa: E731
+    strip = lambda lines: sorted(line.split(" ", 1)[1] for line in lines)
     par = _lines(tmp_path / "par.txt")
     assert strip(par) == strip(_lines(tmp_path / "serial.txt"))
     assert [int(line.split()[0]) for line in par] == list(range(n_events))
@@ -126,8 +126,20 @@ def test_sigkilled_worker_fails_the_run_clearly(h5files, build, tmp_path):
                                                                     r"(\.tmp)?", n)]
 
 
+def test_failed_merge_leaves_the_parts_and_no_final_file(h5files, tmp_path):
+    files, _, _ = h5files
+    pipe = Pipeline()
+    pipe.attach(H5EventPump, filenames=files[:2])
+    pipe.attach(BrokenMergeSink, filename=str(tmp_path / "out.txt"))
+    with pytest.raises(Km3flowError, match="disk full; the parts are left in place") as info:
+        pipe.drain(workers=2)
+    assert "out.txt.part-0" in str(info.value)
+    assert sorted(os.listdir(tmp_path)) == ["out.txt.part-0", "out.txt.part-1"]
+    assert len(_lines(tmp_path / "out.txt.part-1")) == 10
+
+
 def test_rerun_after_failure_replaces_stale_parts(h5files, build, tmp_path):
-    files, n_events, _ = h5files
+    files, _, _ = h5files
     stale = part_path(str(tmp_path / "out.txt"), 7)
     with open(stale, "w") as fh:
         fh.write("left over\n")

@@ -28,13 +28,21 @@ from __future__ import annotations
 
 from .drain import drain_parallel
 from .errors import WorkerError, WorkerInterrupted, WorkerLost
-from .options import add_parallel_arguments, executor_from_args
+from .options import DrainOptions, add_parallel_arguments, executor_from_args
 from .plan import part_path
 from .summary import ParallelSummary, WorkerReport
 from .worker import TaskReport
 
 __all__ = [
-    "drain_parallel", "ParallelSummary", "WorkerReport", "TaskReport", "WorkerError",
-    "WorkerLost", "WorkerInterrupted", "executor_from_args", "add_parallel_arguments",
+    "DrainOptions",
+    "ParallelSummary",
+    "TaskReport",
+    "WorkerError",
+    "WorkerInterrupted",
+    "WorkerLost",
+    "WorkerReport",
+    "add_parallel_arguments",
+    "drain_parallel",
+    "executor_from_args",
     "part_path",
 ]

@@ -142,7 +142,7 @@ class _Merger:
 
     # -- node kinds ----------------------------------------------------------------------
     def _group(self, out: tables.File, path: str) -> None:
-        k, node = self._parts_with(path)[0]
+        _, node = self._parts_with(path)[0]
         group = _ensure_group(out, path)
         group._v_title = node._v_title
         _copy_user_attrs(node._v_attrs, group._v_attrs)

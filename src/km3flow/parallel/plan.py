@@ -129,7 +129,7 @@ def check_picklable(task: Task) -> None:
     for spec in task.specs:
         try:
             pickle.dumps(spec)
-        except Exception as err:  # noqa: BLE001 - any failure means it cannot be shipped
+        except Exception as err:
             raise ConfigError(
                 f"module '{spec.name}' cannot be sent to worker processes ({err}); "
                 f"lambdas and classes or functions defined inside functions cannot be "
@@ -163,9 +163,11 @@ def merge_outputs(outputs: list[OutputSpec], reports: list[TaskReport]) -> None:
         try:
             out.factory.merge_outputs(present, tmp)
             os.replace(tmp, out.path)
-        except Exception as err:
+        except BaseException as err:
             if os.path.exists(tmp):
                 os.remove(tmp)
+            if not isinstance(err, Exception):
+                raise  # Ctrl-C while merging: the parts stay, no temporary file
             raise Km3flowError(
                 f"merging the parts of '{out.path}' with {out.factory.__name__}.merge_outputs "
                 f"failed: {type(err).__name__}: {err}; the parts are left in place: "

@@ -100,10 +100,10 @@ class ParallelSummary:
         """The summary as printed at the end of the drain."""
         lines = [
             "=" * 5,
-            f"{self.cycles} cycles drained in {len(self.tasks)} tasks by {self.executor} in "
-            f"{self.wall:.6f}s (CPU {self.cpu:.6f}s, merging outputs {self.merge_wall:.3f}s). "
-            f"Memory peak: {self.peak_mb:.2f} MB per worker, {self.parent_peak_mb:.2f} MB "
-            f"parent",
+            (f"{self.cycles} cycles drained in {len(self.tasks)} tasks by {self.executor} in "
+             f"{self.wall:.6f}s (CPU {self.cpu:.6f}s, merging outputs {self.merge_wall:.3f}s). "
+             f"Memory peak: {self.peak_mb:.2f} MB per worker, {self.parent_peak_mb:.2f} MB "
+             f"parent"),
             f"  overhead per task: {self.overhead_per_task:.4f}s",
         ]
         for w in self.workers:
