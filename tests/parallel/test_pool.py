@@ -138,6 +138,16 @@ def test_failed_merge_leaves_the_parts_and_no_final_file(h5files, tmp_path):
     assert len(_lines(tmp_path / "out.txt.part-1")) == 10
 
 
+def test_parts_kept_as_numbered_files_without_merge(h5files, build, tmp_path):
+    files, _, _ = h5files
+    pipe = build(files[:3], "out", h5=False)
+    pipe.drain(workers=2, merge=False)
+    names = [f"out.{k:04d}.txt" for k in range(3)]
+    assert sorted(os.listdir(tmp_path)) == names
+    assert pipe.parallel_summary.outputs == {"TextSink": [str(tmp_path / n) for n in names]}
+    assert [len(_lines(tmp_path / n)) for n in names] == [10, 10, 2]
+
+
 def test_rerun_after_failure_replaces_stale_parts(h5files, build, tmp_path):
     files, _, _ = h5files
     stale = part_path(str(tmp_path / "out.txt"), 7)

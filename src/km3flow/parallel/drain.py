@@ -16,6 +16,7 @@ from .errors import WorkerError, WorkerInterrupted
 from .plan import (
     check_picklable,
     combine_results,
+    keep_parts,
     merge_outputs,
     plan_tasks,
     remove_stale_parts,
@@ -28,7 +29,7 @@ log = get_logger("ParallelPipeline")
 
 def drain_parallel(pipe: Pipeline, cycles: int | None = None, workers: int | None = None,
                    executor: Any = None, ordered: bool = True, files_per_task: int = 1,
-                   start_method: str | None = None) -> Blob:
+                   start_method: str | None = None, merge: bool = True) -> Blob:
     """Drain ``pipe`` with one task per input file, in worker processes or on Dask.
 
     Called by ``Pipeline.drain(workers=…)`` / ``drain(executor=…)``. Every task rebuilds
@@ -54,6 +55,11 @@ def drain_parallel(pipe: Pipeline, cycles: int | None = None, workers: int | Non
         How many input files one task handles (for pumps taking a list of files).
     start_method
         ``"forkserver"`` (default where available) or ``"spawn"`` for local workers.
+    merge
+        Merge the output parts into the output path (default). ``False`` keeps one output
+        per task instead, renamed from ``out.h5.part-3`` to ``out.0003.h5`` (listed in
+        ``pipe.parallel_summary.outputs``): for very large runs, where one process
+        rewriting all data would be the bottleneck.
 
     Returns
     -------
@@ -106,13 +112,17 @@ def drain_parallel(pipe: Pipeline, cycles: int | None = None, workers: int | Non
     _raise_for_failures(by_task, len(tasks))
     ordered_reports = by_task if ordered else reports
     merge0 = time.perf_counter()
-    merge_outputs(outputs, ordered_reports)
+    if merge:
+        merge_outputs(outputs, ordered_reports)
+        kept = {o.module: [o.path] for o in outputs}
+    else:
+        kept = keep_parts(outputs, by_task)
     merge_wall = time.perf_counter() - merge0
     results = combine_results(pipe.specs, ordered_reports)
     summary = ParallelSummary(
         executor=backend.description, n_workers=backend.n_workers, tasks=by_task,
         wall=time.perf_counter() - wall0, parent_cpu=time.process_time() - cpu0,
-        merge_wall=merge_wall, parent_peak_mb=peak_memory_mb())
+        merge_wall=merge_wall, parent_peak_mb=peak_memory_mb(), outputs=kept)
     _update_pipeline(pipe, summary)
     print(summary.text())
     pipe.finish_results.update(results)

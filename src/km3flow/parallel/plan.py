@@ -146,6 +146,26 @@ def remove_stale_parts(outputs: list[OutputSpec]) -> None:
                 os.remove(stale)
 
 
+def numbered_path(path: str, index: int, n_tasks: int) -> str:
+    """Where task ``index``'s output goes when parts are kept: ``out.h5`` → ``out.0003.h5``."""
+    root, ext = os.path.splitext(path)
+    return f"{root}.{index:0{max(4, len(str(n_tasks - 1)))}d}{ext}"
+
+
+def keep_parts(outputs: list[OutputSpec], reports: list[TaskReport]) -> dict[str, list[str]]:
+    """Rename every task's part to a numbered file of its own instead of merging."""
+    kept: dict[str, list[str]] = {}
+    for out in outputs:
+        kept[out.module] = []
+        for r in reports:
+            part = part_path(out.path, r.index)
+            if os.path.exists(part):
+                target = numbered_path(out.path, r.index, len(reports))
+                os.replace(part, target)
+                kept[out.module].append(target)
+    return kept
+
+
 def merge_outputs(outputs: list[OutputSpec], reports: list[TaskReport]) -> None:
     """Merge every output's parts, in the order of ``reports``, into its final path.
 

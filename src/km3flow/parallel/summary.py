@@ -39,6 +39,8 @@ class ParallelSummary:
     overhead_per_task
         ``(wall × workers − Σ task wall) / tasks``: start-up, transport, scheduling and
         idle time per task.
+    outputs
+        The files each output module's data ended up in, by module name.
     """
 
     executor: str
@@ -52,6 +54,7 @@ class ParallelSummary:
     cycle_wall: RunningStats = field(default_factory=RunningStats)
     cycle_cpu: RunningStats = field(default_factory=RunningStats)
     modules: dict[str, ModuleStats] = field(default_factory=dict)
+    outputs: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         by_worker: dict[str, WorkerReport] = {}
