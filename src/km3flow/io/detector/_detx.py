@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ...exceptions import FormatError
-from ._layout import Column, infer_columns, render_line
+from ._layout import Column, infer_columns, render_line, render_lines
 
 _HEADER_V = re.compile(r"^[ \t]*([+-]?\d+)[ \t]+[vV](\d+)[ \t]*\r?$", re.M)
 
@@ -303,24 +303,39 @@ def write_detx(det: Any, version: int | None = None) -> str:
         out.append(render_line(cols, list(utm)))
         cols = _header_columns(hl[3], ["int"]) if hl else [Column("int", 0)]
         out.append(render_line(cols, [n_doms]))
+    dom_values = _dom_value_rows(doms, det._file_floors, version)
+    pmt_values = _pmt_value_rows(pmts, version)
     if same:
-        dcols = infer_columns(src.dom_lines, DOM_KINDS[version])
-        pcols = infer_columns(src.pmt_lines, PMT_KINDS[version])
+        dom_lines = _render_like(src.dom_lines, DOM_KINDS[version], dom_values)
+        pmt_lines = _render_like(src.pmt_lines, PMT_KINDS[version], pmt_values)
         blank = src.blank_after_module
     else:
         dcols, pcols = _default_columns(version)
+        dom_lines = render_lines(dcols, dom_values)
+        pmt_lines = render_lines(pcols, pmt_values)
         blank = version >= 3
-    floors = det._file_floors
-    dom_values = _dom_value_rows(doms, floors, version)
-    pmt_values = _pmt_value_rows(pmts, version)
-    starts = np.concatenate([[0], np.cumsum(np.asarray(doms["n_pmts"]))])
+    starts = np.concatenate([[0], np.cumsum(np.asarray(doms["n_pmts"]))]).tolist()
     for k in range(n_doms):
-        out.append(render_line(dcols, dom_values[k]))
-        for r in range(starts[k], starts[k + 1]):
-            out.append(render_line(pcols, pmt_values[r]))
+        out.append(dom_lines[k])
+        out.extend(pmt_lines[starts[k]:starts[k + 1]])
         if blank:
             out.append("")
     return "\n".join(out) + "\n"
+
+
+def _render_like(source: list[str], kinds: list[str], rows: list[Any]) -> list[str]:
+    """Render rows in the layout of ``source`` lines.
+
+    The layout is first inferred from a sample of the source lines; only when the result
+    differs from the source (a rare wide value outside the sample, or changed values) is it
+    inferred again from all lines.
+    """
+    step = max(1, len(source) // 1000)
+    sample = source[:200] + source[200::step]
+    lines = render_lines(infer_columns(sample, kinds), rows)
+    if lines != source and len(sample) < len(source):
+        lines = render_lines(infer_columns(source, kinds), rows)
+    return lines
 
 
 def _dom_value_rows(doms: Any, floors: np.ndarray, version: int) -> list[list[Any]]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 _TOKEN = re.compile(r"(\s*)(\S+)")
+_TOKEN_LINE = re.compile(r"([ \t]*)(\S+)")
 _FIXED = re.compile(r"^([+-]?)\d+(?:(\.)(\d*))?$")
 
 
@@ -52,34 +53,57 @@ class Column:
         return " " * pad + tok
 
 
+    def percent(self) -> str | None:
+        """The ``%``-format of this field (separator included), None if there is none."""
+        w = max(self.width - self.sep, 0)
+        flag = "+" if self.plus else ""
+        if self.kind == "int":
+            spec = f"%{flag}{w}d"
+        elif self.kind == "fixed" and self.decimals != 0:
+            spec = f"%{flag}{w}.{max(self.decimals, 0)}f"
+        elif self.kind == "repr" and not self.plus:
+            spec = f"%{w}r"
+        elif self.kind == "str":
+            spec = f"%{w}s"
+        else:
+            return None
+        return " " * self.sep + spec
+
+
 def render_line(columns: Sequence[Column], values: Sequence[object]) -> str:
     """Render one line from its column formats and values."""
     return "".join(c.render(v) for c, v in zip(columns, values))
 
 
+def render_lines(columns: Sequence[Column], rows: Sequence[Sequence[object]]) -> list[str]:
+    """Render many lines; one ``%`` format per line where the columns allow it."""
+    specs = [c.percent() for c in columns]
+    if any(s is None for s in specs):
+        return [render_line(columns, r) for r in rows]
+    fmt = "".join(specs)  # type: ignore[arg-type]
+    if any(c.kind == "repr" for c in columns):
+        kinds = [c.kind for c in columns]
+        rows = [tuple(float(v) if k == "repr" else v for k, v in zip(kinds, r)) for r in rows]
+    return [fmt % tuple(r) for r in rows]
+
+
 def _number_format(tokens: Sequence[str], kind: str) -> tuple[str, int, bool]:
-    """Infer (kind, decimals, plus) of a column from its tokens."""
-    nonneg = [t for t in tokens if not t.startswith("-")]
-    plus = bool(nonneg) and all(t.startswith("+") for t in nonneg)
-    if not plus and any(t.startswith("+") for t in nonneg):
-        plus = None  # mixed sign styles: no single format reproduces them
+    """Infer (kind, decimals, plus) of a column from its tokens (regexes over the joined
+    column, so a 60 000-row column costs a few C-level scans)."""
+    joined = "\n".join(tokens)
+    has_plus = re.search(r"^\+", joined, re.M) is not None
+    has_bare = re.search(r"^[^+-]", joined, re.M) is not None
+    plus = has_plus and not has_bare
+    mixed_sign = has_plus and has_bare
     if kind == "int":
-        return "int", -1, bool(plus)
-    decimals: set[int] = set()
-    fixed = plus is not None
-    if fixed:
-        for t in tokens:
-            m = _FIXED.match(t)
-            if m is None:
-                fixed = False
-                break
-            decimals.add(-1 if m.group(2) is None else len(m.group(3)))
-            if len(decimals) > 1:
-                fixed = False
-                break
-    if fixed and decimals:
-        return "fixed", decimals.pop(), bool(plus)
-    return "repr", -1, bool(plus)
+        return "int", -1, plus
+    m = _FIXED.match(tokens[0]) if tokens else None
+    if m is not None and not mixed_sign:
+        decimals = -1 if m.group(2) is None else len(m.group(3))
+        frac = "" if decimals < 0 else r"\." + r"\d" * decimals
+        if re.fullmatch(rf"(?:[+-]?\d+{frac}\n)*[+-]?\d+{frac}", joined):
+            return "fixed", decimals, plus
+    return "repr", -1, plus
 
 
 def infer_columns(lines: Sequence[str], kinds: Sequence[str]) -> list[Column]:
@@ -89,17 +113,13 @@ def infer_columns(lines: Sequence[str], kinds: Sequence[str]) -> list[Column]:
     number of fields are ignored (the parser has rejected them already).
     """
     n = len(kinds)
-    seps: list[list[int]] = [[] for _ in range(n)]
-    lens: list[list[int]] = [[] for _ in range(n)]
-    toks: list[list[str]] = [[] for _ in range(n)]
-    for line in lines:
-        pairs = _TOKEN.findall(line)
-        if len(pairs) != n:
-            continue
-        for k, (ws, tok) in enumerate(pairs):
-            seps[k].append(len(ws))
-            lens[k].append(len(tok))
-            toks[k].append(tok)
+    pairs = _TOKEN_LINE.findall("\n".join(lines))
+    if len(pairs) != n * len(lines):
+        pairs = [p for line in lines for p in (lambda q: q if len(q) == n else [])(
+            _TOKEN.findall(line))]
+    seps = [[len(ws) for ws, _ in pairs[k::n]] for k in range(n)]
+    toks = [[tok for _, tok in pairs[k::n]] for k in range(n)]
+    lens = [[len(t) for t in col] for col in toks]
     columns = []
     for k, kind in enumerate(kinds):
         if not seps[k]:
