@@ -198,7 +198,8 @@ def test_lookups(testdata):
     with pytest.raises(KeyError):
         det.dom_at(99, 1)
     s = det.summary()
-    assert (s["n_dus"], s["n_floors"], s["n_doms"], s["n_pmts"]) == (6, 18, 114, 3348)
+    assert (s["n_dus"], s["n_floors"], s["n_doms"], s["n_pmts"]) == (6, 19, 114, 3348)
+    assert s["n_base_modules"] == 6 and s["n_optical_doms"] == 108
 
 
 def test_dom_positions_from_pmt_axes(testdata):

@@ -239,6 +239,8 @@ class EvtPump(Pump):
     # -- parsing -----------------------------------------------------------------------------
     def raw_event(self, index: int) -> bytes:
         """The bytes of event ``index`` (``start_event:`` to ``end_event:``)."""
+        if self._file is None or self._file.closed:
+            raise ValueError(f"I/O operation on a closed EvtPump ({self.filename})")
         return bytes(self._data[int(self._starts[index]):int(self._ends[index])])
 
     def parse_tags(self, index: int) -> dict[str, Any]:
@@ -390,9 +392,8 @@ def _runs(chunk: bytes) -> list[tuple[Any, int, int, int]]:
     starts = np.empty(len(nl), np.int64)
     starts[0] = 0
     starts[1:] = nl[:-1] + 1
-    colons = np.flatnonzero(buf[:n] == 58)
-    ci = np.searchsorted(colons, starts)
-    colon = np.where(ci < len(colons), colons[np.minimum(ci, len(colons) - 1)], n)
+    colons = np.append(np.flatnonzero(buf[:n] == 58), n)
+    colon = colons[np.searchsorted(colons, starts)]
     has_colon = colon < nl
     tag_len = np.where(has_colon, colon - starts, -1)
     sig = buf[starts[:, None] + np.arange(_SIG)]
