@@ -174,6 +174,9 @@ class EvtPump(Pump):
         try:
             self.run_id = int(run[0][0]) if run and run[0] else 0
         except ValueError:
+            self.run_id = -1
+        if not 0 <= self.run_id < 2**63:
+            self.log.warning("start_run %r is not a run number; run_id set to 0", run[0])
             self.run_id = 0
 
     # -- indexing ----------------------------------------------------------------------------
@@ -328,19 +331,22 @@ class EvtPump(Pump):
         tags = self.parse_tags(index)
         blob = Blob()
         blob.update(tags)
-        blob["McTracks"] = _mc_tracks(tags.get("track_in"))
-        hits = tags.get("hit", tags.get("hit_raw"))
-        blob["McHits"] = _mc_hits(hits, "hit" in tags)
-        if "neutrino" in tags and isinstance(tags["neutrino"], np.ndarray):
-            blob["McNeutrino"] = _neutrino(tags["neutrino"])
-        blob["EventInfo"] = self._event_info(tags)
+        try:
+            blob["McTracks"] = _mc_tracks(tags.get("track_in"))
+            hits = tags.get("hit", tags.get("hit_raw"))
+            blob["McHits"] = _mc_hits(hits, "hit" in tags)
+            if "neutrino" in tags and isinstance(tags["neutrino"], np.ndarray):
+                blob["McNeutrino"] = _neutrino(tags["neutrino"])
+            blob["EventInfo"] = self._event_info(tags)
+        except (ValueError, OverflowError) as err:
+            raise self._err(f"in event {index}: {err}", int(self._starts[index])) from None
         blob["RawHeader"] = self.raw_header
         blob["raw_header"] = self.header
         return blob
 
     def _event_info(self, tags: dict[str, Any]) -> Table:
         info: dict[str, Any] = {}
-        info["mc_id"] = tags["start_event"][0]
+        info["mc_id"] = np.float64(tags["start_event"][0])
         info["run_id"] = self.run_id
         w = tags.get("weights")
         if isinstance(w, np.ndarray) and w.size:
@@ -456,6 +462,23 @@ def _col(arr: np.ndarray, k: int, default: float = 0.0) -> np.ndarray:
     return np.full(arr.shape[0], default)
 
 
+def _checked(name: str, col: Any, dtype: np.dtype) -> Any:
+    """Integer fields filled from parsed floats must hold integers in range (numpy would
+    wrap or warn otherwise)."""
+    if dtype.kind not in "iu":
+        return col
+    arr = np.asarray(col)
+    if arr.dtype.kind == "f" or arr.dtype == object:
+        arr = arr.astype(np.float64)
+        info = np.iinfo(dtype)
+        ok = np.isfinite(arr) & (arr >= info.min) & (arr <= info.max)
+        if not ok.all():
+            bad = arr[~ok][0]
+            raise ValueError(f"expected {name} in {info.min}..{info.max}, got {bad}")
+        return arr.astype(dtype)
+    return col
+
+
 def _table(columns: dict[str, Any], template: str, n: int | None = None) -> Table:
     """A template Table filled column by column (cheaper than Table.from_template)."""
     tmpl = _TEMPLATES[template]
@@ -463,7 +486,7 @@ def _table(columns: dict[str, Any], template: str, n: int | None = None) -> Tabl
         n = next((len(v) for v in columns.values() if np.ndim(v)), 0)
     out = np.zeros(n, tmpl["dtype"])
     for name, col in columns.items():
-        out[name] = col
+        out[name] = _checked(name, col, out.dtype[name])
     return Table(out, h5loc=tmpl["h5loc"], split_h5=tmpl["split_h5"], name=template,
                  h5singleton=tmpl["h5singleton"])
 
@@ -489,8 +512,10 @@ def _mc_hits(arr: Any, km3sim: bool) -> Table:
 
 
 def _neutrino(arr: np.ndarray) -> Table:
-    data = {name: _col(arr, k) for k, name in enumerate(NEUTRINO_DTYPE.names)}
-    return Table(data, dtype=NEUTRINO_DTYPE, h5loc="/mc_neutrino", name="McNeutrino")
+    out = np.zeros(arr.shape[0], NEUTRINO_DTYPE)
+    for k, name in enumerate(NEUTRINO_DTYPE.names):
+        out[name] = _checked(name, _col(arr, k), NEUTRINO_DTYPE[name])
+    return Table(out, h5loc="/mc_neutrino", name="McNeutrino")
 
 
 from ..dataclasses.templates import TEMPLATES as _TEMPLATES  # noqa: E402

@@ -89,10 +89,13 @@ def parse_detx(data: bytes, path: Any = None) -> DetxData:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise FormatError(f"expected UTF-8 text, got byte {data[err.start]:#04x}",
-                          path=path, offset=err.start) from None
+                          path=path, offset=err.start,
+                          line=data.count(b"\n", 0, err.start) + 1) from None
     if "\x00" in text:
+        nul = text.index("\x00")
         raise FormatError("expected text, found a NUL byte (a binary file? DATX files "
-                          "need the .datx extension)", path=path, offset=text.index("\x00"))
+                          "need the .datx extension)", path=path, offset=nul,
+                          line=text.count("\n", 0, nul) + 1)
     lines = text.split("\n")
     m = _HEADER_V.search(text)
     if m is not None:
@@ -173,6 +176,8 @@ def _parse_body(lines: list[str], start: int, n_doms: int, out: DetxData, path: 
             raise _err(path, i + 1, f"expected a DOM line with {n_dom_fields} fields "
                                     f"({dom_what}), got {len(toks)}: {lines[i].strip()[:60]!r}")
         ints = _ints(toks[:3], path, i + 1, "dom_id du floor")
+        if any(abs(v) >= 2**31 for v in ints):
+            raise _err(path, i + 1, f"expected 32-bit integers (dom_id du floor), got {ints}")
         rest = _floats(toks[3:-1 if version < 5 else -2], path, i + 1, "x y z qa qb qc qd t0")
         tail = _ints(toks[len(toks) - (2 if version == 5 else 1):], path, i + 1,
                      "status n_pmts" if version == 5 else "n_pmts")
@@ -237,10 +242,11 @@ def _parse_pmt_lines(lines: list[str], idx: list[int], nf: int, version: int,
             _floats(toks, path, i + 1, what)
         raise _err(path, idx[0] + 1, f"expected PMT lines with {nf} fields ({what})")
     for col in [0] + ([8] if version >= 3 else []):
-        bad = np.flatnonzero(arr[:, col] != np.round(arr[:, col]))
+        bad = np.flatnonzero((arr[:, col] != np.round(arr[:, col]))
+                             | (np.abs(arr[:, col]) >= 2**31))
         if bad.size:
             i = idx[int(bad[0])]
-            raise _err(path, i + 1, f"expected an integer in field {col + 1} of the PMT line, "
+            raise _err(path, i + 1, f"expected a 32-bit integer in field {col + 1} of the PMT line, "
                                     f"got {lines[i].split()[col]!r}")
     return arr
 
