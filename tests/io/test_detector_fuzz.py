@@ -70,7 +70,7 @@ def test_detx_errors_name_line_and_expectation(testdata):
     assert err.value.line == 9 and "PMT line with 9 fields" in str(err.value)
     with pytest.raises(FormatError, match=r"line 6: expected integers \(n_doms\)"):
         Detector.from_string("\n".join(lines[:5] + ["six"] + lines[6:]), name="x")
-    with pytest.raises(FormatError, match="expected 6 DOMs"):
+    with pytest.raises(FormatError, match="expected 7 DOMs as the header says, found 6"):
         Detector.from_string(text.replace("\n6\n", "\n7\n"), name="x")
     with pytest.raises(FormatError, match="version 1 to 5"):
         Detector.from_string(text.replace("23 v3", "23 v7"), name="x")
@@ -83,5 +83,7 @@ def test_datx_errors_name_offset(testdata):
     with pytest.raises(FormatError) as err:
         Detector.from_bytes(data + b"\0\0", name="x.datx")
     assert err.value.offset == len(data) and "2 bytes follow" in str(err.value)
-    with pytest.raises(FormatError, match="file ends"):
+    with pytest.raises(FormatError, match="PMTs of DOM 808984586 to fit the file"):
         Detector.from_bytes(data[:-10], name="x.datx")
+    with pytest.raises(FormatError, match="file ends, expected 24 bytes of UTM"):
+        Detector.from_bytes(data[:1750], name="x.datx")
