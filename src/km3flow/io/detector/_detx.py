@@ -109,10 +109,11 @@ def parse_detx(data: bytes, path: Any = None) -> DetxData:
             raise FormatError("expected a DETX header ('det_id vN' or 'det_id n_doms'), "
                               "found no content", path=path, line=len(lines))
         toks = lines[hdr].split()
-        if len(toks) != 2:
-            raise _err(path, hdr + 1, f"expected a header 'det_id vN' or 'det_id n_doms', "
-                                      f"got {lines[hdr].strip()[:60]!r}")
-        det_id, n_doms = _ints(toks, path, hdr + 1, "det_id n_doms")
+        try:
+            det_id, n_doms = (int(t) for t in toks)
+        except ValueError:
+            raise _err(path, hdr + 1, f"expected a DETX header ('det_id vN' or 'det_id "
+                                      f"n_doms'), got {lines[hdr].strip()[:60]!r}") from None
         version, token = 1, ""
     if not 1 <= version <= MAX_VERSION:
         raise _err(path, hdr + 1, f"expected DETX version 1 to {MAX_VERSION}, got {version}")
