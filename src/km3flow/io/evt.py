@@ -332,27 +332,24 @@ class EvtPump(Pump):
         blob = Blob()
         blob.update(tags)
         try:
-            blob["McTracks"] = _mc_tracks(tags.get("track_in"))
-            hits = tags.get("hit", tags.get("hit_raw"))
-            blob["McHits"] = _mc_hits(hits, "hit" in tags)
-            if "neutrino" in tags and isinstance(tags["neutrino"], np.ndarray):
-                blob["McNeutrino"] = _neutrino(tags["neutrino"])
-            blob["EventInfo"] = self._event_info(tags)
+            track_in = tags.get("track_in")
+            blob["McTracks"] = (_TRACKS(track_in) if isinstance(track_in, np.ndarray)
+                                else _TRACKS.empty())
+            hits = tags.get("hit")
+            layout = _HITS_KM3SIM
+            if hits is None:
+                hits, layout = tags.get("hit_raw"), _HITS_RAW
+            blob["McHits"] = layout(hits) if isinstance(hits, np.ndarray) else layout.empty()
+            nu = tags.get("neutrino")
+            if isinstance(nu, np.ndarray):
+                blob["McNeutrino"] = _NEUTRINO(nu)
+            blob["EventInfo"] = _event_info(tags["start_event"][0], self.run_id,
+                                            tags.get("weights"))
         except (ValueError, OverflowError) as err:
             raise self._err(f"in event {index}: {err}", int(self._starts[index])) from None
         blob["RawHeader"] = self.raw_header
         blob["raw_header"] = self.header
         return blob
-
-    def _event_info(self, tags: dict[str, Any]) -> Table:
-        info: dict[str, Any] = {}
-        info["mc_id"] = np.float64(tags["start_event"][0])
-        info["run_id"] = self.run_id
-        w = tags.get("weights")
-        if isinstance(w, np.ndarray) and w.size:
-            for k in range(min(3, w.shape[1])):
-                info[f"weight_w{k + 1}"] = w[0, k]
-        return _table(info, "EventInfo", n=1)
 
     def close(self) -> None:
         data = getattr(self, "_data", None)
@@ -386,6 +383,34 @@ _TAG_OK = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _SIG = 16
 
 
+_SMALL_CHUNK = 16384  # below this a Python loop over the lines beats numpy's call overhead
+
+
+def _runs_small(chunk: bytes) -> list[tuple[Any, int, int, int]]:
+    """:func:`_runs` for small events, line by line."""
+    out: list[list[Any]] = []
+    pos = 0
+    prev = None
+    for line in chunk.split(b"\n")[:-1]:
+        end = pos + len(line) + 1
+        c = line.find(b":")
+        if c < 0:
+            out.append([None if not line.strip() else False, pos, end, 1])
+            prev = None
+        else:
+            raw = line[:c]
+            if raw == prev:
+                out[-1][2] = end
+                out[-1][3] += 1
+            else:
+                tag = raw.rstrip(b" \t")
+                ok = _TAG_OK.fullmatch(tag) is not None
+                out.append([tag.decode() if ok else False, pos, end, 1])
+                prev = raw if ok else None
+        pos = end
+    return [tuple(r) for r in out]  # type: ignore[misc]
+
+
 def _runs(chunk: bytes) -> list[tuple[Any, int, int, int]]:
     """Split an event into runs of consecutive lines with the same tag, vectorised.
 
@@ -393,6 +418,8 @@ def _runs(chunk: bytes) -> list[tuple[Any, int, int, int]]:
     lines or ``False`` for a line that is not ``tag: values``. ``chunk`` ends with a newline.
     """
     n = len(chunk)
+    if n < _SMALL_CHUNK:
+        return _runs_small(chunk)
     buf = np.frombuffer(chunk + b"\0" * _SIG, np.uint8)
     nl = np.flatnonzero(buf[:n] == 10)
     starts = np.empty(len(nl), np.int64)
@@ -455,67 +482,79 @@ def _stack(a: Any, b: Any) -> Any:
     return as_list + ([[str(v) for v in row] for row in b] if isinstance(b, np.ndarray) else b)
 
 
-def _col(arr: np.ndarray, k: int, default: float = 0.0) -> np.ndarray:
-    if arr.shape[1] > k:
-        col = arr[:, k]
-        return np.where(np.isnan(col), default, col) if np.isnan(col).any() else col
-    return np.full(arr.shape[0], default)
+class _Layout:
+    """How a Table is filled from the columns of a tag's 2-D float array.
+
+    ``columns`` maps field name → column index of the array (fields not named stay 0). The
+    chosen columns are gathered with one fancy index into a float matrix, integer fields are
+    range-checked in one vectorised step, and the matrix, viewed as a record of float64
+    fields, is cast to the target dtype in one ``astype`` (no per-field Python work).
+    """
+
+    def __init__(self, dtype: np.dtype, columns: dict[str, int], meta: dict[str, Any]):
+        self.dtype = np.dtype(dtype)
+        names = list(self.dtype.names)
+        # a column index per field; fields not filled from the file read a column of zeros
+        self.src = np.array([columns.get(n, -1) for n in names], dtype=np.intp)
+        self.float_dtype = np.dtype([(n, "<f8") for n in names])
+        ints = [k for k, n in enumerate(names) if self.dtype[n].kind in "iu"]
+        self.int_pos = np.array(ints, dtype=np.intp)
+        self.int_names = [names[k] for k in ints]
+        self.lo = np.array([np.iinfo(self.dtype[names[k]]).min for k in ints], np.float64)
+        self.hi = np.array([np.iinfo(self.dtype[names[k]]).max for k in ints], np.float64)
+        self.meta = meta
+
+    def empty(self) -> Table:
+        return Table(np.zeros(0, self.dtype), **self.meta)
+
+    def __call__(self, arr: np.ndarray) -> Table:
+        n, width = arr.shape
+        ok = (self.src >= 0) & (self.src < width)
+        if ok.all():
+            sub = arr[:, self.src]
+        else:
+            sub = np.zeros((n, len(self.src)))
+            sub[:, ok] = arr[:, self.src[ok]]
+        if np.isnan(sub).any():  # rows padded because they were shorter
+            sub = np.where(np.isnan(sub), 0.0, sub)
+        if len(self.int_pos):
+            ints = sub[:, self.int_pos]
+            good = (ints >= self.lo) & (ints <= self.hi)
+            if not good.all():
+                row, col = np.argwhere(~good)[0]
+                raise ValueError(f"expected {self.int_names[col]} in {self.lo[col]:.0f}.."
+                                 f"{self.hi[col]:.0f}, got {ints[row, col]} (row {row})")
+        rec = np.ascontiguousarray(sub).view(self.float_dtype).reshape(n)
+        return Table(rec.astype(self.dtype), **self.meta)
 
 
-def _checked(name: str, col: Any, dtype: np.dtype) -> Any:
-    """Integer fields filled from parsed floats must hold integers in range (numpy would
-    wrap or warn otherwise)."""
-    if dtype.kind not in "iu":
-        return col
-    arr = np.asarray(col)
-    if arr.dtype.kind == "f" or arr.dtype == object:
-        arr = arr.astype(np.float64)
-        info = np.iinfo(dtype)
-        ok = np.isfinite(arr) & (arr >= info.min) & (arr <= info.max)
-        if not ok.all():
-            bad = arr[~ok][0]
-            raise ValueError(f"expected {name} in {info.min}..{info.max}, got {bad}")
-        return arr.astype(dtype)
-    return col
-
-
-def _table(columns: dict[str, Any], template: str, n: int | None = None) -> Table:
-    """A template Table filled column by column (cheaper than Table.from_template)."""
+def _template_layout(template: str, columns: dict[str, int]) -> _Layout:
     tmpl = _TEMPLATES[template]
-    if n is None:
-        n = next((len(v) for v in columns.values() if np.ndim(v)), 0)
-    out = np.zeros(n, tmpl["dtype"])
-    for name, col in columns.items():
-        out[name] = _checked(name, col, out.dtype[name])
-    return Table(out, h5loc=tmpl["h5loc"], split_h5=tmpl["split_h5"], name=template,
+    return _Layout(tmpl["dtype"], columns, {
+        "h5loc": tmpl["h5loc"], "split_h5": tmpl["split_h5"], "name": template,
+        "h5singleton": tmpl["h5singleton"]})
+
+
+def _event_info(mc_id: int, run_id: int, weights: Any) -> Table:
+    tmpl = _TEMPLATES["EventInfo"]
+    out = np.zeros(1, tmpl["dtype"])
+    if not -2**31 <= mc_id < 2**31:
+        raise ValueError(f"expected an event id in int32 range, got {mc_id}")
+    out["mc_id"] = mc_id
+    out["run_id"] = run_id
+    if isinstance(weights, np.ndarray) and weights.size:
+        for k in range(min(3, weights.shape[1])):
+            out[f"weight_w{k + 1}"] = weights[0, k]
+    return Table(out, h5loc=tmpl["h5loc"], split_h5=tmpl["split_h5"], name="EventInfo",
                  h5singleton=tmpl["h5singleton"])
 
 
-def _mc_tracks(arr: Any) -> Table:
-    if not isinstance(arr, np.ndarray):
-        return _table({}, "McTracks")
-    return _table({
-        "id": _col(arr, 0), "pos_x": _col(arr, 1), "pos_y": _col(arr, 2),
-        "pos_z": _col(arr, 3), "dir_x": _col(arr, 4), "dir_y": _col(arr, 5),
-        "dir_z": _col(arr, 6), "energy": _col(arr, 7), "time": _col(arr, 8),
-        "type": _col(arr, 9), "length": _col(arr, 10),
-    }, "McTracks")
-
-
-def _mc_hits(arr: Any, km3sim: bool) -> Table:
-    if not isinstance(arr, np.ndarray):
-        return _table({}, "McHits")
-    return _table({
-        "pmt_id": _col(arr, 1), "a": _col(arr, 2), "time": _col(arr, 3),
-        "origin": _col(arr, 5) if km3sim else 0,
-    }, "McHits")
-
-
-def _neutrino(arr: np.ndarray) -> Table:
-    out = np.zeros(arr.shape[0], NEUTRINO_DTYPE)
-    for k, name in enumerate(NEUTRINO_DTYPE.names):
-        out[name] = _checked(name, _col(arr, k), NEUTRINO_DTYPE[name])
-    return Table(out, h5loc="/mc_neutrino", name="McNeutrino")
-
-
 from ..dataclasses.templates import TEMPLATES as _TEMPLATES  # noqa: E402
+
+_TRACKS = _template_layout("McTracks", {
+    "id": 0, "pos_x": 1, "pos_y": 2, "pos_z": 3, "dir_x": 4, "dir_y": 5, "dir_z": 6,
+    "energy": 7, "time": 8, "type": 9, "length": 10})
+_HITS_KM3SIM = _template_layout("McHits", {"pmt_id": 1, "a": 2, "time": 3, "origin": 5})
+_HITS_RAW = _template_layout("McHits", {"pmt_id": 1, "a": 2, "time": 3})
+_NEUTRINO = _Layout(NEUTRINO_DTYPE, {n: k for k, n in enumerate(NEUTRINO_DTYPE.names)},
+                    {"h5loc": "/mc_neutrino", "name": "McNeutrino"})
