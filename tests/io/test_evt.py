@@ -253,3 +253,19 @@ def test_file_without_header(testdata, tmp_path):
 def open_bytes(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def test_tag_interrupted_by_other_tags(testdata, tmp_path):
+    """A tag that comes back after other tags (here the first track_in line of KM3Sim's first
+    event moved behind the weights) still yields all its rows, in file order."""
+    lines = open_bytes(testdata(KM3SIM)).split(b"\n")
+    first = lines.index(b"start_event: 1 1")
+    t_in = next(i for i in range(first, len(lines)) if lines[i].startswith(b"track_in"))
+    end = lines.index(b"end_event:", first)
+    moved = lines[:t_in] + lines[t_in + 1:end] + [lines[t_in]] + lines[end:]
+    f = tmp_path / "moved.evt"
+    f.write_bytes(b"\n".join(moved))
+    with EvtPump(filename=f) as p:
+        b = p[0]
+        assert list(b["McTracks"].id) == [2, 3, 1]
+        assert len(b["McHits"]) == 4 and len(p) == 10

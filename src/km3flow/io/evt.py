@@ -380,88 +380,46 @@ def _bulk(block: bytes, prefix: bytes, n_lines: int) -> np.ndarray | None:
 
 
 _TAG_OK = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
-_SIG = 16
-
-
-_SMALL_CHUNK = 16384  # below this a Python loop over the lines beats numpy's call overhead
-
-
-def _runs_small(chunk: bytes) -> list[tuple[Any, int, int, int]]:
-    """:func:`_runs` for small events, line by line."""
-    out: list[list[Any]] = []
-    pos = 0
-    prev = None
-    for line in chunk.split(b"\n")[:-1]:
-        end = pos + len(line) + 1
-        c = line.find(b":")
-        if c < 0:
-            out.append([None if not line.strip() else False, pos, end, 1])
-            prev = None
-        else:
-            raw = line[:c]
-            if raw == prev:
-                out[-1][2] = end
-                out[-1][3] += 1
-            else:
-                tag = raw.rstrip(b" \t")
-                ok = _TAG_OK.fullmatch(tag) is not None
-                out.append([tag.decode() if ok else False, pos, end, 1])
-                prev = raw if ok else None
-        pos = end
-    return [tuple(r) for r in out]  # type: ignore[misc]
 
 
 def _runs(chunk: bytes) -> list[tuple[Any, int, int, int]]:
-    """Split an event into runs of consecutive lines with the same tag, vectorised.
+    """Split an event into runs of consecutive lines with the same tag.
 
     Returns ``(tag, start, end, n_lines)`` per run: ``tag`` is a str, ``None`` for blank
     lines or ``False`` for a line that is not ``tag: values``. ``chunk`` ends with a newline.
+    A run is found with a few C-level scans (``rfind``/``count`` of ``"\\ntag:"``), whatever
+    its number of lines; only a tag that comes back after other tags is walked line by line.
     """
-    n = len(chunk)
-    if n < _SMALL_CHUNK:
-        return _runs_small(chunk)
-    buf = np.frombuffer(chunk + b"\0" * _SIG, np.uint8)
-    nl = np.flatnonzero(buf[:n] == 10)
-    starts = np.empty(len(nl), np.int64)
-    starts[0] = 0
-    starts[1:] = nl[:-1] + 1
-    colons = np.append(np.flatnonzero(buf[:n] == 58), n)
-    colon = colons[np.searchsorted(colons, starts)]
-    has_colon = colon < nl
-    tag_len = np.where(has_colon, colon - starts, -1)
-    sig = buf[starts[:, None] + np.arange(_SIG)]
-    sig[np.arange(_SIG)[None, :] >= tag_len[:, None]] = 0
-    words = sig.view("<u8")
-    change = np.ones(len(nl), bool)
-    change[1:] = ((words[1:] != words[:-1]).any(axis=1) | (tag_len[1:] != tag_len[:-1])
-                  | ~has_colon[1:])
-    run_starts = np.flatnonzero(change)
-    run_ends = np.append(run_starts[1:], len(nl))
     out: list[tuple[Any, int, int, int]] = []
-    for r0, r1 in zip(run_starts.tolist(), run_ends.tolist()):
-        a, b = int(starts[r0]), int(nl[r1 - 1]) + 1
-        if not has_colon[r0]:
-            out.append((None if not chunk[a:b].strip() else False, a, b, 1))
+    n = len(chunk)
+    p = 0
+    while p < n:
+        eol = chunk.index(b"\n", p)
+        c = chunk.find(b":", p, eol)
+        if c < 0:
+            out.append((None if not chunk[p:eol].strip() else False, p, eol + 1, 1))
+            p = eol + 1
             continue
-        tag = chunk[a:int(colon[r0])]
-        tag_s = tag.rstrip(b" \t")
-        if not _TAG_OK.fullmatch(tag_s):
-            out.append((False, a, b, r1 - r0))
+        raw = chunk[p:c]
+        tag = raw.rstrip(b" \t")
+        if _TAG_OK.fullmatch(tag) is None:
+            out.append((False, p, eol + 1, 1))
+            p = eol + 1
             continue
-        if tag_len[r0] >= _SIG:  # signature truncated: split by the full tag
-            k = r0
-            while k < r1:
-                j = k + 1
-                while j < r1 and chunk[int(starts[j]):int(colon[j])] == tag:
-                    j += 1
-                t = chunk[int(starts[k]):int(colon[k])].rstrip(b" \t")
-                ok = _TAG_OK.fullmatch(t) is not None
-                out.append((t.decode() if ok else False, int(starts[k]), int(nl[j - 1]) + 1,
-                            j - k))
-                k = j
-                tag = chunk[int(starts[k]):int(colon[k])] if k < r1 else tag
-            continue
-        out.append((tag_s.decode(), a, b, r1 - r0))
+        key = b"\n" + raw + b":"
+        q = chunk.rfind(key, eol)
+        if q < 0:
+            end, n_lines = eol + 1, 1
+        else:
+            end = chunk.index(b"\n", q + 1) + 1
+            n_lines = chunk.count(b"\n", p, end)
+            if chunk.count(key, p, end) + 1 != n_lines:  # interrupted: walk the lines
+                end, n_lines = eol + 1, 1
+                while chunk.startswith(key, end - 1) and end < n:
+                    end = chunk.index(b"\n", end) + 1
+                    n_lines += 1
+        out.append((tag.decode(), p, end, n_lines))
+        p = end
     return out
 
 
