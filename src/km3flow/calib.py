@@ -103,49 +103,61 @@ def calibrate(hits: Any, detector: Any, by: str | None = None,
                 f"{det.det_id} (first: hit {first}, {key})")
         if missing != "nan":
             raise ValueError(f"missing must be 'raise' or 'nan', not {missing!r}")
-    pmts = np.asarray(det.pmts)
+    extra = ("pmt_id",) if by == "omkey" else ("dom_id", "channel_id")
+    add = [n for n in _GEOMETRY + ("du", "floor") + extra if n not in names]
+    records = _pmt_records(det, tuple(add))
     safe = np.where(bad, 0, idx) if bad.any() else idx
-    new: dict[str, np.ndarray] = {}
-    for name in _GEOMETRY:
-        col = pmts[name][safe]
-        if bad.any():
-            col[bad] = np.nan
-        new[name] = col
-    for name in ("du", "floor"):
-        col = pmts[name][safe].astype(np.uint8)
-        if bad.any():
-            col[bad] = 0
-        new[name] = col
-    if by == "omkey":
-        extra = {"pmt_id": pmts["pmt_id"][safe]}
-    else:
-        extra = {"dom_id": pmts["dom_id"][safe], "channel_id": pmts["channel_id"][safe]}
-    for name, col in extra.items():
-        if bad.any():
-            col[bad] = -1
-        if name not in names:
-            new[name] = col
-    descr = []
-    for name in names:
-        dt = arr.dtype[name]
-        if name == "time":
-            dt = np.dtype("<f8")
-        if name in new:
-            continue
-        descr.append((name, dt))
-    descr += [(name, col.dtype) for name, col in new.items()]
-    out = np.empty(len(arr), dtype=descr)
-    for name in names:
-        if name not in new:
-            out[name] = arr[name]
-    for name, col in new.items():
-        out[name] = col
+    # the output record = the input record's bytes followed by the PMT record's bytes:
+    # two whole-record copies (void dtypes) instead of one strided copy per column
+    if "time" in names and arr.dtype["time"] != np.float64:
+        arr = _with_float_time(arr)
+    arr = np.ascontiguousarray(arr)
+    in_size, add_size = arr.dtype.itemsize, records.dtype.itemsize
+    fields = {n: arr.dtype.fields[n][:2] for n in arr.dtype.names}
+    for n in records.dtype.names:
+        dt, off = records.dtype.fields[n][:2]
+        fields[n] = (dt, in_size + off)
+    out_dtype = np.dtype({"names": list(fields), "formats": [f[0] for f in fields.values()],
+                          "offsets": [f[1] for f in fields.values()],
+                          "itemsize": in_size + add_size})
+    pair = np.empty(len(arr), [("a", f"V{in_size}"), ("b", f"V{add_size}")])
+    pair["a"] = arr.view(f"V{in_size}")
+    pair["b"] = records.view(f"V{add_size}")[safe]
+    out = pair.view(out_dtype)
+    if bad.any():
+        for name in add:
+            kind = records.dtype[name].kind
+            out[name][bad] = np.nan if kind == "f" else (0 if kind == "u" else -1)
     if correct_time and "time" in names:
-        out["time"] += new["t0"]
+        out["time"] += out["t0"]
     return Table(out, h5loc=getattr(hits, "h5loc", "/hits"),
                  split_h5=getattr(hits, "split_h5", True),
                  name=getattr(hits, "name", "CalibHits"),
                  h5singleton=getattr(hits, "h5singleton", False))
+
+
+_RECORD_TYPES = {"du": "u1", "floor": "u1", "pmt_id": "<i4", "dom_id": "<i4",
+                 "channel_id": "<i4"}
+
+
+def _pmt_records(det: Any, fields: tuple[str, ...]) -> np.ndarray:
+    """Per PMT, a packed record of the calibration fields (cached on the detector)."""
+    cache = det._lookup_cache.setdefault("calib_records", {})
+    if fields not in cache:
+        dtype = np.dtype([(n, _RECORD_TYPES.get(n, "<f8")) for n in fields])
+        rec = np.empty(det.n_pmts, dtype)
+        for n in fields:
+            rec[n] = det.pmts[n]
+        cache[fields] = rec
+    return cache[fields]
+
+
+def _with_float_time(arr: np.ndarray) -> np.ndarray:
+    dtype = np.dtype([(n, "<f8" if n == "time" else arr.dtype[n]) for n in arr.dtype.names])
+    out = np.empty(len(arr), dtype)
+    for n in arr.dtype.names:
+        out[n] = arr[n]
+    return out
 
 
 class Calibration(Module):

@@ -243,3 +243,26 @@ def test_modified_detector_keeps_layout(testdata):
     assert line == ("    10057  +484.761  +564.607   +26.805 +0.803578 -0.215292 +0.554898 "
                     "+207700.045 0")
     assert Detector.from_string(text).pmts.t0[0] == pytest.approx(207700.045)
+
+
+def test_pmt_index_hash_agrees_with_search(testdata):
+    """The modulo direct-address lookup gives the same rows as a plain search, for known and
+    unknown DOM ids, channels out of range, signed and unsigned inputs."""
+    det = read_detector(testdata("detx/KM3NeT_00000133_20221025.detx"))
+    rng = np.random.default_rng(2)
+    p = det.pmts
+    rows = rng.integers(0, len(p), 5000)
+    dom = np.asarray(p.dom_id[rows], dtype=np.int64)
+    ch = np.asarray(p.channel_id[rows], dtype=np.int64)
+    dom[::7] = rng.integers(0, 2**31 - 1, len(dom[::7]))  # unknown DOMs
+    ch[::11] = rng.integers(0, 40, len(ch[::11]))  # some channels out of range
+    expect = np.full(len(dom), -1)
+    lookup = {(int(d), int(c)): k for k, (d, c) in enumerate(zip(p.dom_id, p.channel_id))}
+    for k, (d, c) in enumerate(zip(dom, ch)):
+        expect[k] = lookup.get((int(d), int(c)), -1)
+    np.testing.assert_array_equal(det.pmt_index(dom, ch), expect)
+    np.testing.assert_array_equal(det.pmt_index(dom.astype(np.uint32), ch.astype(np.uint8)),
+                                  expect)
+    assert det.pmt_index([-5], [0])[0] == -1
+    det.reset_caches()
+    np.testing.assert_array_equal(det.pmt_index(dom, ch), expect)

@@ -246,6 +246,30 @@ class Detector:
         pos = np.minimum(pos, len(sorted_ids) - 1)
         return np.where(sorted_ids[pos] == ids, order[pos], -1)
 
+    def _omkey_table(self) -> tuple[int, int, np.ndarray, np.ndarray]:
+        """A direct-address table for ``(dom_id, channel_id)``: PMT row at
+        ``table[(dom_id % P) * n_ch + channel_id]`` (-1: none), with ``P`` the smallest
+        modulus that keeps the DOM ids apart (found once per detector; 0 if none is found,
+        then :meth:`dom_index` does a ``searchsorted``)."""
+        if "omkey" not in self._lookup_cache:
+            ids = self.dom_ids.astype(np.int64)
+            n = len(ids)
+            n_ch = max(int(np.asarray(self.doms["n_pmts"]).max(initial=0)), 1)
+            modulus = 0
+            if n and len(np.unique(ids)) == n and (ids >= 0).all():
+                for cand in range(n, 64 * n + 64):
+                    if len(np.unique(ids % cand)) == n:
+                        modulus = cand
+                        break
+            table = np.full(max(modulus, 1) * n_ch, -1, np.int64)
+            if modulus:
+                rows = np.repeat(np.arange(n), np.asarray(self.doms["n_pmts"]))
+                slot = (ids[rows] % modulus) * n_ch + np.asarray(self.pmts["channel_id"])
+                table[slot] = np.arange(self.n_pmts)
+            pmt_dom = np.ascontiguousarray(self.pmts["dom_id"], dtype=np.int64)
+            self._lookup_cache["omkey"] = (modulus, n_ch, table, pmt_dom)
+        return self._lookup_cache["omkey"]
+
     def _channel_table(self) -> np.ndarray:
         if "channel" not in self._lookup_cache:
             n_ch = int(np.asarray(self.doms["n_pmts"]).max(initial=0))
@@ -255,23 +279,61 @@ class Detector:
             self._lookup_cache["channel"] = table
         return self._lookup_cache["channel"]
 
+    def reset_caches(self) -> None:
+        """Forget the lookup tables (call after changing ids in :attr:`doms`/:attr:`pmts`)."""
+        self._lookup_cache = {}
+
     def pmt_index(self, dom_ids: npt.ArrayLike, channel_ids: npt.ArrayLike
                   ) -> npt.NDArray[np.intp]:
         """Row indices into :attr:`pmts` for ``(dom_id, channel_id)`` pairs (-1 where unknown)."""
+        dom_ids = np.asarray(dom_ids)
+        ch = np.asarray(channel_ids)
+        modulus, n_ch, table, pmt_dom = self._omkey_table()
+        if modulus and dom_ids.dtype.kind in "iu" and ch.dtype.kind in "iu":
+            if dom_ids.dtype.kind == "u" and dom_ids.dtype.itemsize <= 4:
+                rem = (dom_ids % np.uint32(modulus)).astype(np.int64)  # cheap 32-bit modulo
+                ok = ch < n_ch if ch.dtype.kind == "u" else (ch >= 0) & (ch < n_ch)
+            else:
+                key = dom_ids.astype(np.int64)
+                rem = key % modulus
+                ok = (ch >= 0) & (ch < n_ch) & (key >= 0)
+            rem *= n_ch
+            rem += ch
+            if ok.all():
+                idx = table[rem]
+            else:
+                idx = np.where(ok, table[np.where(ok, rem, 0)], -1)
+            # slots of unknown DOM ids may hold another DOM's PMT: check the DOM id
+            wrong = pmt_dom[idx] != dom_ids  # idx == -1 reads the last PMT, also rejected
+            wrong |= idx < 0
+            if wrong.any():
+                idx[wrong] = -1
+            return idx
         dom_rows = self.dom_index(dom_ids)
-        ch = np.asarray(channel_ids, dtype=np.int64)
-        table = self._channel_table()
-        ok = (dom_rows >= 0) & (ch >= 0) & (ch < table.shape[1])
-        return np.where(ok, table[np.where(ok, dom_rows, 0), np.where(ok, ch, 0)], -1)
+        ch = ch.astype(np.int64)
+        table2 = self._channel_table()
+        ok = (dom_rows >= 0) & (ch >= 0) & (ch < table2.shape[1])
+        return np.where(ok, table2[np.where(ok, dom_rows, 0), np.where(ok, ch, 0)], -1)
 
     def pmt_index_by_id(self, pmt_ids: npt.ArrayLike) -> npt.NDArray[np.intp]:
         """Row indices into :attr:`pmts` of global PMT ids (-1 where unknown)."""
         if "pmt_id" not in self._lookup_cache:
             ids = np.asarray(self.pmts["pmt_id"], dtype=np.int64)
+            dense = None
+            if len(ids) and ids.min() >= 0 and ids.max() < max(16 * len(ids), 1 << 16):
+                # compact ids (the usual case): one direct-address table
+                dense = np.full(int(ids.max()) + 1, -1, np.int64)
+                dense[ids[::-1]] = np.arange(len(ids))[::-1]  # first row wins on duplicates
             order = np.argsort(ids, kind="stable")
-            self._lookup_cache["pmt_id"] = (ids[order], order)
-        sorted_ids, order = self._lookup_cache["pmt_id"]
-        ids = np.asarray(pmt_ids, dtype=np.int64)
+            self._lookup_cache["pmt_id"] = (ids[order], order, dense)
+        sorted_ids, order, dense = self._lookup_cache["pmt_id"]
+        ids = np.asarray(pmt_ids)
+        if dense is not None and ids.dtype.kind in "iu":
+            ok = (ids >= 0) & (ids < len(dense))
+            if ok.all():
+                return dense[ids]
+            return np.where(ok, dense[np.where(ok, ids, 0)], -1)
+        ids = ids.astype(np.int64)
         if not len(sorted_ids):
             return np.full(ids.shape, -1, np.intp)
         pos = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
