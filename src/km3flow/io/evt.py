@@ -407,7 +407,7 @@ def _runs(chunk: bytes) -> list[tuple[Any, int, int, int]]:
             p = eol + 1
             continue
         key = b"\n" + raw + b":"
-        q = chunk.rfind(key, eol)
+        q = chunk.rfind(key, eol) if chunk.startswith(key, eol) else -1
         if q < 0:
             end, n_lines = eol + 1, 1
         else:
