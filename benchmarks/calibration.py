@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     lim, lim_min = _timeit(limit, args.reps)
     for name, tab in (("hits (dom_id, channel_id)", hits), ("MC hits (pmt_id)", mc)):
-        t, t_min = _timeit(lambda: calibrate(tab, det), args.reps)
+        t, t_min = _timeit(lambda tab=tab: calibrate(tab, det), args.reps)
         results[name] = (t, t_min)
         print(f"{name}: {args.n:,} hits")
         print(f"  limit (fancy-index)  {lim * 1e3:8.1f} ms (min {lim_min * 1e3:.1f})")
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(best-of {t_min / lim_min:.1f}x)")
     if not args.no_km3pipe and os.path.exists(REFPY):
         proc = subprocess.run([REFPY, "-c", KM3PIPE_SCRIPT, str(args.n), str(args.reps), DETX],
-                              capture_output=True, text=True, timeout=3600)
+                              capture_output=True, text=True, timeout=3600, check=False)
         if proc.returncode != 0:
             print("KM3Pipe Calibration failed:", proc.stderr.strip().splitlines()[-1:])
         else:

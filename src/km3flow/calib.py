@@ -23,7 +23,7 @@ from .core import Blob, Module
 from .dataclasses import Table
 from .exceptions import Km3flowError
 
-__all__ = ["calibrate", "Calibration", "CalibrationError"]
+__all__ = ["Calibration", "CalibrationError", "calibrate"]
 
 _GEOMETRY = ("pos_x", "pos_y", "pos_z", "dir_x", "dir_y", "dir_z", "t0")
 

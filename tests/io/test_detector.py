@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from km3flow.exceptions import FormatError
 from km3flow.io.detector import Detector, read_detector
 
 # file: (det_id, version, n_doms, n_pmts, n_dus,
@@ -239,7 +238,7 @@ def test_modified_detector_keeps_layout(testdata):
     det = read_detector(testdata("detx/detx_v5.detx"))
     det.pmts.t0[0] += 1.0
     text = det.to_detx()
-    line = [ln for ln in text.split("\n") if ln.startswith("    10057 ")][0]
+    line = next(ln for ln in text.split("\n") if ln.startswith("    10057 "))
     assert line == ("    10057  +484.761  +564.607   +26.805 +0.803578 -0.215292 +0.554898 "
                     "+207700.045 0")
     assert Detector.from_string(text).pmts.t0[0] == pytest.approx(207700.045)

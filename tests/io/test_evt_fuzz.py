@@ -44,7 +44,7 @@ def test_truncations(testdata, tmp_path, name):
     n_events = _drain(testdata(name))
     rng = np.random.default_rng(5)
     offsets = sorted(set(rng.integers(1, len(data), 60).tolist()) |
-                     {data.index(b"end_event:") + k for k in range(0, 11)})
+                     {data.index(b"end_event:") + k for k in range(11)})
     outcomes = set()
     for cut in offsets:
         path = tmp_path / f"cut{cut}.evt"

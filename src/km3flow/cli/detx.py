@@ -36,7 +36,7 @@ def _du_rows(det: Any) -> list[dict[str, int]]:
     rows = []
     for d in det.dus.tolist():
         m = du == d
-        rows.append({"du": int(d), "n_floors": int(len(np.unique(floor[m]))),
+        rows.append({"du": int(d), "n_floors": len(np.unique(floor[m])),
                      "n_doms": int(m.sum()), "n_pmts": int(n_pmts[m].sum())})
     return rows
 

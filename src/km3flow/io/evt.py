@@ -42,7 +42,7 @@ from ..core import Blob, Pump
 from ..dataclasses import Table
 from ..exceptions import FormatError
 
-__all__ = ["EvtPump", "read_evt_header", "header_table", "NEUTRINO_DTYPE"]
+__all__ = ["NEUTRINO_DTYPE", "EvtPump", "header_table", "read_evt_header"]
 
 _START = b"start_event:"
 _END = b"end_event:"
@@ -159,7 +159,7 @@ class EvtPump(Pump):
 
     def configure(self) -> None:
         self.filename = os.fspath(self.require("filename"))
-        self._file = open(self.filename, "rb")
+        self._file = open(self.filename, "rb")  # noqa: SIM115 (held open, closed by close())
         try:
             size = os.fstat(self._file.fileno()).st_size
             self._data: Any = (mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
@@ -507,7 +507,7 @@ def _event_info(mc_id: int, run_id: int, weights: Any) -> Table:
                  h5singleton=tmpl["h5singleton"])
 
 
-from ..dataclasses.templates import TEMPLATES as _TEMPLATES  # noqa: E402
+from ..dataclasses.templates import TEMPLATES as _TEMPLATES
 
 _TRACKS = _template_layout("McTracks", {
     "id": 0, "pos_x": 1, "pos_y": 2, "pos_z": 3, "dir_x": 4, "dir_y": 5, "dir_z": 6,

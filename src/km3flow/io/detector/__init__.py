@@ -30,7 +30,7 @@ from ...exceptions import FormatError
 from ._datx import parse_datx, write_datx
 from ._detx import MAX_VERSION, DetxData, parse_detx, write_detx
 
-__all__ = ["Detector", "read_detector", "UTMReference", "PMT_DTYPE", "DOM_DTYPE"]
+__all__ = ["DOM_DTYPE", "PMT_DTYPE", "Detector", "UTMReference", "read_detector"]
 
 UTMReference = namedtuple("UTMReference", "label ellipsoid zone easting northing z")
 
@@ -49,7 +49,7 @@ DOM_DTYPE = np.dtype([
 ])
 
 
-def read_detector(path: str | os.PathLike) -> "Detector":
+def read_detector(path: str | os.PathLike) -> Detector:
     """Read a DETX or DATX file and return its :class:`Detector`.
 
     The format is chosen by the extension (``.datx`` is binary) and, failing that, by
@@ -110,7 +110,7 @@ class Detector:
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
-    def from_string(cls, text: str, name: str = "<string>") -> "Detector":
+    def from_string(cls, text: str, name: str = "<string>") -> Detector:
         """Build a detector from DETX text."""
         det = cls()
         det._load_detx(text.encode("utf-8"), name)
@@ -118,7 +118,7 @@ class Detector:
 
     @classmethod
     def from_bytes(cls, data: bytes, name: str = "<bytes>", datx: bool | None = None
-                   ) -> "Detector":
+                   ) -> Detector:
         """Build a detector from the bytes of a DETX or DATX file."""
         det = cls()
         det._load(data, name, datx=datx)
@@ -217,7 +217,7 @@ class Detector:
         n_pmts = np.asarray(self.doms["n_pmts"])
         return {
             "det_id": int(self.det_id), "version": int(self.version),
-            "n_dus": self.n_dus, "n_floors": int(len(self.floors())),
+            "n_dus": self.n_dus, "n_floors": len(self.floors()),
             "n_doms": self.n_doms, "n_optical_doms": int(np.count_nonzero(n_pmts)),
             "n_base_modules": int(np.count_nonzero(n_pmts == 0)), "n_pmts": self.n_pmts,
             "valid_from": float(self.valid_from), "valid_until": float(self.valid_until),

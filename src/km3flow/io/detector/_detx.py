@@ -18,7 +18,7 @@ import numpy as np
 from ...exceptions import FormatError
 from ._layout import Column, infer_columns, render_line, render_lines
 
-_HEADER_V = re.compile(r"^[ \t]*([+-]?\d+)[ \t]+[vV](\d+)[ \t]*\r?$", re.M)
+_HEADER_V = re.compile(r"^[ \t]*([+-]?\d+)[ \t]+[vV](\d+)[ \t]*\r?$", re.MULTILINE)
 
 MAX_VERSION = 5
 

@@ -11,8 +11,8 @@ rows that were added or changed after reading.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 _TOKEN = re.compile(r"(\s*)(\S+)")
 _TOKEN_LINE = re.compile(r"([ \t]*)(\S+)")
@@ -91,8 +91,8 @@ def _number_format(tokens: Sequence[str], kind: str) -> tuple[str, int, bool]:
     """Infer (kind, decimals, plus) of a column from its tokens (regexes over the joined
     column, so a 60 000-row column costs a few C-level scans)."""
     joined = "\n".join(tokens)
-    has_plus = re.search(r"^\+", joined, re.M) is not None
-    has_bare = re.search(r"^[^+-]", joined, re.M) is not None
+    has_plus = re.search(r"^\+", joined, re.MULTILINE) is not None
+    has_bare = re.search(r"^[^+-]", joined, re.MULTILINE) is not None
     plus = has_plus and not has_bare
     mixed_sign = has_plus and has_bare
     if kind == "int":
@@ -115,8 +115,8 @@ def infer_columns(lines: Sequence[str], kinds: Sequence[str]) -> list[Column]:
     n = len(kinds)
     pairs = _TOKEN_LINE.findall("\n".join(lines))
     if len(pairs) != n * len(lines):
-        pairs = [p for line in lines for p in (lambda q: q if len(q) == n else [])(
-            _TOKEN.findall(line))]
+        per_line = (_TOKEN.findall(line) for line in lines)
+        pairs = [p for q in per_line if len(q) == n for p in q]
     seps = [[len(ws) for ws, _ in pairs[k::n]] for k in range(n)]
     toks = [[tok for _, tok in pairs[k::n]] for k in range(n)]
     lens = [[len(t) for t in col] for col in toks]
