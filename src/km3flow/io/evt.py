@@ -298,17 +298,23 @@ class EvtPump(Pump):
             arr = _bulk(block, prefix, n_lines)
             if arr is not None:
                 return arr
-        if block.count(prefix) == n_lines and prefix.strip() == prefix:
-            body = block.replace(prefix, b" ")
+        if n_lines == 1:
+            body = block[colon + 1:]
+            rows = [body.split()]
         else:
-            body = b"\n".join(ln.split(b":", 1)[1] for ln in block.split(b"\n")[:-1])
-        rows = [ln.split() for ln in body.split(b"\n")]
-        if len(rows) > n_lines:  # the block's final newline gives one empty piece
-            rows = rows[:n_lines]
+            if block.count(prefix) == n_lines and prefix.strip() == prefix:
+                body = block.replace(prefix, b" ")
+            else:
+                body = b"\n".join(ln.split(b":", 1)[1] for ln in block.split(b"\n")[:-1])
+            rows = [ln.split() for ln in body.split(b"\n")]
+            if len(rows) > n_lines:  # the block's final newline gives one empty piece
+                rows = rows[:n_lines]
         widths = {len(r) for r in rows}
         try:
             if len(widths) == 1:
-                return np.array(rows, dtype=np.float64).reshape(n_lines, -1)
+                # a flat token list converts several times faster than a nested one
+                flat = rows[0] if n_lines == 1 else body.split()
+                return np.array(flat, dtype=np.float64).reshape(n_lines, -1)
             width = max(widths)
             out = np.full((n_lines, width), np.nan)
             for k, r in enumerate(rows):
@@ -461,20 +467,21 @@ class _Layout:
         self.lo = np.array([np.iinfo(self.dtype[names[k]]).min for k in ints], np.float64)
         self.hi = np.array([np.iinfo(self.dtype[names[k]]).max for k in ints], np.float64)
         self.meta = meta
+        self._ok: dict[int, np.ndarray] = {}
 
     def empty(self) -> Table:
         return Table(np.zeros(0, self.dtype), **self.meta)
 
     def __call__(self, arr: np.ndarray) -> Table:
         n, width = arr.shape
-        ok = (self.src >= 0) & (self.src < width)
-        if ok.all():
-            sub = arr[:, self.src]
-        else:
-            sub = np.zeros((n, len(self.src)))
-            sub[:, ok] = arr[:, self.src[ok]]
-        if np.isnan(sub).any():  # rows padded because they were shorter
-            sub = np.where(np.isnan(sub), 0.0, sub)
+        ok = self._ok.get(width)
+        if ok is None:
+            ok = self._ok[width] = (self.src >= 0) & (self.src < width)
+        sub = np.zeros((n, len(self.src)))
+        sub[:, ok] = arr[:, self.src[ok]]
+        nan = np.isnan(sub)
+        if nan.any():  # rows padded because they were shorter
+            sub[nan] = 0.0
         if len(self.int_pos):
             ints = sub[:, self.int_pos]
             good = (ints >= self.lo) & (ints <= self.hi)
@@ -482,7 +489,7 @@ class _Layout:
                 row, col = np.argwhere(~good)[0]
                 raise ValueError(f"expected {self.int_names[col]} in {self.lo[col]:.0f}.."
                                  f"{self.hi[col]:.0f}, got {ints[row, col]} (row {row})")
-        rec = np.ascontiguousarray(sub).view(self.float_dtype).reshape(n)
+        rec = sub.view(self.float_dtype).reshape(n)
         return Table(rec.astype(self.dtype), **self.meta)
 
 
