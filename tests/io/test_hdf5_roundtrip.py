@@ -332,6 +332,10 @@ def test_write_errors(tmp_path):
         sink.process(Blob(A=NDArray(np.ones((1, 3)), h5loc="/n")))
     with pytest.raises(HDF5WriteError, match="was written as table, now a split"):
         sink.process(Blob(T=Table({"a": 1}, h5loc="/t", split_h5=True)))
+    with pytest.raises(HDF5WriteError, match="bad h5loc 'rel'"):
+        sink.process(Blob(A=NDArray(np.ones(2), h5loc="rel")))
+    with pytest.raises(HDF5WriteError, match="bad h5loc '/'"):
+        sink.process(Blob(T=Table({"a": 1}, h5loc="/")))
     with pytest.raises(HDF5WriteError, match="collides"):
         sink.process(Blob(T=Table({"a": 1}, h5loc="/t/x")))
     sink.process(Blob(T=Table({"a": 2}, h5loc="/t")))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -391,6 +391,11 @@ class HDF5Pump(Pump):
             index = int(self._order[index])
         k = int(np.searchsorted(self._bounds, index, side="right")) - 1
         return self._reader(k).blob(index - int(self._bounds[k]), sequential)
+
+    def blob_generator(self) -> Iterator[Blob]:
+        for index in range(len(self)):
+            yield self.get_blob(index)
+        self.close()  # read to the end: release the file (it reopens on demand)
 
     def h5singleton(self, h5loc: str) -> Table:
         """The singleton table at ``h5loc`` of the file read last."""

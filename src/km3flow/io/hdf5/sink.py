@@ -306,6 +306,10 @@ class HDF5Sink(Module):
     def _writer(self, h5loc: str, kind: str, title: str) -> _Writer:
         writer = self._writers.get(h5loc)
         if writer is None:
+            if not isinstance(h5loc, str) or not h5loc.startswith("/") or h5loc == "/" \
+                    or "//" in h5loc or h5loc.endswith("/"):
+                raise HDF5WriteError(f"bad h5loc {h5loc!r}: expected an absolute HDF5 path "
+                                     "below the root, like '/hits' or '/reco/tracks'")
             clash = [w for w in self._writers
                      if w.startswith(h5loc + "/") or h5loc.startswith(w + "/")]
             if clash:
