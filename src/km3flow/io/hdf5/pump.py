@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -118,7 +118,7 @@ class _FileReader:
         except FormatError:
             self.close()
             raise
-        except Exception as err:  # noqa: BLE001 - damaged HDF5 metadata fails in many ways
+        except Exception as err:
             self.close()
             raise FormatError(f"cannot read the file's structure: {_first_line(err)}",
                               path=self.path) from err
@@ -165,7 +165,7 @@ class _FileReader:
             name = node._v_name
             if isinstance(node, tb.Group):
                 # PyTables' children dict loads lazily: .get() would miss unloaded nodes.
-                idx = node._v_children["_indices"] if "_indices" in node._v_children else None
+                idx = node._v_children["_indices"] if "_indices" in node._v_children else None  # noqa: SIM401
                 if idx is not None and isinstance(idx, tb.Table) and self._wanted(path):
                     split_groups.add(path)
                     add(node, "split")
@@ -275,7 +275,7 @@ class _FileReader:
                         local = np.concatenate([[0], np.cumsum(c)[:-1]])
             except FormatError:
                 raise
-            except Exception as err:  # noqa: BLE001 - checksum errors, damaged chunks …
+            except Exception as err:
                 raise FormatError(f"cannot read {loc.h5loc} for groups {p0}..{p1 - 1}: "
                                   f"{_first_line(err)}", path=self.path) from err
             if self.group_offset and data.dtype.names and "group_id" in data.dtype.names:
@@ -391,6 +391,11 @@ class HDF5Pump(Pump):
             index = int(self._order[index])
         k = int(np.searchsorted(self._bounds, index, side="right")) - 1
         return self._reader(k).blob(index - int(self._bounds[k]), sequential)
+
+    def blob_generator(self) -> Iterator[Blob]:
+        for index in range(len(self)):
+            yield self.get_blob(index)
+        self.close()  # read to the end: release the file (it reopens on demand)
 
     def h5singleton(self, h5loc: str) -> Table:
         """The singleton table at ``h5loc`` of the file read last."""
