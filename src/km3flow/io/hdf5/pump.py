@@ -337,7 +337,8 @@ class HDF5Pump(Pump):
     rows in a group are left out of that blob; split tables and NDArrays are always
     present (possibly empty). Tables without a ``group_id`` are singletons, in every blob.
     A ``/raw_header`` also gives ``blob['Header']`` (an :class:`HDF5Header`).
-    Provides the services ``input_files`` (the file names) and ``h5singleton(h5loc)``.
+    Provides the service ``h5singleton(h5loc)``; the pipeline's ``input_files`` service
+    lists its files.
     """
 
     def configure(self) -> None:
@@ -369,7 +370,6 @@ class HDF5Pump(Pump):
             self._order = np.random.default_rng(self.seed).permutation(int(self._bounds[-1]))
         self._current: _FileReader | None = None
         self._last = -2
-        self.expose(lambda: list(self.filenames), "input_files")
         self.expose(self.h5singleton, "h5singleton")
 
     def __len__(self) -> int:

@@ -352,7 +352,7 @@ class HDF5Sink(Module):
                     continue
                 writer = self._writer(entry.h5loc, "ndarray", entry.title)
                 staged.append((writer, writer.conform(np.asarray(entry))))
-            elif key == "filename" and isinstance(entry, str):
+            elif key in ("Filename", "filename") and isinstance(entry, str):
                 self._input_files.setdefault(entry, None)
         # Everything of this blob fitted: commit it (a failing blob adds nothing).
         nbytes = 0
