@@ -35,6 +35,7 @@ _EVENTINFO = TEMPLATES["EventInfo"]
 _SUMINFO = TEMPLATES["SummarysliceInfo"]
 _TSINFO = TEMPLATES["TimesliceInfo"]
 _SF_HEADER_SIZE = SUPERFRAME_HEADER_DTYPE.itemsize  # 56
+_CYCLES_PER_SECOND = 62_500_000  # 16 ns ticks in a second
 
 
 class DAQHeader(dict):
@@ -106,6 +107,12 @@ def parse_header(
                 f"{version}; if this is a pre-v13 stream pass legacy=True",
                 path=path, offset=offset + 8)
     det_id, run, frame_index, seconds, cycles = _HEADER.unpack_from(view, body - _HEADER.size)
+    if run < 0 or frame_index < 0:
+        raise FormatError(f"expected a run number and frame index >= 0, got {run} and "
+                          f"{frame_index}", path=path, offset=offset + body - 16)
+    if cycles >= _CYCLES_PER_SECOND:
+        raise FormatError(f"expected a UTC 16 ns cycle count below {_CYCLES_PER_SECOND} "
+                          f"(one second), got {cycles}", path=path, offset=offset + body - 4)
     return DAQHeader(
         length=length, data_type=data_type, version=version, detector_id=det_id, run=run,
         frame_index=frame_index, utc_seconds=seconds & 0x7FFFFFFF,
