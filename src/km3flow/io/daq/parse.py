@@ -173,33 +173,48 @@ def parse_event(
             f"got {n_snap}", path=path, offset=offset + trig_end)
     snap_raw = np.frombuffer(view, SNAPSHOT_HIT_DTYPE, count=n_snap, offset=snap_start)
 
-    info = np.zeros(1, _EVENTINFO["dtype"])
-    info["det_id"] = hdr.detector_id
-    info["run_id"] = hdr.run
-    info["frame_index"] = hdr.frame_index
-    info["trigger_counter"] = counter
-    info["trigger_mask"] = mask
-    info["overlays"] = overlays
-    info["utc_seconds"] = hdr.utc_seconds
-    info["utc_nanoseconds"] = hdr.nanoseconds
+    return event_tables(hdr, counter, mask, overlays, snap_raw, trig_raw)
 
-    hits = np.empty(n_snap, _HITS["dtype"])
-    hits["dom_id"] = snap_raw["dom_id"]
-    hits["channel_id"] = snap_raw["channel_id"]
-    hits["time"] = snap_raw["time"]
-    hits["tot"] = snap_raw["tot"]
-    if n_trig:
-        # A snapshot hit is triggered when its 10 raw bytes equal those of a triggered hit.
-        keys = np.ascontiguousarray(
-            np.frombuffer(view, "u1", count=n_trig * 18, offset=pos)
-            .reshape(n_trig, 18)[:, :10]).view("V10").ravel()
-        hits["triggered"] = np.isin(snap_raw.view("V10"), keys)
+
+def _hit_keys(hits: np.ndarray) -> np.ndarray:
+    packed = np.empty(len(hits), SNAPSHOT_HIT_DTYPE)
+    for name in SNAPSHOT_HIT_DTYPE.names:
+        packed[name] = hits[name]
+    return packed.view("V10")
+
+
+def event_tables(
+    hdr: Any, trigger_counter: Any, trigger_mask: Any, overlays: Any,
+    snapshot: np.ndarray, triggered: np.ndarray,
+) -> tuple[Table, Table, Table]:
+    """Build the EventInfo, Hits and TriggeredHits tables of one event.
+
+    ``hdr`` needs ``detector_id``, ``run``, ``frame_index``, ``utc_seconds`` (masked) and
+    ``nanoseconds``; ``snapshot``/``triggered`` are structured arrays with the fields
+    dom_id, channel_id, time, tot (and trigger_mask), in any byte order (the DAQ stream
+    and the ROOT online files share this function).
+    """
+    info = np.zeros(1, _EVENTINFO["dtype"])
+    info["det_id"] = hdr["detector_id"]
+    info["run_id"] = hdr["run"]
+    info["frame_index"] = hdr["frame_index"]
+    info["trigger_counter"] = trigger_counter
+    info["trigger_mask"] = trigger_mask
+    info["overlays"] = overlays
+    info["utc_seconds"] = hdr["utc_seconds"]
+    info["utc_nanoseconds"] = hdr["nanoseconds"]
+
+    hits = np.empty(len(snapshot), _HITS["dtype"])
+    for name in ("dom_id", "channel_id", "time", "tot"):
+        hits[name] = snapshot[name]
+    if len(triggered) and len(snapshot):
+        # a snapshot hit is triggered when (dom, channel, time, tot) equal a triggered hit's
+        hits["triggered"] = np.isin(_hit_keys(snapshot), _hit_keys(triggered))
     else:
         hits["triggered"] = False
-
-    trig = np.empty(n_trig, TRIGGERED_HITS_DTYPE)
-    for name in ("dom_id", "channel_id", "time", "tot", "trigger_mask"):
-        trig[name] = trig_raw[name]
+    trig = np.empty(len(triggered), TRIGGERED_HITS_DTYPE)
+    for name in TRIGGERED_HITS_DTYPE.names:
+        trig[name] = triggered[name]
     return (
         _table(info, _EVENTINFO, "EventInfo"),
         _table(hits, _HITS, "Hits"),
@@ -239,9 +254,19 @@ def parse_summaryslice(
             f"({(hdr.length - pos) / rec.itemsize:g} frames of {rec.itemsize} bytes), got {n}",
             path=path, offset=offset + pos - 4)
     raw = np.frombuffer(view, rec, count=n, offset=pos)
+    return summary_tables(hdr, raw)
+
+
+def summary_tables(hdr: Any, raw: np.ndarray) -> tuple[Table, Table]:
+    """Build the SummarysliceInfo and Summaryslice tables from raw summary frames.
+
+    ``raw`` has the fields dom_id, rates (31 bytes) and either the five status words
+    (dq_status, hrv, fifo, status3, status4) or, for legacy frames, one ``status`` word.
+    """
+    n = len(raw)
     out = np.zeros(n, SUMMARY_DTYPE)
     out["dom_id"] = raw["dom_id"]
-    if legacy:
+    if "status" in raw.dtype.names:
         out["hrv"] = raw["status"]
     else:
         for name in ("dq_status", "hrv", "fifo", "status3", "status4"):
@@ -255,10 +280,10 @@ def parse_summaryslice(
     out["rates"] = rates
     out["dom_rate"] = rates.sum(axis=1)
     info = np.empty(1, _SUMINFO["dtype"])
-    info["frame_index"] = hdr.frame_index
+    info["frame_index"] = hdr["frame_index"]
     info["slice_id"] = 0
-    info["timestamp"] = hdr.utc_seconds
-    info["nanoseconds"] = hdr.nanoseconds
+    info["timestamp"] = hdr["utc_seconds"]
+    info["nanoseconds"] = hdr["nanoseconds"]
     info["n_frames"] = n
     return (_table(info, _SUMINFO, "SummarysliceInfo"),
             Table(out, h5loc="/summaryslice", name="Summaryslice"))
@@ -371,31 +396,43 @@ def parse_timeslice(
         # names the offending super frame
         _superframe_starts_walk(view, hdr, n, first, path, offset)
 
-    finfo = np.empty(n, FRAME_INFO_DTYPE)
-    for name in ("dom_id", "dq_status", "hrv", "fifo", "status3", "status4", "n_hits"):
-        finfo[name] = headers[name]
-    finfo["n_udp_packets"] = finfo["dq_status"] & 0x7FFF
-    finfo["max_sequence_number"] = finfo["dq_status"] >> 16
-    finfo["has_udp_trailer"] = (finfo["fifo"] >> 31).astype(bool)
-    finfo["white_rabbit"] = (finfo["hrv"] >> 31).astype(bool)
-
-    total = int(n_hits.sum())
-    hits = np.empty(total, _TSHITS["dtype"])
-    if total:
+    hit_raw = np.empty(0, FRAME_HIT_DTYPE)
+    if n_hits.sum():
         # keep every byte of the body except the 56-byte super-frame headers
         body = raw[first:hdr.length]
         keep = np.ones(len(body), dtype=bool)
         keep[((starts - first)[:, None] + np.arange(_SF_HEADER_SIZE)).ravel()] = False
         hit_raw = body[keep].view(FRAME_HIT_DTYPE)
-        hits["channel_id"] = hit_raw["channel_id"]
-        hits["time"] = hit_raw["time"]
-        hits["tot"] = hit_raw["tot"]
-        hits["dom_id"] = np.repeat(headers["dom_id"], n_hits)
+    return timeslice_tables(hdr, headers, hit_raw)
+
+
+def timeslice_tables(
+    hdr: Any, frames: np.ndarray, hit_raw: np.ndarray,
+) -> tuple[Table, Table, Table]:
+    """Build the TimesliceInfo, TimesliceFrameInfo and TimesliceHits tables.
+
+    ``frames`` has one row per super frame with dom_id, dq_status, hrv, fifo, status3,
+    status4 and n_hits; ``hit_raw`` holds all hits in frame order (channel_id, time, tot).
+    """
+    n = len(frames)
+    n_hits = frames["n_hits"].astype(np.int64)
+    finfo = np.empty(n, FRAME_INFO_DTYPE)
+    for name in ("dom_id", "dq_status", "hrv", "fifo", "status3", "status4", "n_hits"):
+        finfo[name] = frames[name]
+    finfo["n_udp_packets"] = finfo["dq_status"] & 0x7FFF
+    finfo["max_sequence_number"] = finfo["dq_status"] >> 16
+    finfo["has_udp_trailer"] = (finfo["fifo"] >> 31).astype(bool)
+    finfo["white_rabbit"] = (finfo["hrv"] >> 31).astype(bool)
+    hits = np.empty(len(hit_raw), _TSHITS["dtype"])
+    hits["channel_id"] = hit_raw["channel_id"]
+    hits["time"] = hit_raw["time"]
+    hits["tot"] = hit_raw["tot"]
+    hits["dom_id"] = np.repeat(frames["dom_id"], n_hits)
     info = np.empty(1, _TSINFO["dtype"])
-    info["frame_index"] = hdr.frame_index
+    info["frame_index"] = hdr["frame_index"]
     info["slice_id"] = 0
-    info["timestamp"] = hdr.utc_seconds
-    info["nanoseconds"] = hdr.nanoseconds
+    info["timestamp"] = hdr["utc_seconds"]
+    info["nanoseconds"] = hdr["nanoseconds"]
     info["n_frames"] = n
     return (
         _table(info, _TSINFO, "TimesliceInfo"),
