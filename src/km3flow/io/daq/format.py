@@ -1,4 +1,4 @@
-"""Byte layouts of the Jpp DAQ binary stream: data-type codes, NumPy dtypes, rate and status decoding.
+"""Byte layouts of the Jpp DAQ binary stream: type codes, NumPy dtypes, rate and status decoding.
 
 Everything here is pure layout knowledge (no I/O): the structured dtypes describe the packed
 records exactly as they are on the wire (little-endian integers, except the big-endian TDC
@@ -144,7 +144,7 @@ def channel_flags(words: npt.ArrayLike) -> npt.NDArray[np.bool_]:
 
 
 def number_of_udp_packets(dq_status: npt.ArrayLike) -> npt.NDArray[np.uint32]:
-    """Number of received UDP packets, the low bits of the ``dq_status`` word (km3io masks 0x7FFF)."""
+    """Number of received UDP packets: the low bits of ``dq_status`` (km3io masks 0x7FFF)."""
     return np.asarray(dq_status).astype(np.uint32, copy=False) & np.uint32(0x7FFF)
 
 

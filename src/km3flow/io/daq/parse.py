@@ -289,7 +289,9 @@ def summary_tables(hdr: Any, raw: np.ndarray) -> tuple[Table, Table]:
             Table(out, h5loc="/summaryslice", name="Summaryslice"))
 
 
-def _superframe_starts_fast(view: memoryview, hdr: DAQHeader, n: int, first: int) -> np.ndarray | None:
+def _superframe_starts_fast(
+    view: memoryview, hdr: DAQHeader, n: int, first: int,
+) -> np.ndarray | None:
     """Offsets of the ``n`` super frames found without a Python step per frame, or None.
 
     Every super frame starts at an even offset (the body starts at an even offset and the
@@ -321,7 +323,8 @@ def _superframe_starts_fast(view: memoryview, hdr: DAQHeader, n: int, first: int
         return None
     lengths = raw[starts[:, None] + np.arange(4)].copy().view("<i4").ravel()
     ends = starts + lengths
-    if starts[0] != first or ends[-1] != size or (n > 1 and not np.array_equal(ends[:-1], starts[1:])):
+    chained = n == 1 or np.array_equal(ends[:-1], starts[1:])
+    if starts[0] != first or ends[-1] != size or not chained:
         return None
     return starts
 
