@@ -277,3 +277,30 @@ def test_wrong_format_files_raise_format_error(testdata):
         DAQReader(filename=testdata("online/km3net_online.root"))
     with pytest.raises(FormatError, match="expected a frame of data type"):
         parse_summaryslice(_bytes(testdata, "IO_EVT.dat")[:5724])
+
+
+def test_triggered_flags_equal_the_bytewise_match(testdata):
+    from km3flow.io.daq.parse import _hit_keys, triggered_flags
+    from km3flow.io.daq.format import SNAPSHOT_HIT_DTYPE, TRIGGERED_HIT_DTYPE
+
+    for name, legacy in [("IO_EVT.dat", False), ("IO_EVT_legacy.dat", True)]:
+        for blob in DAQReader(filename=testdata(f"daq/{name}"), legacy=legacy):
+            hits, trig = blob["Hits"], blob["TriggeredHits"]
+            snap = np.empty(len(hits), SNAPSHOT_HIT_DTYPE)
+            tr = np.empty(len(trig), TRIGGERED_HIT_DTYPE)
+            for k in SNAPSHOT_HIT_DTYPE.names:
+                snap[k], tr[k] = hits[k], trig[k]
+            exact = np.isin(_hit_keys(snap), _hit_keys(tr))
+            assert np.array_equal(hits.triggered, exact)
+            assert np.array_equal(triggered_flags(snap, tr), exact)
+    # a time beyond 2**27 ns and a duplicated key take the exact fallback
+    snap = np.zeros(3, SNAPSHOT_HIT_DTYPE)
+    snap["time"] = [1, 1 << 30, 5]
+    snap["tot"] = [1, 2, 3]
+    tr = np.zeros(2, TRIGGERED_HIT_DTYPE)
+    tr["time"] = [1 << 30, 5]
+    tr["tot"] = [2, 4]
+    assert list(triggered_flags(snap, tr)) == [False, True, False]
+    tr["time"] = [5, 5]
+    tr["tot"] = [4, 3]
+    assert list(triggered_flags(snap, tr)) == [False, False, True]

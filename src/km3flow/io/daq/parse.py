@@ -50,9 +50,20 @@ class DAQHeader(dict):
     __getattr__ = dict.__getitem__
 
 
+def _make_table(arr: np.ndarray, h5loc: str, name: str, split_h5: bool = False) -> Table:
+    """Wrap ``arr`` as a Table with constant, known-valid metadata.
+
+    ``Table(...)`` validates the h5loc and sets each attribute through
+    ``recarray.__setattr__`` (about 20 µs per table, the largest cost of a small event);
+    the metadata live in the instance dict, so they are set there directly (about 10 µs).
+    """
+    tab = arr.view(Table)
+    tab.__dict__.update(h5loc=h5loc, split_h5=split_h5, name=name, h5singleton=False)
+    return tab
+
+
 def _table(arr: np.ndarray, tmpl: dict[str, Any], name: str) -> Table:
-    return Table(arr, h5loc=tmpl["h5loc"], split_h5=tmpl["split_h5"], name=name,
-                 h5singleton=tmpl["h5singleton"])
+    return _make_table(arr, tmpl["h5loc"], name, tmpl["split_h5"])
 
 
 def _view(buf: Any) -> memoryview:
@@ -153,6 +164,12 @@ def parse_event(
     view = _view(buf)
     hdr = parse_header(view, legacy, path=path, offset=offset,
                        expected=frozenset((EVENT_TYPE,)))
+    return decode_event(view, hdr, path=path, offset=offset)
+
+
+def decode_event(view: memoryview, hdr: DAQHeader, *, path: str | None = None,
+                 offset: int = 0) -> tuple[Table, Table, Table]:
+    """:func:`parse_event` after :func:`parse_header` (the header is not read twice)."""
     size = hdr.length
     pos = hdr.body
     _need(size, pos + _EVENT_FIXED.size, "the event header", path, offset, pos)
@@ -183,6 +200,43 @@ def _hit_keys(hits: np.ndarray) -> np.ndarray:
     return packed.view("V10")
 
 
+def _key64(hits: np.ndarray) -> np.ndarray | None:
+    """(dom_id, time, channel) packed exactly into 64 bits, or None if it does not fit.
+
+    32 bits of DOM id, 27 bits of time (slices are 100 ms < 2**27 ns) and 5 bits of
+    channel (0..30).
+    """
+    time = hits["time"].astype(np.uint64)
+    channel = hits["channel_id"].astype(np.uint64)
+    if len(hits) and (time.max() >= 1 << 27 or channel.max() >= 32):
+        return None
+    dom = hits["dom_id"].astype(np.uint32).astype(np.uint64)
+    return (dom << np.uint64(32)) | (time << np.uint64(5)) | channel
+
+
+def triggered_flags(snapshot: np.ndarray, triggered: np.ndarray) -> np.ndarray:
+    """Mark the snapshot hits whose (dom_id, channel_id, time, tot) equal a triggered hit's.
+
+    Matches on an exact 64-bit key of (dom_id, time, channel) with a sorted search, then
+    compares tot; hits that do not fit the key (or a duplicated key) fall back to the
+    slower byte-wise comparison.
+    """
+    if not len(snapshot) or not len(triggered):
+        return np.zeros(len(snapshot), dtype=bool)
+    ks, kt = _key64(snapshot), _key64(triggered)
+    if ks is None or kt is None:
+        return np.isin(_hit_keys(snapshot), _hit_keys(triggered))
+    order = np.argsort(kt)
+    kt = kt[order]
+    if np.any(kt[1:] == kt[:-1]):
+        return np.isin(_hit_keys(snapshot), _hit_keys(triggered))
+    idx = np.searchsorted(kt, ks)
+    idx[idx == len(kt)] = len(kt) - 1
+    match = kt[idx] == ks
+    match &= triggered["tot"][order[idx]] == snapshot["tot"]
+    return match
+
+
 def event_tables(
     hdr: Any, trigger_counter: Any, trigger_mask: Any, overlays: Any,
     snapshot: np.ndarray, triggered: np.ndarray,
@@ -207,18 +261,14 @@ def event_tables(
     hits = np.empty(len(snapshot), _HITS["dtype"])
     for name in ("dom_id", "channel_id", "time", "tot"):
         hits[name] = snapshot[name]
-    if len(triggered) and len(snapshot):
-        # a snapshot hit is triggered when (dom, channel, time, tot) equal a triggered hit's
-        hits["triggered"] = np.isin(_hit_keys(snapshot), _hit_keys(triggered))
-    else:
-        hits["triggered"] = False
+    hits["triggered"] = triggered_flags(snapshot, triggered)
     trig = np.empty(len(triggered), TRIGGERED_HITS_DTYPE)
     for name in TRIGGERED_HITS_DTYPE.names:
         trig[name] = triggered[name]
     return (
         _table(info, _EVENTINFO, "EventInfo"),
         _table(hits, _HITS, "Hits"),
-        Table(trig, h5loc="/triggered_hits", split_h5=True, name="TriggeredHits"),
+        _make_table(trig, "/triggered_hits", "TriggeredHits", True),
     )
 
 
@@ -243,6 +293,12 @@ def parse_summaryslice(
     view = _view(buf)
     hdr = parse_header(view, legacy, path=path, offset=offset,
                        expected=frozenset((SUMMARYSLICE_TYPE,)))
+    return decode_summaryslice(view, hdr, legacy, path=path, offset=offset)
+
+
+def decode_summaryslice(view: memoryview, hdr: DAQHeader, legacy: bool = False, *,
+                        path: str | None = None, offset: int = 0) -> tuple[Table, Table]:
+    """:func:`parse_summaryslice` after :func:`parse_header`."""
     pos = hdr.body
     _need(hdr.length, pos + 4, "the frame count", path, offset, pos)
     (n,) = _I32.unpack_from(view, pos)
@@ -286,7 +342,7 @@ def summary_tables(hdr: Any, raw: np.ndarray) -> tuple[Table, Table]:
     info["nanoseconds"] = hdr["nanoseconds"]
     info["n_frames"] = n
     return (_table(info, _SUMINFO, "SummarysliceInfo"),
-            Table(out, h5loc="/summaryslice", name="Summaryslice"))
+            _make_table(out, "/summaryslice", "Summaryslice"))
 
 
 def _superframe_starts_fast(
@@ -373,6 +429,12 @@ def parse_timeslice(
     """
     view = _view(buf)
     hdr = parse_header(view, legacy, path=path, offset=offset, expected=TIMESLICE_TYPES)
+    return decode_timeslice(view, hdr, path=path, offset=offset)
+
+
+def decode_timeslice(view: memoryview, hdr: DAQHeader, *, path: str | None = None,
+                     offset: int = 0) -> tuple[Table, Table, Table]:
+    """:func:`parse_timeslice` after :func:`parse_header`."""
     first = hdr.body + 4
     _need(hdr.length, first, "the super-frame count", path, offset, hdr.body)
     (n,) = _I32.unpack_from(view, hdr.body)
@@ -439,6 +501,6 @@ def timeslice_tables(
     info["n_frames"] = n
     return (
         _table(info, _TSINFO, "TimesliceInfo"),
-        Table(finfo, h5loc="/timeslice_frame_info", name="TimesliceFrameInfo"),
+        _make_table(finfo, "/timeslice_frame_info", "TimesliceFrameInfo"),
         _table(hits, _TSHITS, "TimesliceHits"),
     )

@@ -18,7 +18,7 @@ from ...core import Blob, Pump
 from ...exceptions import FormatError
 from .format import DATA_TYPES, EVENT_TYPE, SUMMARYSLICE_TYPE, TIMESLICE_STREAMS, TIMESLICE_TYPES
 from .frames import FrameRef, index_frames, source_name
-from .parse import parse_event, parse_header, parse_summaryslice, parse_timeslice
+from .parse import _view, decode_event, decode_summaryslice, decode_timeslice, parse_header
 
 
 def parse_frame(buf: Any, legacy: bool = False, *, path: str | None = None,
@@ -30,21 +30,23 @@ def parse_frame(buf: Any, legacy: bool = False, *, path: str | None = None,
     and ``Summaryslice``; timeslices add ``TimesliceInfo``, ``TimesliceFrameInfo`` and
     ``TimesliceHits``.
     """
-    header = parse_header(buf, legacy, path=path, offset=offset)
+    view = _view(buf)
+    header = parse_header(view, legacy, path=path, offset=offset)
     blob = Blob()
     blob["DAQHeader"] = header
     dtype = header.data_type
     if dtype == EVENT_TYPE:
-        info, hits, trig = parse_event(buf, legacy, path=path, offset=offset)
+        info, hits, trig = decode_event(view, header, path=path, offset=offset)
         blob["EventInfo"] = info
         blob["Hits"] = hits
         blob["TriggeredHits"] = trig
     elif dtype == SUMMARYSLICE_TYPE:
-        info, frames = parse_summaryslice(buf, legacy, path=path, offset=offset)
+        info, frames = decode_summaryslice(view, header, legacy, path=path,
+                                           offset=offset)
         blob["SummarysliceInfo"] = info
         blob["Summaryslice"] = frames
     elif dtype in TIMESLICE_TYPES:
-        info, finfo, hits = parse_timeslice(buf, legacy, path=path, offset=offset)
+        info, finfo, hits = decode_timeslice(view, header, path=path, offset=offset)
         blob["TimesliceInfo"] = info
         blob["TimesliceFrameInfo"] = finfo
         blob["TimesliceHits"] = hits
