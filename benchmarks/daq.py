@@ -12,6 +12,8 @@ IO_SUM.dat, IO_TSL1_1003.dat, IO_TSSN.dat) until they hold ``--hits`` hits (or
   native conversion), the simplest correct reader one would write by hand;
 - ``km3flow``: ``DAQReader(data=stream)`` iterated to the end: indexing pass, decoding,
   Table building (Hits with the ``triggered`` flag, rates in Hz, frame infos);
+- ``bulk``: ``read_events``/``read_summaryslices``/``read_timeslices`` on the stream: the
+  same Tables, decoded for all frames at once (flat tables + offsets);
 - ``km3pipe``: KM3Pipe's readers (``DAQPump`` for events and summary slices,
   ``TimesliceParser`` for timeslices) in a subprocess with ``--refpython`` (skipped if
   that interpreter cannot import km3pipe).
@@ -34,6 +36,7 @@ import numpy as np
 from km3net_testdata import data_path
 
 from km3flow.io.daq import DAQReader, iter_frames
+from km3flow.io.daq.bulk import read_events, read_summaryslices, read_timeslices
 from km3flow.io.daq.format import (
     FRAME_HIT_DTYPE, SNAPSHOT_HIT_DTYPE, SUMMARY_FRAME_DTYPE, TRIGGERED_HIT_DTYPE,
 )
@@ -137,6 +140,14 @@ def km3flow_read(data: bytes) -> int:
     return n
 
 
+def km3flow_bulk(data: bytes, kind: str) -> int:
+    if kind == "events":
+        return len(read_events(data).hits)
+    if kind == "summaryslices":
+        return len(read_summaryslices(data).frames)
+    return len(read_timeslices(data).hits)
+
+
 _KM3PIPE = r"""
 import io, json, sys, time, warnings
 warnings.filterwarnings("ignore")
@@ -203,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
          walk_timeslices, args.hits // 20, 0),
     ]
     print(f"numpy {np.__version__}, python {sys.version.split()[0]}, reps={args.reps}")
-    header = (f"{'stream':26} {'items':>9} {'frames':>7} | {'limit':>9} {'walker':>9} "
-              f"{'km3flow':>9} {'km3pipe':>9} | {'kf/limit':>8} {'kf/walk':>8} {'kp/kf':>8}")
+    header = (f"{'stream':24} {'items':>8} {'frames':>6} | {'limit':>8} {'walker':>8} "
+              f"{'pump':>8} {'bulk':>8} {'km3pipe':>8} | {'pump/lim':>8} {'pump/wk':>7} "
+              f"{'bulk/lim':>8} {'bulk/wk':>7} {'kp/pump':>7} {'kp/bulk':>7}")
     print(header)
     print("-" * len(header))
     for label, name, kind, rec, native, walker, min_hits, _ in cases:
@@ -215,15 +227,19 @@ def main(argv: list[str] | None = None) -> int:
         t_limit = _best(lambda: limit(data, rec, native), args.reps)
         t_walk = _best(lambda: walker(data), args.reps)
         t_kf = _best(lambda: km3flow_read(data), args.reps)
-        assert km3flow_read(data) == items == walker(data), (label, items)
+        t_bulk = _best(lambda: km3flow_bulk(data, kind), args.reps)
+        assert km3flow_read(data) == items == walker(data) == km3flow_bulk(data, kind), label
         kp = km3pipe_read(args.refpython, data, kind, max(1, args.reps - 2))
         t_kp = kp[0] if kp else float("nan")
         unit = "DOMs" if kind == "summaryslices" else "hits"
-        print(f"{label:26} {items:>9} {frames:>7} | {t_limit * 1e3:8.2f}m {t_walk * 1e3:8.2f}m "
-              f"{t_kf * 1e3:8.2f}m {t_kp * 1e3:8.1f}m | {t_kf / t_limit:8.1f} "
-              f"{t_kf / t_walk:8.2f} {t_kp / t_kf:8.1f}")
-        print(f"{'':26} km3flow: {items / t_kf / 1e6:.2f} M{unit}/s, {frames / t_kf:,.0f} "
-              f"frames/s; limit {items / t_limit / 1e6:.1f} M{unit}/s"
+        ms = [t * 1e3 for t in (t_limit, t_walk, t_kf, t_bulk, t_kp)]
+        print(f"{label:24} {items:>8} {frames:>6} | "
+              + " ".join(f"{m:7.2f}m" for m in ms)
+              + f" | {t_kf / t_limit:8.1f} {t_kf / t_walk:7.2f} {t_bulk / t_limit:8.2f} "
+              f"{t_bulk / t_walk:7.2f} {t_kp / t_kf:7.1f} {t_kp / t_bulk:7.1f}")
+        print(f"{'':24} pump {items / t_kf / 1e6:.2f} M{unit}/s {frames / t_kf:,.0f} frames/s; "
+              f"bulk {items / t_bulk / 1e6:.2f} M{unit}/s {frames / t_bulk:,.0f} frames/s; "
+              f"limit {items / t_limit / 1e6:.1f} M{unit}/s"
               + (f"; km3pipe {items / t_kp / 1e6:.3f} M{unit}/s" if kp else ""))
     return 0
 

@@ -16,44 +16,9 @@ import numpy as np
 
 from ...core import Blob, Pump
 from ...exceptions import FormatError
-from .format import DATA_TYPES, EVENT_TYPE, SUMMARYSLICE_TYPE, TIMESLICE_STREAMS, TIMESLICE_TYPES
+from .format import DATA_TYPES, SUMMARYSLICE_TYPE, TIMESLICE_STREAMS, TIMESLICE_TYPES
 from .frames import FrameRef, index_frames, source_name
-from .parse import _view, decode_event, decode_summaryslice, decode_timeslice, parse_header
-
-
-def parse_frame(buf: Any, legacy: bool = False, *, path: str | None = None,
-                offset: int = 0) -> Blob:
-    """Decode one frame of any known top-level type into a Blob.
-
-    Keys: ``DAQHeader`` always; events add ``EventInfo``, ``Hits`` (snapshot hits with a
-    ``triggered`` column) and ``TriggeredHits``; summary slices add ``SummarysliceInfo``
-    and ``Summaryslice``; timeslices add ``TimesliceInfo``, ``TimesliceFrameInfo`` and
-    ``TimesliceHits``.
-    """
-    view = _view(buf)
-    header = parse_header(view, legacy, path=path, offset=offset)
-    blob = Blob()
-    blob["DAQHeader"] = header
-    dtype = header.data_type
-    if dtype == EVENT_TYPE:
-        info, hits, trig = decode_event(view, header, path=path, offset=offset)
-        blob["EventInfo"] = info
-        blob["Hits"] = hits
-        blob["TriggeredHits"] = trig
-    elif dtype == SUMMARYSLICE_TYPE:
-        info, frames = decode_summaryslice(view, header, legacy, path=path,
-                                           offset=offset)
-        blob["SummarysliceInfo"] = info
-        blob["Summaryslice"] = frames
-    elif dtype in TIMESLICE_TYPES:
-        info, finfo, hits = decode_timeslice(view, header, path=path, offset=offset)
-        blob["TimesliceInfo"] = info
-        blob["TimesliceFrameInfo"] = finfo
-        blob["TimesliceHits"] = hits
-        blob["TimesliceStream"] = TIMESLICE_STREAMS[dtype]
-    else:  # parse_header accepts only top-level types; this is a guard, not a path
-        raise FormatError(f"no decoder for data type {dtype}", path=path, offset=offset + 4)
-    return blob
+from .parse import parse_frame
 
 
 class DAQReader(Pump):
