@@ -304,3 +304,28 @@ def test_triggered_flags_equal_the_bytewise_match(testdata):
     tr["time"] = [5, 5]
     tr["tot"] = [4, 3]
     assert list(triggered_flags(snap, tr)) == [False, False, True]
+
+
+@pytest.mark.parametrize("name,legacy", [
+    ("IO_EVT.dat", False), ("IO_EVT_legacy.dat", True), ("IO_SUM.dat", False),
+    ("IO_SUM_legacy.dat", True), ("IO_TSL1_1003.dat", False), ("IO_TSSN.dat", False),
+])
+def test_chunked_iteration_equals_frame_by_frame(testdata, name, legacy):
+    from km3flow.io.daq.bulk import read_events, read_summaryslices, read_timeslices
+
+    reader = DAQReader(filename=testdata(f"daq/{name}"), legacy=legacy, chunk_size=7)
+    chunked = list(reader)
+    single = [reader[i] for i in range(len(reader))]
+    assert len(chunked) == len(single) == len(reader)
+    for a, b in zip(chunked, single):
+        assert sorted(a) == sorted(b)
+        for key in a:
+            va, vb = a[key], b[key]
+            if isinstance(vb, np.ndarray):
+                assert va.dtype == vb.dtype and np.array_equal(va, vb), key
+                assert (va.h5loc, va.name, va.split_h5) == (vb.h5loc, vb.name, vb.split_h5)
+            else:
+                assert va == vb, key
+    bulk = {"E": read_events, "S": read_summaryslices, "T": read_timeslices}
+    batch = bulk[name[3]](testdata(f"daq/{name}"), legacy)
+    assert len(batch.info) == len(reader)

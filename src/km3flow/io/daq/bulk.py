@@ -41,6 +41,7 @@ class EventBatch(NamedTuple):
     hits_offsets: np.ndarray
     triggered_hits: Table
     triggered_offsets: np.ndarray
+    header: np.ndarray  # the DAQ header of every frame (length, data_type, ...)
 
 
 class SummarysliceBatch(NamedTuple):
@@ -49,6 +50,7 @@ class SummarysliceBatch(NamedTuple):
     info: Table
     frames: Table
     offsets: np.ndarray
+    header: np.ndarray  # the DAQ header of every frame (length, data_type, ...)
 
 
 class TimesliceBatch(NamedTuple):
@@ -59,6 +61,7 @@ class TimesliceBatch(NamedTuple):
     frame_offsets: np.ndarray
     hits: Table
     hits_offsets: np.ndarray
+    header: np.ndarray  # the DAQ header of every frame (length, data_type, ...)
 
 
 def _header_dtype(legacy: bool, extra: list[tuple[str, str]]) -> np.dtype:
@@ -200,7 +203,7 @@ def read_events(source: Source, legacy: bool = False) -> EventBatch:
     return EventBatch(
         _make_table(info, "/event_info", "EventInfo"),
         _make_table(hits, "/hits", "Hits", True), hits_offsets,
-        _make_table(trig, "/triggered_hits", "TriggeredHits", True), trig_offsets,
+        _make_table(trig, "/triggered_hits", "TriggeredHits", True), trig_offsets, hdr,
     )
 
 
@@ -278,7 +281,7 @@ def read_summaryslices(source: Source, legacy: bool = False) -> SummarysliceBatc
     info["nanoseconds"] = common["nanoseconds"]
     info["n_frames"] = n
     return SummarysliceBatch(_make_table(info, "/summaryslice_info", "SummarysliceInfo"),
-                             frames, _offsets(n))
+                             frames, _offsets(n), hdr)
 
 
 def read_timeslices(source: Source, legacy: bool = False) -> TimesliceBatch:
@@ -311,7 +314,7 @@ def read_timeslices(source: Source, legacy: bool = False) -> TimesliceBatch:
     info["nanoseconds"] = common["nanoseconds"]
     info["n_frames"] = n
     return TimesliceBatch(_make_table(info, "/timeslice_info", "TimesliceInfo"), finfo,
-                          frame_offsets, hits, _offsets(hits_per_slice.astype(np.int64)))
+                          frame_offsets, hits, _offsets(hits_per_slice.astype(np.int64)), hdr)
 
 
 def _superframes(s: _Stream, hdr: np.ndarray, n: np.ndarray, body: int, ends: np.ndarray,

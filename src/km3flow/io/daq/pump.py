@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import mmap
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from ...core import Blob, Pump
 from ...exceptions import FormatError
-from .format import DATA_TYPES, SUMMARYSLICE_TYPE, TIMESLICE_STREAMS, TIMESLICE_TYPES
+from .format import (
+    DATA_TYPES, EVENT_TYPE, SUMMARYSLICE_TYPE, TIMESLICE_STREAMS, TIMESLICE_TYPES,
+)
 from .frames import FrameRef, index_frames, source_name
-from .parse import parse_frame
+from .bulk import read_events, read_summaryslices, read_timeslices
+from .parse import DAQHeader, _make_table, parse_frame
 
 
 class DAQReader(Pump):
@@ -33,6 +37,10 @@ class DAQReader(Pump):
         ``*_legacy.dat`` test files. Default False.
     data_types : iterable of int, optional
         Only serve frames of these data-type codes (all top-level frames by default).
+    chunk_size : int
+        When iterating, runs of up to this many adjacent frames of one type are decoded
+        together by the bulk readers (:mod:`km3flow.io.daq.bulk`) and served one blob at
+        a time; ``reader[i]`` always decodes frame ``i`` alone. Default 256; 1 disables it.
 
     Notes
     -----
@@ -56,6 +64,7 @@ class DAQReader(Pump):
         filename = self.get("filename")
         data = self.get("data")
         self.legacy = bool(self.get("legacy", default=False))
+        self.chunk_size = max(int(self.get("chunk_size", default=256)), 1)
         types = self.get("data_types", default=self.default_types)
         self.data_types = None if types is None else frozenset(int(t) for t in types)
         self._mmap: mmap.mmap | None = None
@@ -108,6 +117,86 @@ class DAQReader(Pump):
         blob["DAQFrame"] = ref
         return blob
 
+    def blob_generator(self) -> Iterator[Blob]:
+        """Yield the blobs in order, decoding runs of adjacent same-type frames together."""
+        frames = self.frames
+        n = len(frames)
+        types, offsets, lengths = frames["data_type"], frames["offset"], frames["length"]
+        i = 0
+        while i < n:
+            j = i + 1
+            while (j < n and j - i < self.chunk_size and types[j] == types[i]
+                   and offsets[j] == offsets[j - 1] + lengths[j - 1]):
+                j += 1
+            if j - i == 1:
+                yield self.get_blob(i)
+            else:
+                yield from self._chunk_blobs(i, j)
+            i = j
+
+    def _chunk_blobs(self, i: int, j: int) -> Iterator[Blob]:
+        if self._buffer is None:
+            raise ValueError(f"{self.__class__.__name__} is closed")
+        start = int(self.frames["offset"][i])
+        stop = int(self.frames["offset"][j - 1] + self.frames["length"][j - 1])
+        data = self._buffer[start:stop]
+        dtype = int(self.frames["data_type"][i])
+        try:
+            if dtype == EVENT_TYPE:
+                batch: Any = read_events(data, self.legacy)
+            elif dtype == SUMMARYSLICE_TYPE:
+                batch = read_summaryslices(data, self.legacy)
+            else:
+                batch = read_timeslices(data, self.legacy)
+        except FormatError:
+            # decode frame by frame so that the error names the file and absolute offset
+            for k in range(i, j):
+                yield self.get_blob(k)
+            return
+        headers = _headers(batch.header)
+        refs = [self.frame(k) for k in range(i, j)]
+        if dtype == EVENT_TYPE:
+            info, hits, trig = (np.asarray(t) for t in (batch.info, batch.hits,
+                                                        batch.triggered_hits))
+            ho, to = batch.hits_offsets, batch.triggered_offsets
+            for k in range(j - i):
+                blob = Blob()
+                blob["DAQHeader"] = headers[k]
+                blob["EventInfo"] = _make_table(info[k:k + 1], "/event_info", "EventInfo")
+                blob["Hits"] = _make_table(hits[ho[k]:ho[k + 1]], "/hits", "Hits", True)
+                blob["TriggeredHits"] = _make_table(trig[to[k]:to[k + 1]], "/triggered_hits",
+                                                    "TriggeredHits", True)
+                blob["DAQFrame"] = refs[k]
+                yield blob
+        elif dtype == SUMMARYSLICE_TYPE:
+            info, rows, fo = np.asarray(batch.info), np.asarray(batch.frames), batch.offsets
+            for k in range(j - i):
+                blob = Blob()
+                blob["DAQHeader"] = headers[k]
+                blob["SummarysliceInfo"] = _make_table(info[k:k + 1], "/summaryslice_info",
+                                                       "SummarysliceInfo")
+                blob["Summaryslice"] = _make_table(rows[fo[k]:fo[k + 1]], "/summaryslice",
+                                                   "Summaryslice")
+                blob["DAQFrame"] = refs[k]
+                yield blob
+        else:
+            info, finfo, hits = (np.asarray(t) for t in (batch.info, batch.frame_info,
+                                                         batch.hits))
+            fo, ho = batch.frame_offsets, batch.hits_offsets
+            stream = TIMESLICE_STREAMS[dtype]
+            for k in range(j - i):
+                blob = Blob()
+                blob["DAQHeader"] = headers[k]
+                blob["TimesliceInfo"] = _make_table(info[k:k + 1], "/timeslice_info",
+                                                    "TimesliceInfo")
+                blob["TimesliceFrameInfo"] = _make_table(
+                    finfo[fo[k]:fo[k + 1]], "/timeslice_frame_info", "TimesliceFrameInfo")
+                blob["TimesliceHits"] = _make_table(hits[ho[k]:ho[k + 1]], "/timeslice_hits",
+                                                    "TimesliceHits", True)
+                blob["TimesliceStream"] = stream
+                blob["DAQFrame"] = refs[k]
+                yield blob
+
     def counts(self) -> dict[str, int]:
         """Number of frames per kind in the whole file, e.g. ``{'DAQEvent': 3}``."""
         codes, n = np.unique(self.all_frames["data_type"], return_counts=True)
@@ -121,6 +210,23 @@ class DAQReader(Pump):
 
     def __repr__(self) -> str:
         return f"<{self.__class__.__name__} {self.path!r}: {len(self)} frames>"
+
+
+def _headers(hdr: np.ndarray) -> list[DAQHeader]:
+    """DAQHeader dicts (as :func:`~km3flow.io.daq.parse.parse_header` makes) for a batch."""
+    legacy = "version" not in hdr.dtype.names
+    body = 28 if legacy else 30
+    out = []
+    names = ("length", "data_type", "version", "detector_id", "run", "frame_index",
+             "utc_seconds", "utc_16ns_cycles")
+    cols = [hdr[k].tolist() if k in hdr.dtype.names else [None] * len(hdr) for k in names]
+    for length, dtype, version, det, run, frame, seconds, cycles in zip(*cols):
+        out.append(DAQHeader(
+            length=length, data_type=dtype, version=version, detector_id=det, run=run,
+            frame_index=frame, utc_seconds=seconds & 0x7FFFFFFF,
+            white_rabbit=bool(seconds >> 31), utc_16ns_cycles=cycles, nanoseconds=cycles * 16,
+            body=body))
+    return out
 
 
 class DAQPump(DAQReader):
