@@ -9,9 +9,12 @@ Layers, from bytes up:
   splitter a ControlHost replay tool uses.
 - :mod:`~km3flow.io.daq.parse`: ``parse_event``, ``parse_summaryslice``,
   ``parse_timeslice`` decode one frame's bytes (also a ControlHost payload).
+- :mod:`~km3flow.io.daq.bulk`: :func:`read_events`, :func:`read_summaryslices`,
+  :func:`read_timeslices` decode all frames of a stream at once (flat Tables + offsets).
 - :mod:`~km3flow.io.daq.pump`: :class:`DAQReader`/:class:`DAQPump`, :class:`TimeslicePump`,
   :class:`SummarysliceReader` — pipeline pumps with ``len()`` and ``reader[i]``.
-- :mod:`~km3flow.io.daq.monitoring`: the CLB monitoring packets (TMCH) of IO_MONIT dumps.
+- :mod:`~km3flow.io.daq.monitoring`: :func:`read_monitoring`, :class:`TMCHPump` for the CLB
+  monitoring packets (TMCH) of IO_MONIT dumps.
 """
 
 from __future__ import annotations
@@ -20,14 +23,22 @@ from .format import (
     DATA_TYPES, RATE_TABLE, channel_flags, decode_rates, encode_rates, has_udp_trailer,
     max_sequence_number, number_of_udp_packets, white_rabbit_ok,
 )
+from .bulk import (
+    EventBatch, SummarysliceBatch, TimesliceBatch, read_events, read_summaryslices,
+    read_timeslices,
+)
 from .frames import FrameRef, index_frames, iter_frames
-from .parse import DAQHeader, parse_event, parse_header, parse_summaryslice, parse_timeslice
-from .pump import DAQPump, DAQReader, SummarysliceReader, TimeslicePump, parse_frame
+from .monitoring import TMCHPump, read_monitoring
+from .parse import (
+    DAQHeader, parse_event, parse_frame, parse_header, parse_summaryslice, parse_timeslice,
+)
+from .pump import DAQPump, DAQReader, SummarysliceReader, TimeslicePump
 
 __all__ = [
-    "DATA_TYPES", "RATE_TABLE", "DAQHeader", "DAQPump", "DAQReader", "FrameRef",
-    "SummarysliceReader", "TimeslicePump", "channel_flags", "decode_rates", "encode_rates",
-    "has_udp_trailer", "index_frames", "iter_frames", "max_sequence_number",
-    "number_of_udp_packets", "parse_event", "parse_frame", "parse_header",
-    "parse_summaryslice", "parse_timeslice", "white_rabbit_ok",
+    "DAQHeader", "DAQPump", "DAQReader", "DATA_TYPES", "EventBatch", "FrameRef", "RATE_TABLE",
+    "SummarysliceBatch", "SummarysliceReader", "TMCHPump", "TimesliceBatch", "TimeslicePump",
+    "channel_flags", "decode_rates", "encode_rates", "has_udp_trailer", "index_frames",
+    "iter_frames", "max_sequence_number", "number_of_udp_packets", "parse_event", "parse_frame",
+    "parse_header", "parse_summaryslice", "parse_timeslice", "read_events", "read_monitoring",
+    "read_summaryslices", "read_timeslices", "white_rabbit_ok",
 ]
