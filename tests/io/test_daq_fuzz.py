@@ -113,3 +113,23 @@ def test_counts_that_lie(testdata):
     ts[30:34] = (14).to_bytes(4, "little")  # one fewer: bytes left over
     with pytest.raises(FormatError, match="remain"):
         parse_frame(bytes(ts))
+
+
+@pytest.mark.parametrize("name,legacy", FILES)
+def test_bulk_readers_on_corrupt_streams(testdata, name, legacy):
+    from km3flow.io.daq import read_events, read_summaryslices, read_timeslices
+
+    reader = {"E": read_events, "S": read_summaryslices, "T": read_timeslices}[name[3]]
+    with open(testdata(f"daq/{name}"), "rb") as fobj:
+        data = fobj.read() * 3
+    rng = np.random.default_rng(11)
+    for _ in range(80):
+        corrupt = bytearray(data)
+        for pos in rng.integers(0, len(data), size=rng.integers(1, 3)):
+            corrupt[pos] ^= int(rng.integers(1, 256))
+        try:
+            batch = reader(bytes(corrupt), legacy)
+        except FormatError as err:
+            assert err.offset is not None
+        else:
+            assert len(batch.info) == len(batch.header)
