@@ -36,6 +36,12 @@ class NDArray(np.ndarray):
         self.title = getattr(obj, "title", "Unnamed NDArray")
         self.group_id = getattr(obj, "group_id", None)
 
+    def __array_wrap__(self, arr: Any, context: Any = None, return_scalar: bool = False) -> Any:
+        # Reductions to a single value give a plain numpy scalar, not a 0-d NDArray.
+        if return_scalar or (isinstance(arr, np.ndarray) and arr.ndim == 0):
+            return arr[()]
+        return super().__array_wrap__(arr, context, return_scalar)
+
     @property
     def name(self) -> str:
         return self.title
