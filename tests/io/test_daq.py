@@ -329,3 +329,26 @@ def test_chunked_iteration_equals_frame_by_frame(testdata, name, legacy):
     bulk = {"E": read_events, "S": read_summaryslices, "T": read_timeslices}
     batch = bulk[name[3]](testdata(f"daq/{name}"), legacy)
     assert len(batch.info) == len(reader)
+
+
+@pytest.mark.parametrize("name", ["IO_EVT.dat", "IO_SUM.dat", "IO_TSSN.dat"])
+def test_blobs_go_straight_into_hdf5(testdata, tmp_path, name):
+    from km3flow.io.hdf5 import HDF5Pump, HDF5Sink
+
+    out = str(tmp_path / "daq.h5")
+    pipe = Pipeline()
+    pipe.attach(DAQPump, filename=testdata(f"daq/{name}"))
+    pipe.attach(HDF5Sink, filename=out)
+    pipe.drain()
+    reader = DAQPump(filename=testdata(f"daq/{name}"))
+    with HDF5Pump(filename=out) as back:
+        assert len(back) == len(reader)
+        for i in (0, len(reader) - 1):
+            orig, blob = reader[i], back[i]
+            for key, table in orig.items():
+                if not isinstance(table, np.ndarray):
+                    continue
+                assert key in blob
+                for column in table.dtype.names:
+                    assert np.array_equal(np.asarray(blob[key][column]),
+                                          np.asarray(table[column])), (key, column)
