@@ -79,6 +79,7 @@ def _read_errors() -> tuple[type[BaseException], ...]:
 def _raw(branch: Any, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
     """Flat bytes and entry offsets of ``branch`` for entries ``start:stop``."""
     uproot = import_optional("uproot", extra="root")
+    import_optional("awkward", extra="root")  # library="ak" below
     interp = uproot.interpretation.jagged.AsJagged(uproot.interpretation.numerical.AsDtype("u1"))
     arr = branch.array(interp, entry_start=start, entry_stop=stop, library="ak")
     layout = arr.layout

@@ -327,10 +327,12 @@ def summary_tables(hdr: Any, raw: np.ndarray) -> tuple[Table, Table]:
     (dq_status, hrv, fifo, status3, status4) or, for legacy frames, one ``status`` word.
     """
     n = len(raw)
-    out = np.zeros(n, SUMMARY_DTYPE)
+    out = np.empty(n, SUMMARY_DTYPE)  # every field is written below
     out["dom_id"] = raw["dom_id"]
     if "status" in raw.dtype.names:
         out["hrv"] = raw["status"]
+        for name in ("dq_status", "fifo", "status3", "status4"):
+            out[name] = 0
     else:
         for name in ("dq_status", "hrv", "fifo", "status3", "status4"):
             out[name] = raw[name]
@@ -340,7 +342,7 @@ def summary_tables(hdr: Any, raw: np.ndarray) -> tuple[Table, Table]:
     out["white_rabbit"] = (out["hrv"] >> 31).astype(bool)
     raw_rates = np.ascontiguousarray(raw["rates"])  # the LUT is 3x slower on a strided view
     out["raw_rates"] = raw_rates
-    rates = RATE_TABLE.take(raw_rates)
+    rates = RATE_TABLE[raw_rates]
     out["rates"] = rates
     out["dom_rate"] = rates.sum(axis=1)
     info = np.empty(1, _SUMINFO["dtype"])
