@@ -352,3 +352,22 @@ def test_blobs_go_straight_into_hdf5(testdata, tmp_path, name):
                 for column in table.dtype.names:
                     assert np.array_equal(np.asarray(blob[key][column]),
                                           np.asarray(table[column])), (key, column)
+
+
+def test_timeslice_without_super_frames(testdata):
+    # derived from IO_TSSN.dat frame 0 (one super frame without hits): drop the super
+    # frame, set the count to 0 and fix the length, then put it between real slices
+    from km3flow.io.daq import read_timeslices
+
+    data = _bytes(testdata, "IO_TSSN.dat")
+    empty = bytearray(data[:34])
+    empty[0:4] = (34).to_bytes(4, "little")
+    empty[30:34] = (0).to_bytes(4, "little")
+    stream = data[90:204] + bytes(empty) + data[204:] + bytes(empty)
+    info, finfo, hits = parse_timeslice(bytes(empty))
+    assert (info.n_frames[0], len(finfo), len(hits)) == (0, 0, 0)
+    batch = read_timeslices(stream)
+    assert list(batch.info.n_frames) == [1, 0, 33, 0]
+    assert list(np.diff(batch.hits_offsets)) == [4, 0, 54, 0]
+    blobs = list(DAQReader(data=stream))
+    assert [len(b["TimesliceHits"]) for b in blobs] == [4, 0, 54, 0]

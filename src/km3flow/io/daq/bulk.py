@@ -100,7 +100,11 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
 
 
 class _Stream:
-    """The bytes and frame index of a source, and the frames of the wanted types."""
+    """The bytes and frame index of a source, and the frames of the wanted types.
+
+    A file is read into memory whole; for files larger than memory, iterate a
+    :class:`~km3flow.io.daq.DAQReader`, which maps the file and decodes it in chunks.
+    """
 
     def __init__(self, source: Source, types: frozenset[int]) -> None:
         self.path = source_name(source)
@@ -302,8 +306,8 @@ def read_timeslices(source: Source, legacy: bool = False) -> TimesliceBatch:
     nh = sf["n_hits"].astype(np.int64)
     hits_raw = _gather(s.raw, _record_starts(starts + 56, nh, 6), FRAME_HIT_DTYPE)
     frame_offsets = _offsets(n)
-    hits_per_slice = np.add.reduceat(nh, frame_offsets[:-1]) if len(nh) else np.zeros(len(n))
-    hits_per_slice[n == 0] = 0
+    hits_cum = _offsets(nh)
+    hits_per_slice = hits_cum[frame_offsets[1:]] - hits_cum[frame_offsets[:-1]]
     _, finfo, hits = timeslice_tables({"frame_index": 0, "utc_seconds": 0, "nanoseconds": 0},
                                       sf, hits_raw)
     info = np.empty(len(hdr), TEMPLATES["TimesliceInfo"]["dtype"])
@@ -355,13 +359,11 @@ def _superframes(s: _Stream, hdr: np.ndarray, n: np.ndarray, body: int, ends: np
     broken |= counts != n
     broken &= ~((n == 0) & (first == ends))
     if np.any(broken):
-        # let the per-frame decoder walk the first broken slice and name the bad byte
+        # the single-frame decoder walks the first broken slice and names the bad byte;
+        # if it succeeds, a stray candidate broke the fast path: walk every slice
         k = int(np.flatnonzero(broken)[0])
         off, length = int(s.offsets[k]), int(s.frames["length"][k])
-        from .parse import parse_timeslice
-        tables = parse_timeslice(raw[off:off + length], legacy, path=s.path, offset=off)
-        if int(tables[0]["n_frames"][0]) != n[k]:  # pragma: no cover - defensive
-            raise FormatError("super frames do not chain", path=s.path, offset=off)
+        parse_frame(raw[off:off + length], legacy, path=s.path, offset=off)
         return _superframes_slow(s, n, body, legacy)
     return pos
 
