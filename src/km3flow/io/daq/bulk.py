@@ -243,7 +243,8 @@ def _batch_triggered(snap: np.ndarray, trig: np.ndarray, so: np.ndarray,
         snap["channel_id"].astype(np.uint64)
     low_t = (idx_t.astype(np.uint64) << np.uint64(32)) | (time_t << np.uint64(5)) | \
         trig["channel_id"].astype(np.uint64)
-    group = 1 << ev_bits
+    # groups of a few hundred events keep the sorted search in cache (measured faster)
+    group = min(1 << ev_bits, 256)
     for first in range(0, n_events, group):
         last = min(first + group, n_events)
         s_sel, t_sel = slice(so[first], so[last]), slice(to[first], to[last])
