@@ -371,3 +371,14 @@ def test_timeslice_without_super_frames(testdata):
     assert list(np.diff(batch.hits_offsets)) == [4, 0, 54, 0]
     blobs = list(DAQReader(data=stream))
     assert [len(b["TimesliceHits"]) for b in blobs] == [4, 0, 54, 0]
+
+
+@pytest.mark.parametrize("name,legacy", [
+    ("IO_EVT.dat", False), ("IO_EVT_legacy.dat", True), ("IO_SUM.dat", False),
+    ("IO_SUM_legacy.dat", True), ("IO_TSL1_1003.dat", False), ("IO_TSSN.dat", False),
+    ("IO_TSL0_legacy.dat", True), ("IO_TSL1_legacy.dat", True), ("IO_TSL2_legacy.dat", True),
+])
+def test_legacy_detection(testdata, name, legacy):
+    reader = DAQReader(filename=testdata(f"daq/{name}"), legacy=None)
+    assert reader.legacy is legacy
+    assert len(list(reader)) == len(reader)

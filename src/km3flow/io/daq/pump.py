@@ -32,9 +32,12 @@ class DAQReader(Pump):
     ----------
     filename : str
         The ``.dat`` file (alternatively ``data=``: a bytes-like stream in memory).
-    legacy : bool
+    legacy : bool or None
         True for files written before Jpp v13 (no class versions), e.g. the
-        ``*_legacy.dat`` test files. Default False.
+        ``*_legacy.dat`` test files; False for Jpp v13+ (KM3Pipe's default). None: decide
+        from the first frame, which must decode consistently in exactly one of the two
+        layouts (a v13+ frame read as legacy is shifted by 2 bytes and its counts do not
+        add up). Default None (KM3Pipe's default was False; passing it still works).
     data_types : iterable of int, optional
         Only serve frames of these data-type codes (all top-level frames by default).
     chunk_size : int
@@ -63,7 +66,7 @@ class DAQReader(Pump):
     def configure(self) -> None:
         filename = self.get("filename")
         data = self.get("data")
-        self.legacy = bool(self.get("legacy", default=False))
+        legacy = self.get("legacy", default=None)
         self.chunk_size = max(int(self.get("chunk_size", default=256)), 1)
         types = self.get("data_types", default=self.default_types)
         self.data_types = None if types is None else frozenset(int(t) for t in types)
@@ -90,6 +93,7 @@ class DAQReader(Pump):
                 raise FormatError(err.reason, path=self.path, offset=err.offset) from None
             raise
         self.all_frames = frames
+        self.legacy = self._detect_legacy() if legacy is None else bool(legacy)
         if self.data_types is not None:
             frames = frames[np.isin(frames["data_type"], list(self.data_types))]
         self.frames = frames
@@ -98,6 +102,20 @@ class DAQReader(Pump):
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    def _detect_legacy(self) -> bool:
+        if not len(self.all_frames):
+            return False
+        off, length = int(self.all_frames["offset"][0]), int(self.all_frames["length"][0])
+        frame = bytes(self._buffer[off:off + length])
+        for legacy in (False, True):
+            try:
+                parse_frame(frame, legacy)
+            except FormatError:
+                continue
+            self.log.debug("%s: first frame decodes with legacy=%s", self.path, legacy)
+            return legacy
+        return False  # neither decodes: the v13+ decoder will report the error
 
     def frame(self, index: int) -> FrameRef:
         """Offset, length and data type of frame ``index`` (of those served)."""
