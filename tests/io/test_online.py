@@ -207,3 +207,11 @@ def test_online_fuzz_flipped_and_truncated(testdata, tmp_path, name, kind):
                     assert len(blob)
         except FormatError as err:
             assert f"variant{k}.root" in str(err)
+
+
+def test_default_kind_follows_the_file(testdata):
+    for name, kind, n in [("km3net_online.root", "events", 3),
+                          ("summaryslices.root", "summaryslices", 1000),
+                          ("KM3NeT_00000267_00025291_L1.root", "timeslices", 3)]:
+        with OnlinePump(filename=testdata(f"online/{name}")) as pump:
+            assert (pump.kind, len(pump)) == (kind, n)

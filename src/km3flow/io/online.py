@@ -397,8 +397,9 @@ class OnlinePump(Pump):
     ----------
     filename : str
         The online ROOT file (e.g. km3net-testdata ``online/km3net_online.root``).
-    kind : str
-        ``"events"`` (default), ``"summaryslices"`` or ``"timeslices"``.
+    kind : str, optional
+        ``"events"``, ``"summaryslices"`` or ``"timeslices"``; by default the first of
+        these the file has entries for (events if it has none at all).
     stream : str
         For timeslices: ``"L0"``, ``"L1"``, ``"L2"``, ``"SN"`` or ``""`` (the generic
         ``KM3NET_TIMESLICE`` tree); default: the first non-empty one of L1, L0, L2, SN, "".
@@ -420,13 +421,20 @@ class OnlinePump(Pump):
 
     def configure(self) -> None:
         self.filename = os.fspath(self.require("filename"))
-        self.kind = self.get("kind", default="events")
+        self.kind = self.get("kind")
         step = self.get("step_size")
         stream = self.get("stream")
-        if self.kind not in ("events", "summaryslices", "timeslices"):
+        if self.kind not in (None, "events", "summaryslices", "timeslices"):
             raise ValueError(f"kind must be 'events', 'summaryslices' or 'timeslices', "
                              f"not {self.kind!r}")
         self.file = OnlineFile(self.filename)
+        if self.kind is None:
+            if self.file.n_entries(_EVENT):
+                self.kind = "events"
+            elif self.file.n_entries(_SUMMARY):
+                self.kind = "summaryslices"
+            else:
+                self.kind = "timeslices" if self.file.timeslice_streams else "events"
         if self.kind == "timeslices":
             streams = self.file.timeslice_streams
             if stream is None:
