@@ -2,7 +2,9 @@
 
 Reference values for ``online/km3net_online.root`` come from km3io's own test suite for its
 ``OnlineReader`` (km3io commit d4e5b9e^, the last one with online support, and d252905 for
-the timeslices), i.e. values km3io computed for the same file; the summary slice of
+the timeslices), i.e. values km3io computed for the same file; the events of
+``events_sample.root`` are compared hit by hit with ``online/events_sample.h5``, which KM3Pipe
+9.0.0a6 wrote from it (shipped in km3net-testdata); the summary slice of
 ``KM3NeT_00000049_00008456.summaryslice-167941.root`` is compared with the Jpp text dump
 shipped next to it in km3net-testdata (as km3io's test did). Numbers of entries and hits of
 the other files were checked against the DAQ binary layout (every entry's byte counts add
@@ -215,3 +217,31 @@ def test_default_kind_follows_the_file(testdata):
                           ("KM3NeT_00000267_00025291_L1.root", "timeslices", 3)]:
         with OnlinePump(filename=testdata(f"online/{name}")) as pump:
             assert (pump.kind, len(pump)) == (kind, n)
+
+
+def test_events_match_the_km3pipe_hdf5_of_the_same_file(testdata):
+    # km3net-testdata ships online/events_sample.h5, written by KM3Pipe 9.0.0a6 (its
+    # attribute 'km3pipe') from events_sample.root: every hit and header field must agree
+    import tables
+
+    with tables.open_file(testdata("online/events_sample.h5")) as h5:
+        ref_info = h5.root.event_info[:]
+        ref_hits = {k: h5.get_node(f"/hits/{k}")[:]
+                    for k in ("channel_id", "dom_id", "time", "tot", "triggered")}
+        ref_index = h5.root.hits._indices[:]
+    with OnlinePump(filename=testdata("online/events_sample.root")) as pump:
+        blobs = list(pump)
+    hits = np.concatenate([np.asarray(b["Hits"]) for b in blobs])
+    info = np.concatenate([np.asarray(b["EventInfo"]) for b in blobs])
+    assert len(hits) == len(ref_hits["time"]) == 1078
+    assert [len(b["Hits"]) for b in blobs] == list(ref_index["n_items"])
+    for column in ("channel_id", "dom_id", "tot"):
+        assert np.array_equal(hits[column].astype(np.int64), ref_hits[column]), column
+    assert np.array_equal(hits["time"], ref_hits["time"])
+    assert np.array_equal(hits["triggered"], ref_hits["triggered"].astype(bool))
+    for ours, theirs in [("det_id", "det_id"), ("frame_index", "frame_index"),
+                         ("overlays", "overlays"), ("run_id", "run_id"),
+                         ("utc_seconds", "timestamp"), ("utc_nanoseconds", "nanoseconds"),
+                         ("trigger_counter", "trigger_counter"),
+                         ("trigger_mask", "trigger_mask")]:
+        assert np.array_equal(info[ours].astype(np.int64), ref_info[theirs]), ours
