@@ -269,3 +269,16 @@ def test_tag_interrupted_by_other_tags(testdata, tmp_path):
         b = p[0]
         assert list(b["McTracks"].id) == [2, 3, 1]
         assert len(b["McHits"]) == 4 and len(p) == 10
+
+
+def test_crlf_line_endings_read_the_same(testdata, tmp_path):
+    """The same file with Windows line endings (derived from KM3Sim.evt) gives equal events."""
+    data = open_bytes(testdata(KM3SIM))
+    f = tmp_path / "crlf.evt"
+    f.write_bytes(data.replace(b"\n", b"\r\n"))
+    with EvtPump(filename=testdata(KM3SIM)) as ref, EvtPump(filename=f) as p:
+        assert len(p) == len(ref) and p.header == ref.header
+        for a, b in zip(ref, p):
+            for key in ("hit", "track_in", "neutrino", "weights"):
+                np.testing.assert_array_equal(a[key], b[key])
+            np.testing.assert_array_equal(a["McHits"], b["McHits"])
