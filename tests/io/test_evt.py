@@ -160,6 +160,7 @@ def test_corant(pump):
     assert p[0]["track_sealepton"].shape[1] == 14
     propa = pump(PROPA)[0]
     assert propa["neutrino"].shape == (60, 13) and propa["track_seamuon"].shape == (3, 13)
+    assert "McNeutrino" not in propa  # CORANT's neutrino lines are not GENHEN's
     np.testing.assert_allclose(propa["weights"][0], [2835287.5, 3.7486439e+23, 1605255.9])
     assert pump(PROPA).header["can"] == [["0.000", "922.000", "*********"]]
 

@@ -21,7 +21,9 @@ Each blob holds:
   when there is one (the muon track length KM3 writes), else 0;
 - ``McHits`` (h5loc ``/mc_hits``, template McHits) from ``hit`` (KM3Sim/KM3 ``hit: id
   pmt_id npe t type origin …``) or ``hit_raw`` (``id pmt_id npe t``, origin 0);
-- ``McNeutrino`` (h5loc ``/mc_neutrino``) from the ``neutrino`` line(s);
+- ``McNeutrino`` (h5loc ``/mc_neutrino``) from the 14-column ``neutrino`` line(s) of
+  GENHEN/gSeaGen/KM3 (id, position, direction, energy, time, Bjorken x and y, scattering
+  type, PDG id, interaction type);
 - ``EventInfo`` (h5loc ``/event_info``): ``mc_id`` = event id, ``run_id`` = the header's
   ``start_run``, ``weight_w1..w3`` from ``weights``; other fields 0;
 - ``RawHeader`` (h5loc ``/raw_header``, written once) and ``raw_header`` (dict tag → list of
@@ -347,7 +349,8 @@ class EvtPump(Pump):
                 hits, layout = tags.get("hit_raw"), _HITS_RAW
             blob["McHits"] = layout(hits) if isinstance(hits, np.ndarray) else layout.empty()
             nu = tags.get("neutrino")
-            if isinstance(nu, np.ndarray):
+            if isinstance(nu, np.ndarray) and nu.shape[1] >= len(NEUTRINO_DTYPE):
+                # (CORANT's 'neutrino' lines have another, 13-column layout: raw only)
                 blob["McNeutrino"] = _NEUTRINO(nu)
             blob["EventInfo"] = _event_info(tags["start_event"][0], self.run_id,
                                             tags.get("weights"))

@@ -301,7 +301,9 @@ def write_detx(det: Any, version: int | None = None) -> str:
         out.append(render_line(cols, [det.det_id, token]))
         cols = _header_columns(hl[1], ["float", "float"]) if hl else \
             [Column("fixed", 1, 0, 1), Column("fixed", 2, 0, 1)]
-        out.append(render_line(cols, [det.valid_from, det.valid_until]))
+        valid = [0.0 if np.isnan(det.valid_from) else det.valid_from,
+                 9999999999.0 if np.isnan(det.valid_until) else det.valid_until]
+        out.append(render_line(cols, valid))
         utm = det.utm if det.utm is not None else ("UTM", "WGS84", "32N", 0.0, 0.0, 0.0)
         cols = _header_columns(hl[2], ["str"] * 3 + ["float"] * 3) if hl else \
             [Column("str", 0), Column("str", 1), Column("str", 1),
@@ -310,6 +312,12 @@ def write_detx(det: Any, version: int | None = None) -> str:
         out.append(render_line(cols, list(utm)))
         cols = _header_columns(hl[3], ["int"]) if hl else [Column("int", 0)]
         out.append(render_line(cols, [n_doms]))
+    if version >= 4 and np.isnan(np.asarray(doms["pos_x"], dtype=float)).any():
+        # going up from v1-3: DOM centres from the PMT axes, identity orientation, t0 0
+        doms = doms.copy()
+        pos = det.dom_positions
+        for k, name in enumerate(("pos_x", "pos_y", "pos_z")):
+            doms[name] = pos[:, k]
     dom_values = _dom_value_rows(doms, det._file_floors, version)
     pmt_values = _pmt_value_rows(pmts, version)
     if same:
