@@ -450,6 +450,3 @@ def _axes_intersection(det: Detector) -> np.ndarray:
     out[has] = sol
     return out
 
-
-# FormatError and MAX_VERSION are part of what callers of this module use
-_ = (FormatError, MAX_VERSION)
