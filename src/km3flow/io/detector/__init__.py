@@ -30,7 +30,8 @@ from ...exceptions import FormatError
 from ._datx import parse_datx, write_datx
 from ._detx import MAX_VERSION, DetxData, parse_detx, write_detx
 
-__all__ = ["DOM_DTYPE", "PMT_DTYPE", "Detector", "UTMReference", "read_detector"]
+__all__ = ["DOM_DTYPE", "MAX_VERSION", "PMT_DTYPE", "Detector", "FormatError", "UTMReference",
+           "read_detector"]
 
 UTMReference = namedtuple("UTMReference", "label ellipsoid zone easting northing z")
 
