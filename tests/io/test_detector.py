@@ -265,3 +265,17 @@ def test_pmt_index_hash_agrees_with_search(testdata):
     assert det.pmt_index([-5], [0])[0] == -1
     det.reset_caches()
     np.testing.assert_array_equal(det.pmt_index(dom, ch), expect)
+
+
+def test_floor_minus_one_written_back_unless_changed(testdata):
+    """Old MC geometries have floor -1 (replaced by the DOM's rank on its DU, as KM3Pipe
+    does); writing gives the file's -1 back, but a floor changed by the user is written."""
+    det = read_detector(testdata("detx/detx_v2.detx"))
+    orca = read_detector(
+        testdata("detx/orca_115strings_av23min20mhorizontal_18OMs_alt9mvertical_v1.detx"))
+    assert orca.doms.floor[:3].tolist() == [1, 2, 3]
+    assert orca.to_detx().split("\n")[1] == "1 1 -1 31"
+    orca.doms.floor[0] = 7
+    assert orca.to_detx().split("\n")[1] == "1 1 7 31"
+    det.doms.floor[0] = 5
+    assert Detector.from_string(det.to_detx()).doms.floor[0] == 5

@@ -104,6 +104,7 @@ class Detector:
         self.doms = Table(np.empty(0, DOM_DTYPE), h5loc="/doms", name="DOMs")
         self.pmts = Table(np.empty(0, PMT_DTYPE), h5loc="/pmts", name="PMTs")
         self._file_floors = np.empty(0, np.int64)
+        self._derived_floors = np.empty(0, np.int64)
         if filename is not None:
             with open(self.filename, "rb") as f:
                 data = f.read()
@@ -168,6 +169,7 @@ class Detector:
         for name in DOM_DTYPE.names:
             dom_tab[name] = doms[name]
         dom_tab["floor"] = _fix_floors(np.asarray(doms["du"]), file_floors)
+        self._derived_floors = dom_tab["floor"].copy()
         n = int(n_pmts.sum())
         pmt_tab = np.empty(n, PMT_DTYPE)
         for name in ("pmt_id", "pos_x", "pos_y", "pos_z", "dir_x", "dir_y", "dir_z", "t0",
@@ -383,6 +385,15 @@ class Detector:
         return np.asarray(self.pmts.pos).mean(axis=0)
 
     # -- writing ----------------------------------------------------------------------------
+    def _floors_for_writing(self) -> np.ndarray:
+        """Floors as the file had them (-1 where KM3Pipe-style counting replaced -1), unless
+        they were changed since reading."""
+        floors = np.asarray(self.doms["floor"], dtype=np.int64)
+        if len(floors) != len(self._file_floors):
+            return floors
+        unchanged = floors == self._derived_floors
+        return np.where(unchanged, self._file_floors, floors)
+
     def to_detx(self, version: int | None = None) -> str:
         """The DETX text of this detector (in ``version``, by default the detector's own).
 

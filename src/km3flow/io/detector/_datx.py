@@ -134,7 +134,7 @@ def write_datx(det: Any) -> bytes:
     for name in DOM_RECORD.names:
         vals = np.asarray(doms[name])
         if name == "floor":
-            vals = det._file_floors
+            vals = det._floors_for_writing()
         if vals.dtype.kind == "f":
             vals = np.nan_to_num(vals, nan=1.0 if name == "qa" else 0.0)
         drec[name] = vals

@@ -318,7 +318,7 @@ def write_detx(det: Any, version: int | None = None) -> str:
         pos = det.dom_positions
         for k, name in enumerate(("pos_x", "pos_y", "pos_z")):
             doms[name] = pos[:, k]
-    dom_values = _dom_value_rows(doms, det._file_floors, version)
+    dom_values = _dom_value_rows(doms, det._floors_for_writing(), version)
     pmt_values = _pmt_value_rows(pmts, version)
     if same:
         dom_lines = _render_like(src.dom_lines, DOM_KINDS[version], dom_values)
