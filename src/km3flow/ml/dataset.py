@@ -133,6 +133,7 @@ class Batch:
     y: np.ndarray | None
     files: dict[str, str]
     rows: np.ndarray
+    file_index: int = 0
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -286,7 +287,7 @@ class BatchReader:
         for s in range(0, stop - start, self.batch_size):
             sl = slice(s, s + self.batch_size)
             yield Batch({n: a[sl] for n, a in xs.items()}, None if ys is None else ys[sl],
-                        names, rows[sl])
+                        names, rows[sl], k)
 
     def close(self) -> None:
         """Close the files opened for reading."""

@@ -22,6 +22,7 @@ ranks, losses are averaged over all ranks and only rank 0 writes files.
 from __future__ import annotations
 
 import os
+from contextlib import closing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -328,42 +329,49 @@ class Organizer:
             bar = _progress(n_batches, epoch, target, self.progress and rank == 0)
             net.train()
             it = iter(loader)
-            for b in range(n_batches):
-                batch = next(it)
-                x, y = self._tensors(batch, device)
-                optimizer.zero_grad(set_to_none=True)
-                pred = net(x)
-                total, info = self._losses(pred, y, batch.where())
-                if not bool(torch.isfinite(total.detach())):
-                    raise T.TrainingError(self._nan_message(total, epoch, b, batch))
-                total.backward()
-                optimizer.step()
-                if self.cfg.schedule["interval"] == "batch":
-                    scheduler.step()
-                values = self._batch_stats(total.detach(), info, y)
-                acc.add(values, len(batch))
-                lr = optimizer.param_groups[0]["lr"]
-                frac = epoch + (b + 1) / n_batches
-                log_lines.append(" ".join([str(b + 1), f"{frac:.6g}"]
-                                          + [f"{values[s]:.6g}" for s in stats] + [f"{lr:.6g}"]))
-                bar.update(1)
-                bar.set_postfix(loss=f"{values['loss']:.4g}")
-                if b + 1 in points:
-                    point = epoch * len(points) + points.index(b + 1)
-                    train_means = acc.mean(torch, world, device)
-                    acc = _Accumulator(stats)
-                    vi = self.cfg.validate_interval
-                    val = None
-                    if val_set is not None and vi and (point + 1) % vi == 0:
-                        val = self._validate(ctx)
-                    row = [frac, lr]
-                    for s in stats:
-                        row += [train_means[s], val[s] if val else float("nan")]
-                    rows.append(row)
-                    if rank == 0:
-                        write_atomic(self.summary_path, format_summary(columns, rows))
-                    net.train()
-            bar.close()
+            try:
+                for b in range(n_batches):
+                    batch = next(it)
+                    x, y = self._tensors(batch, device)
+                    optimizer.zero_grad(set_to_none=True)
+                    pred = net(x)
+                    total, info = self._losses(pred, y, batch.where())
+                    if not bool(torch.isfinite(total.detach())):
+                        raise T.TrainingError(self._nan_message(total, epoch, b, batch))
+                    total.backward()
+                    optimizer.step()
+                    if self.cfg.schedule["interval"] == "batch":
+                        scheduler.step()
+                    values = self._batch_stats(total.detach(), info, y)
+                    acc.add(values, len(batch))
+                    lr = optimizer.param_groups[0]["lr"]
+                    frac = epoch + (b + 1) / n_batches
+                    log_lines.append(" ".join(
+                        [str(b + 1), f"{frac:.6g}"] + [f"{values[s]:.6g}" for s in stats]
+                        + [f"{lr:.6g}"]))
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{values['loss']:.4g}")
+                    if b + 1 in points:
+                        point = epoch * len(points) + points.index(b + 1)
+                        train_means = acc.mean(torch, world, device)
+                        acc = _Accumulator(stats)
+                        vi = self.cfg.validate_interval
+                        val = None
+                        if val_set is not None and vi and (point + 1) % vi == 0:
+                            val = self._validate(ctx)
+                        row = [frac, lr]
+                        for s in stats:
+                            row += [train_means[s], val[s] if val else float("nan")]
+                        rows.append(row)
+                        if rank == 0:
+                            write_atomic(self.summary_path, format_summary(columns, rows))
+                        net.train()
+            finally:
+                # close the files also when training stops with an error or Ctrl-C
+                bar.close()
+                if hasattr(it, "close"):
+                    it.close()
+                reader.close()
             del it, loader
             if self.cfg.schedule["interval"] == "epoch":
                 scheduler.step()
@@ -380,13 +388,16 @@ class Organizer:
                              self.cfg.block_batches, self.cfg.seed, ctx["rank"], ctx["world"])
         acc = _Accumulator(self._stat_names())
         ctx["net"].eval()
-        with torch.no_grad():
-            for batch in reader:
-                x, y = self._tensors(batch, ctx["device"])
-                # the bare module, so DDP does not expect a backward pass
-                net = getattr(ctx["net"], "module", ctx["net"])
-                total, info = self._losses(net(x), y, batch.where())
-                acc.add(self._batch_stats(total, info, y), len(batch))
+        # the bare module, so DDP does not expect a backward pass
+        net = getattr(ctx["net"], "module", ctx["net"])
+        try:
+            with torch.no_grad():
+                for batch in reader:
+                    x, y = self._tensors(batch, ctx["device"])
+                    total, info = self._losses(net(x), y, batch.where())
+                    acc.add(self._batch_stats(total, info, y), len(batch))
+        finally:
+            reader.close()
         return acc.mean(torch, ctx["world"], ctx["device"])
 
     def _nan_message(self, total: Any, epoch: int, b: int, batch: Batch) -> str:
@@ -397,7 +408,7 @@ class Organizer:
                         if np.issubdtype(batch.y.dtype[c], np.floating)
                         and not np.all(np.isfinite(batch.y[c]))]
         why = "; ".join(reasons) or "inputs and labels are finite (diverging training?)"
-        return (f"the loss is {float(total)} at epoch {epoch + 1} batch {b + 1} "
+        return (f"the loss is {float(total.detach())} at epoch {epoch + 1} batch {b + 1} "
                 f"({batch.where()}): {why}")
 
     def _prepare_folder(self) -> None:
@@ -480,9 +491,10 @@ class Organizer:
             single.names, single.files = inputs.names, [row]
             label_file = row[inputs.names[0]]
             path = out_dir / f"pred_{label_file.path.name}"
-            with TrainingFileWriter(path) as writer, torch.no_grad():
-                for batch in BatchReader(single, self.cfg.batch_size, shuffle=False,
-                                         block_batches=self.cfg.block_batches):
+            reader = BatchReader(single, self.cfg.batch_size, shuffle=False,
+                                 block_batches=self.cfg.block_batches)
+            with TrainingFileWriter(path) as writer, torch.no_grad(), closing(reader):
+                for batch in reader:
                     x, _ = self._tensors(batch, device, with_labels=False)
                     pred = model(x)
                     if not isinstance(pred, Mapping):
