@@ -87,6 +87,14 @@ def test_unknown_category_dropped_and_weights():
     np.testing.assert_array_equal(bin_hits(cols, [0, 4], [dim], weights="tot"), [[1.0, 5.0]])
 
 
+def test_small_integer_images_saturate():
+    dim = Dimension("time", edges=np.array([0.0, 1.0, 2.0]))
+    cols = {"time": np.r_[np.full(300, 0.5), np.full(7, 1.5)]}
+    img = bin_hits(cols, [0, 307], [dim], dtype=np.uint8)
+    assert img.dtype == np.uint8
+    np.testing.assert_array_equal(img, [[255, 7]])
+
+
 def test_missing_column_names_it():
     with pytest.raises(BinningError, match="pos_x"):
         bin_hits({"time": np.zeros(3)}, [0, 3], [Dimension("pos_x", edges=[0, 1])])
@@ -145,7 +153,8 @@ def test_bin_files_writes_km3pipe_layout(binned):
         # event_info of the source: event_id of the first three events are 2, 3, 5
         np.testing.assert_array_equal(y["event_id"][:3], [2, 3, 5])
         assert len(h5.root.group_info) == 500
-        assert h5.root.x.filters.complib == "zlib"
+        assert h5.root.x.filters.complib == "blosc:lz4"
+        assert h5.root.x.dtype == np.uint8
 
 
 def test_bin_config_errors(tmp_path, testdata):

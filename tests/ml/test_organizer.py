@@ -169,6 +169,7 @@ def test_missing_label_column_names_file(workdir):
 
 def test_nan_input_found_at_start_up(workdir):
     x, y = read_xy(workdir / "train.h5")
+    x = x.astype(np.float32)  # the binned counts are uint8
     x[1, 3, 4] = np.nan
     write_subset(workdir / "train.h5", x, y)
     with pytest.raises(FormatError, match=r"train.h5.*input 'xy' holds NaN"):

@@ -26,6 +26,9 @@ import numpy.typing as npt
 from ..core import Blob, Module
 from ..dataclasses import NDArray, Table
 from ..exceptions import ConfigError, Km3flowError
+from ..logger import get_logger
+
+log = get_logger("binning")
 
 TIME_REFERENCES = ("none", "first_triggered", "mean_triggered", "first_hit")
 _DIMENSION_KEYS = {"column", "edges", "range", "bins", "categories"}
@@ -214,6 +217,14 @@ def bin_hits(
     w = None if weights is None else np.asarray(columns[weights], dtype=np.float64)[sel][valid]
     size = n_events * int(np.prod(shape, dtype=np.int64))
     hist = np.bincount(flat[valid], weights=w, minlength=size)
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        # small integer images (uint8 counts read 4x faster than float32) saturate
+        top = np.iinfo(dtype).max
+        if hist.size and hist.max() > top:
+            n_sat = int(np.count_nonzero(hist > top))
+            log.warning("%d bins exceed %d, the maximum of %s: saturated", n_sat, top, dtype)
+            hist = np.minimum(hist, top)
     return hist.astype(dtype, copy=False).reshape((n_events,) + shape)
 
 
@@ -288,7 +299,7 @@ class ImageBinner(Module):
     image_key, label_key
         Blob keys of the outputs (defaults ``Image`` and ``Labels``).
     dtype
-        Image dtype (default float32).
+        Image dtype (default uint8 for hit counts, saturating at 255; float32 with weights).
     """
 
     def configure(self) -> None:
@@ -308,7 +319,7 @@ class ImageBinner(Module):
         self.label_h5loc = self.get("label_h5loc", default="/y")
         self.image_key = self.get("image_key", default="Image")
         self.label_key = self.get("label_key", default="Labels")
-        self.dtype = np.dtype(self.get("dtype", default="float32"))
+        self.dtype = np.dtype(self.get("dtype", default="float32" if self.weights else "uint8"))
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -229,6 +229,7 @@ class BatchReader:
         self.world_size = world_size
         self.epoch = 0
         self._open: dict[Path, Any] = {}
+        self._buffers: dict[str, np.ndarray] = {}
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose shuffling the next iteration uses."""
@@ -273,30 +274,41 @@ class BatchReader:
 
     def _read_block(self, k: int, start: int, stop: int) -> Iterator[Batch]:
         files = self.inputs.files[k]
-        xs = {name: self._node(tf.path, tf.x_loc)[start:stop] for name, tf in files.items()}
+        n = stop - start
+        xs = {}
+        for name, tf in files.items():
+            node = self._node(tf.path, tf.x_loc)
+            # One reusable block buffer per input: a fresh 100 MB array per block costs
+            # page faults that are as slow as the read itself.
+            buf = self._buffers.get(name)
+            if buf is None or buf.shape[1:] != node.shape[1:] or buf.dtype != node.dtype \
+                    or len(buf) < self.block_rows:
+                buf = self._buffers[name] = np.empty((self.block_rows,) + node.shape[1:],
+                                                     dtype=node.dtype)
+            node.read(start, stop, out=buf[:n])
+            xs[name] = buf[:n]
         label_file = files[self.inputs.names[0]]
         ys = None if label_file.labels is None else label_file.labels[start:stop]
-        rows = np.arange(start, stop)
+        order = np.arange(n)
         if self.shuffle:
-            rng = np.random.default_rng([self.seed, self.epoch, k, start])
-            perm = rng.permutation(stop - start)
-            xs = {n: a[perm] for n, a in xs.items()}
-            ys = None if ys is None else ys[perm]
-            rows = rows[perm]
-        names = {n: str(tf.path) for n, tf in files.items()}
-        for s in range(0, stop - start, self.batch_size):
-            sl = slice(s, s + self.batch_size)
-            yield Batch({n: a[sl] for n, a in xs.items()}, None if ys is None else ys[sl],
-                        names, rows[sl], k)
+            order = np.random.default_rng([self.seed, self.epoch, k, start]).permutation(n)
+        names = {name: str(tf.path) for name, tf in files.items()}
+        for s in range(0, n, self.batch_size):
+            sel = order[s:s + self.batch_size]
+            # fancy indexing copies, so the batch stays valid after the buffer is reused
+            yield Batch({name: a[sel] for name, a in xs.items()},
+                        None if ys is None else ys[sel], names, start + sel, k)
 
     def close(self) -> None:
         """Close the files opened for reading."""
         for h5 in self._open.values():
             h5.close()
         self._open.clear()
+        self._buffers.clear()
 
     def __getstate__(self) -> dict[str, Any]:
         # Open HDF5 handles cannot cross into data-loader worker processes.
         state = self.__dict__.copy()
         state["_open"] = {}
+        state["_buffers"] = {}
         return state

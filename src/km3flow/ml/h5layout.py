@@ -34,9 +34,15 @@ def _tables() -> Any:
     return tables
 
 
-def _filters(complib: str = "zlib", complevel: int = 5) -> Any:
+def _filters(complib: str = "zlib", complevel: int = 5, fletcher32: bool = True) -> Any:
     tb = _tables()
-    return tb.Filters(complevel=complevel, complib=complib, shuffle=True, fletcher32=True)
+    if complib == "none":
+        complib, complevel = "zlib", 0
+    # Byte shuffling makes sparse images (mostly zeros) compress worse and decompress
+    # 2x slower with blosc; zlib keeps KM3Pipe's shuffle.
+    shuffle = complevel > 0 and not complib.startswith("blosc")
+    return tb.Filters(complevel=complevel, complib=complib, shuffle=shuffle,
+                      fletcher32=fletcher32)
 
 
 def _split_loc(h5loc: str) -> tuple[str, str]:
@@ -52,9 +58,14 @@ class TrainingFileWriter:
     path
         Output file; written as ``path + ".part"`` and renamed in :meth:`close`.
     complib, complevel
-        Compression (``zlib``/5 as KM3Pipe's default; ``blosc:lz4`` reads faster).
+        Compression (``zlib``/5 as KM3Pipe's default; ``blosc:lz4`` reads ~5x faster,
+        ``none`` stores uncompressed).
     chunk_rows
-        Rows per HDF5 chunk of the image arrays (default: about 64 KiB per chunk).
+        Rows per HDF5 chunk of the image arrays (default: about 256 KiB per compressed
+        chunk, 1 MiB uncompressed).
+    fletcher32
+        Checksum every chunk (KM3Pipe's default). On uncompressed data it costs more than
+        the read itself; on compressed chunks it is cheap.
 
     Examples
     --------
@@ -63,11 +74,12 @@ class TrainingFileWriter:
     """
 
     def __init__(self, path: str | os.PathLike, complib: str = "zlib", complevel: int = 5,
-                 chunk_rows: int | None = None, attrs: Mapping[str, Any] | None = None) -> None:
+                 chunk_rows: int | None = None, attrs: Mapping[str, Any] | None = None,
+                 fletcher32: bool = True) -> None:
         tb = _tables()
         self.path = Path(path)
         self.tmp = self.path.with_name(self.path.name + ".part")
-        self.filters = _filters(complib, complevel)
+        self.filters = _filters(complib, complevel, fletcher32)
         self.chunk_rows = chunk_rows
         self.attrs = dict(attrs or {})
         self.n_groups = 0
@@ -107,8 +119,11 @@ class TrainingFileWriter:
         tb = _tables()
         if h5loc not in self._arrays:
             parent, name = _split_loc(h5loc)
-            rows = self.chunk_rows or max(1, (1 << 16) // max(1, arr[0].nbytes if len(arr)
-                                                                  else 1))
+            row_bytes = max(1, arr[0].nbytes if len(arr) else 1)
+            # compressed: small chunks stay in the CPU cache while decompressed;
+            # uncompressed: bigger chunks mean fewer HDF5 calls
+            target = 1 << 18 if self.filters.complevel else 1 << 20
+            rows = self.chunk_rows or max(1, target // row_bytes)
             earr = self._file.create_earray(
                 parent, name, atom=tb.Atom.from_dtype(arr.dtype), shape=(0,) + arr.shape[1:],
                 title="Image", filters=self.filters, chunkshape=(rows,) + arr.shape[1:],

@@ -401,7 +401,8 @@ class Organizer:
         return acc.mean(torch, ctx["world"], ctx["device"])
 
     def _nan_message(self, total: Any, epoch: int, b: int, batch: Batch) -> str:
-        reasons = [f"input '{n}' holds NaN/inf" for n, a in batch.x.items()
+        xs = {n: np.asarray(a) for n, a in batch.x.items()}  # tensors from loader workers
+        reasons = [f"input '{n}' holds NaN/inf" for n, a in xs.items()
                    if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a))]
         if batch.y is not None:
             reasons += [f"label '{c}' holds NaN/inf" for c in batch.y.dtype.names
@@ -549,6 +550,8 @@ class _Accumulator:
 
 
 def _float(torch: Any, array: Any) -> Any:
+    if isinstance(array, torch.Tensor):
+        return torch.float32
     kind = np.asarray(array).dtype.kind
     return torch.float32 if kind in "fiub" else None
 

@@ -34,7 +34,16 @@ class BatchDataset(IterableDataset):
         info = get_worker_info()
         if info is None:
             return self.reader.iterate()
-        return self.reader.iterate(worker=info.id, n_workers=info.num_workers)
+        return self._as_tensors(self.reader.iterate(worker=info.id, n_workers=info.num_workers))
+
+    @staticmethod
+    def _as_tensors(batches: Iterator[Batch]) -> Iterator[Batch]:
+        # In a worker: float32 tensors travel to the main process through shared memory
+        # (numpy arrays would be pickled through a pipe), and the dtype conversion runs
+        # in parallel in the workers.
+        for batch in batches:
+            batch.x = {k: torch.from_numpy(v).to(torch.float32) for k, v in batch.x.items()}
+            yield batch
 
     def __len__(self) -> int:
         return len(self.reader)
