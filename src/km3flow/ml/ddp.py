@@ -37,7 +37,7 @@ def _worker(rank: int, fn: Callable[..., Any], world: int, backend: str, url: st
 
 
 def run_distributed(fn: Callable[..., Any], nprocs: int, args: tuple[Any, ...] = (),
-                    backend: str | None = None) -> None:
+                    backend: str | None = None, start_method: str = "spawn") -> None:
     """Call ``fn(rank, *args)`` in ``nprocs`` processes with a process group set up.
 
     Parameters
@@ -48,6 +48,10 @@ def run_distributed(fn: Callable[..., Any], nprocs: int, args: tuple[Any, ...] =
         Number of processes (the world size).
     backend
         ``gloo`` (CPU, default without CUDA) or ``nccl`` (default with CUDA).
+    start_method
+        ``spawn`` (default) or ``fork``. ``fork`` starts faster but can hang when the
+        parent has already run torch's OpenMP thread pool (seen in a test run), so it is
+        only for fresh processes.
 
     Raises
     ------
@@ -58,5 +62,6 @@ def run_distributed(fn: Callable[..., Any], nprocs: int, args: tuple[Any, ...] =
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     url = f"tcp://127.0.0.1:{free_port()}"
-    torch.multiprocessing.spawn(_worker, args=(fn, nprocs, backend, url, tuple(args)),
-                                nprocs=nprocs, join=True)
+    torch.multiprocessing.start_processes(
+        _worker, args=(fn, nprocs, backend, url, tuple(args)), nprocs=nprocs, join=True,
+        start_method=start_method)

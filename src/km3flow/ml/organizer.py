@@ -288,7 +288,7 @@ class Organizer:
             self._prepare_folder()
         cps = self.checkpoints()
         if cps:
-            state = T.load_checkpoint(cps[-1], device)
+            state = T.load_checkpoint(cps[-1])
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -471,7 +471,7 @@ class Organizer:
                 f"epoch_{epoch:04d}.pt"
             if not path.is_file():
                 raise ConfigError(f"no checkpoint {path}")
-            model.load_state_dict(load_checkpoint(path, device)["model"])
+            model.load_state_dict(load_checkpoint(path)["model"])
         if files is None:
             files = {n: i.validation_files for n, i in self.inputs.items()}
         elif not isinstance(files, Mapping):

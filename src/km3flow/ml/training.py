@@ -181,6 +181,8 @@ def save_checkpoint(path: Path, payload: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint onto the CPU (RNG states must stay CPU tensors; ``load_state_dict``
+    moves weights and optimiser state to the parameters' device)."""
     # weights_only=False: the payload holds numpy/python RNG states written by km3flow itself.
-    return torch.load(path, map_location=device, weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=False)
