@@ -250,3 +250,50 @@ def test_ndarray_cell(tmp_path):
         print(repr(arr)[:9], arr.h5loc, arr.title, arr.shape)
     """, tmp_path)
     assert proc.stdout == "NDArray([ /the_array The Array (2, 3, 4)\n"
+
+
+def test_combining_all_together_hdf5(tmp_path):
+    proc = run_cell("""
+        class ThePump(kp.Module):
+            def configure(self):
+                self.index = 1
+            def process(self, blob):
+                blob['Foo'] = kp.Table(
+                    {'a': np.random.rand(self.index), 'b': np.arange(self.index)}, h5loc='/foo')
+                self.index += 1
+                return blob
+        pipe = kp.Pipeline()
+        pipe.attach(ThePump)
+        pipe.attach(kp.io.HDF5Sink, filename='output.h5')
+        pipe.drain(3);
+        import pandas as pd
+        df = pd.read_hdf('output.h5', '/foo')
+        print(list(df.columns), list(df.b), list(df.group_id))
+        def printer(blob):
+            print(blob)
+            return blob
+        pipe = kp.Pipeline()
+        pipe.attach(kp.io.HDF5Pump, filename='output.h5')
+        pipe.attach(printer)
+        pipe.drain();
+    """, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    out = proc.stdout
+    assert re.match(INIT + r"\+\+ HDF5Sink: HDF5 file written to: output.h5\n"
+                    + SUMMARY.format(n=3), out)
+    assert "['a', 'b', 'group_id'] [0, 0, 1, 0, 1, 2] [0, 1, 1, 2, 2, 2]" in out
+    assert "++ HDF5Pump: Opening output.h5\n" in out
+    for rows in (1, 2, 3):
+        assert ("Blob (2 entries):\n"
+                f"  'Foo'       => Foo <class 'km3flow.dataclasses.Table'> (rows: {rows})\n"
+                "  'GroupInfo' => GroupInfo <class 'km3flow.dataclasses.Table'> (rows: 1)\n"
+                ) in out
+    import tables
+
+    with tables.open_file(tmp_path / "output.h5") as f:
+        assert f.root._v_title == "KM3NeT"
+        assert f.root.foo.title == "Generic Table" and f.root.group_info.title == "Group Info"
+        assert f.root.foo.nrows == 6 and f.root.group_info.nrows == 3
+        flt = f.root.foo.filters
+        assert (flt.fletcher32, flt.shuffle, flt.complib, flt.complevel) == (True, True, "zlib", 5)
