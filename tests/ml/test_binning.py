@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import tables
 
-from km3flow.core import Pipeline, Pump
-from km3flow.core.blob import Blob
+from km3flow.core import Pipeline
 from km3flow.dataclasses import NDArray, Table
 from km3flow.exceptions import ConfigError, FormatError
 from km3flow.ml.binjob import bin_files, read_bin_config
@@ -15,28 +14,10 @@ from km3flow.ml.binning import (
     BinningError, Dimension, ImageBinner, bin_hits, event_offsets, primary_labels,
     time_reference,
 )
+from km3flow.io.hdf5 import HDF5Pump
 from km3flow.ml.h5layout import EventSource
 
 from conftest import BIN_CONFIG, SOURCE, read_xy
-
-
-class _HitsPump(Pump):
-    """Blobs with Hits and McTracks read from a KM3Pipe file (a stand-in for HDF5Pump)."""
-
-    def configure(self):
-        self.src = EventSource(self.require("path"))
-        self.n = self.get("n", default=len(self.src))
-
-    def __len__(self):
-        return self.n
-
-    def get_blob(self, i):
-        cols, _ = self.src.hit_columns(i, i + 1)
-        tracks = self.src.tracks[self.src.tracks["group_id"] == i]
-        return Blob(Hits=Table(cols, h5loc="/hits"), McTracks=Table(tracks, h5loc="/mc_tracks"))
-
-    def close(self):
-        self.src.close()
 
 
 def _event(path, i):
@@ -124,13 +105,13 @@ def test_primary_labels_pick_first_track(testdata):
 def test_image_binner_in_pipeline_matches_file_binning(testdata, binned):
     collected = []
     pipe = Pipeline()
-    pipe.attach(_HitsPump, path=testdata(SOURCE), n=5)
+    pipe.attach(HDF5Pump, filename=testdata(SOURCE), h5locs=["/hits", "/mc_tracks"])
     pipe.attach(ImageBinner, dimensions=[
         {"column": "channel_id", "categories": list(range(31))},
         {"column": "time", "range": [-500.0, 1500.0], "bins": 20}],
         label_columns=["dir_x", "dir_y", "dir_z", "energy"])
     pipe.attach(lambda blob: collected.append(blob) or blob)
-    pipe.drain()
+    pipe.drain(5)
     assert len(collected) == 5
     x, y = read_xy(binned)
     for i, blob in enumerate(collected):
@@ -155,6 +136,30 @@ def test_bin_files_writes_km3pipe_layout(binned):
         assert len(h5.root.group_info) == 500
         assert h5.root.x.filters.complib == "blosc:lz4"
         assert h5.root.x.dtype == np.uint8
+
+
+def test_chunked_engine_writes_the_same_file(binned, tmp_path, testdata):
+    out = tmp_path / "chunked.h5"
+    info = bin_files(BIN_CONFIG, [testdata(SOURCE)], out, engine="chunked")
+    assert info["events"] == 500
+    x, y = read_xy(binned)
+    xc, yc = read_xy(out)
+    np.testing.assert_array_equal(x, xc)
+    assert y.dtype == yc.dtype
+    for name in y.dtype.names:
+        np.testing.assert_array_equal(y[name], yc[name])
+
+
+def test_events_without_tracks_are_an_error(tmp_path, testdata):
+    # a copy of the real file without /mc_tracks
+    src = tmp_path / "no_tracks.h5"
+    with tables.open_file(testdata(SOURCE)) as h5:
+        h5.copy_file(str(src))
+    with tables.open_file(str(src), "a") as h5:
+        h5.remove_node("/mc_tracks")
+    with pytest.raises(BinningError, match="no MC tracks"):
+        bin_files(BIN_CONFIG, [src], tmp_path / "out.h5")
+    assert not (tmp_path / "out.h5").exists()
 
 
 def test_bin_config_errors(tmp_path, testdata):

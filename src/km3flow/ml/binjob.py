@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import ConfigError, FormatError
+from ..exceptions import ConfigError, FormatError, Km3flowError
 from ..logger import get_logger
 from .binning import TIME_REFERENCES, Dimension, bin_hits, primary_labels
 from .config import _read_toml, _unknown
@@ -88,10 +88,26 @@ def _dimensions(specs: Sequence[dict[str, Any]], inputs: Sequence[Path],
 
 
 def bin_files(config: dict[str, Any] | str | os.PathLike, inputs: Sequence[str | os.PathLike],
-              output: str | os.PathLike) -> dict[str, Any]:
+              output: str | os.PathLike, engine: str = "pipeline") -> dict[str, Any]:
     """Bin the hits of all events of ``inputs`` into one training file ``output``.
 
-    Returns a summary dict (events, image shape, output path).
+    Parameters
+    ----------
+    config
+        A bin config (dict or TOML path, see the module docstring).
+    inputs
+        KM3Pipe-layout HDF5 files with a split hits group.
+    output
+        The training file to write.
+    engine
+        ``"pipeline"`` (default): HDF5Pump → :class:`ImageBinner` → HDF5Sink, one blob per
+        event. ``"chunked"``: reads and bins ``chunk_events`` events per vectorised call and
+        writes with :class:`TrainingFileWriter` (several times faster on small events).
+
+    Returns
+    -------
+    dict
+        ``events``, ``shape`` (image shape) and ``output``.
     """
     if not isinstance(config, dict):
         config = read_bin_config(config)
@@ -102,27 +118,90 @@ def bin_files(config: dict[str, Any] | str | os.PathLike, inputs: Sequence[str |
         if not p.is_file():
             raise FormatError("input file does not exist", path=p)
     dims = _dimensions(config["dimensions"], paths, hits_loc)
-    chunk = int(b.get("chunk_events", 256))
     dtype = np.dtype(b.get("dtype", "float32" if b.get("weights") else "uint8"))
+    complib = b.get("complib", "blosc:lz4")
+    complevel = int(b.get("complevel", 5))
+    if engine == "pipeline":
+        n_events = _bin_pipeline(b, lab, dims, dtype, paths, output, complib, complevel)
+    elif engine == "chunked":
+        n_events = _bin_chunked(b, lab, dims, dtype, paths, output, complib, complevel)
+    else:
+        raise ConfigError(f"engine must be 'pipeline' or 'chunked', got {engine!r}")
+    shape = tuple(d.size for d in dims)
+    return {"events": n_events, "shape": shape, "output": Path(output)}
+
+
+def _bin_pipeline(b: dict[str, Any], lab: dict[str, Any], dims: list[Dimension],
+                  dtype: np.dtype, paths: list[Path], output: str | os.PathLike,
+                  complib: str, complevel: int) -> int:
+    from ..core import Pipeline
+    from ..exceptions import ModuleError
+    from ..io.hdf5 import HDF5Pump, HDF5Sink
+    from .binning import ImageBinner
+
+    hits_loc = b.get("hits", "/hits")
+    tracks_loc = lab.get("tracks", "/mc_tracks")
+    counter = {"n": 0}
+
+    def count(blob: Any) -> Any:
+        counter["n"] += 1
+        return blob
+
+    pipe = Pipeline()
+    pipe.attach(HDF5Pump, filenames=[str(p) for p in paths],
+                h5locs=[hits_loc, tracks_loc, "/event_info"])
+    pipe.attach(ImageBinner, dimensions=dims, hits_key=_camel(hits_loc),
+                tracks_key=_camel(tracks_loc), label_columns=lab.get("columns"),
+                track_row=int(lab.get("track_row", 0)), info_columns=lab.get("event_info"),
+                time_reference=b.get("time_reference", "mean_triggered"),
+                weights=b.get("weights"), dtype=dtype,
+                image_h5loc=b.get("image_h5loc", "/x"), label_h5loc=b.get("label_h5loc", "/y"),
+                require_labels=True)
+    pipe.attach(count)
+    # The sink finishes its file even when a module failed; only a complete binning may
+    # appear under the output name.
+    output = Path(output)
+    part = output.with_name(f".{output.name}.binning.h5")
+    pipe.attach(HDF5Sink, filename=str(part), keys=["Image", "Labels"], complib=complib,
+                complevel=complevel, shuffle=not complib.startswith("blosc"))
+    try:
+        pipe.drain()
+    except ModuleError as err:
+        part.unlink(missing_ok=True)
+        raise err.__cause__ if isinstance(err.__cause__, Km3flowError) else err
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, output)
+    return counter["n"]
+
+
+def _camel(h5loc: str) -> str:
+    return "".join(part.capitalize() for part in h5loc.strip("/").replace("/", "_").split("_"))
+
+
+def _bin_chunked(b: dict[str, Any], lab: dict[str, Any], dims: list[Dimension],
+                 dtype: np.dtype, paths: list[Path], output: str | os.PathLike,
+                 complib: str, complevel: int) -> int:
+    hits_loc = b.get("hits", "/hits")
+    chunk = int(b.get("chunk_events", 256))
     n_events = 0
-    with TrainingFileWriter(output, complib=b.get("complib", "blosc:lz4"),
-                            complevel=int(b.get("complevel", 5))) as writer:
+    with TrainingFileWriter(output, complib=complib, complevel=complevel) as writer:
         for path in paths:
             with EventSource(path, hits_loc=hits_loc,
                              tracks_loc=lab.get("tracks", "/mc_tracks")) as src:
                 for start in range(0, len(src), chunk):
                     stop = min(start + chunk, len(src))
                     cols, offsets = src.hit_columns(start, stop)
-                    images = bin_hits(cols, offsets, dims, b.get("time_reference",
-                                                                 "mean_triggered"),
+                    images = bin_hits(cols, offsets, dims,
+                                      b.get("time_reference", "mean_triggered"),
                                       b.get("weights"), dtype)
                     labels = _labels(src, lab, np.arange(start, stop))
                     writer.append(images={b.get("image_h5loc", "/x"): images},
                                   tables={b.get("label_h5loc", "/y"): labels})
                     n_events += stop - start
             log.info("binned %s", path)
-    shape = tuple(d.size for d in dims)
-    return {"events": n_events, "shape": shape, "output": Path(output)}
+    return n_events
 
 
 def _labels(src: EventSource, spec: dict[str, Any], groups: np.ndarray) -> np.ndarray:

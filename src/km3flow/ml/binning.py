@@ -290,6 +290,12 @@ class ImageBinner(Module):
         Track columns copied into the labels (default: all).
     track_row
         Which MC track of the event is the label (default 0, the primary).
+    info_key, info_columns
+        Blob key of the event info Table (``EventInfo``) and columns of it copied into the
+        labels (e.g. ``["event_id", "run_id"]``; none by default).
+    require_labels
+        Raise a :class:`BinningError` when a blob has no MC tracks (default False: such
+        blobs get an image but no label Table).
     time_reference
         One of :data:`TIME_REFERENCES` (default ``mean_triggered``).
     weights
@@ -310,6 +316,9 @@ class ImageBinner(Module):
         self.tracks_key = self.get("tracks_key", default="McTracks")
         self.label_columns = self.get("label_columns", default=None)
         self.track_row = int(self.get("track_row", default=0))
+        self.info_key = self.get("info_key", default="EventInfo")
+        self.info_columns = list(self.get("info_columns", default=None) or [])
+        self.require_labels = bool(self.get("require_labels", default=False))
         self.time_ref = self.get("time_reference", default="mean_triggered")
         if self.time_ref not in TIME_REFERENCES:
             raise ConfigError(f"time_reference must be one of {TIME_REFERENCES}, "
@@ -331,14 +340,35 @@ class ImageBinner(Module):
         image = bin_hits(hits, [0, len(hits)], self.dimensions, self.time_ref, self.weights,
                          self.dtype)
         blob[self.image_key] = NDArray(image, h5loc=self.image_h5loc, title="Image")
-        if self.tracks_key in blob:
+        if self.tracks_key in blob and len(blob[self.tracks_key]):
             tracks = np.asarray(blob[self.tracks_key])
             if "group_id" not in (tracks.dtype.names or ()):
                 tracks = _with_group_id(tracks)
-            gid = np.asarray([tracks["group_id"][0]]) if len(tracks) else np.zeros(1, np.int64)
+            gid = np.asarray([tracks["group_id"][0]])
             labels = primary_labels(tracks, gid, self.label_columns, self.track_row)
+            if self.info_columns:
+                labels = _join_info(labels, blob, self.info_key, self.info_columns)
             blob[self.label_key] = Table(labels, h5loc=self.label_h5loc, name="Labels")
+        elif self.require_labels:
+            raise BinningError(f"blob has no MC tracks under '{self.tracks_key}' for the "
+                               f"labels; keys present: {', '.join(map(str, blob))}")
         return blob
+
+
+def _join_info(labels: np.ndarray, blob: Blob, key: str, columns: list[str]) -> np.ndarray:
+    if key not in blob:
+        raise BinningError(f"blob has no '{key}' for the label columns {columns}")
+    info = np.asarray(blob[key])
+    missing = [c for c in columns if c not in info.dtype.names]
+    if missing or len(info) == 0:
+        raise BinningError(f"'{key}' has no column(s) {missing or columns}")
+    dtype = labels.dtype.descr + [(c, info.dtype[c]) for c in columns]
+    out = np.empty(len(labels), dtype=dtype)
+    for c in labels.dtype.names:
+        out[c] = labels[c]
+    for c in columns:
+        out[c] = info[c][0]
+    return out
 
 
 def _with_group_id(tracks: np.ndarray) -> np.ndarray:
