@@ -30,12 +30,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from km3net_testdata import data_path  # noqa: E402
+from km3net_testdata import data_path
 
-from km3flow.ml.binjob import bin_files  # noqa: E402
-from km3flow.ml.dataset import BatchReader, InputSet  # noqa: E402
-from km3flow.ml.h5layout import TrainingFileWriter  # noqa: E402
-
+from km3flow.ml.binjob import bin_files
+from km3flow.ml.dataset import BatchReader, InputSet
+from km3flow.ml.h5layout import TrainingFileWriter
 
 VARIANTS = (("zlib", 5, True), ("blosc:lz4", 5, True), ("none", 0, False))
 
@@ -80,7 +79,7 @@ def run_memory(torch, x, y, batch_size, epoch):
     n = 0
     for s in range(0, len(x), batch_size):
         idx = perm[s:s + batch_size]
-        tx, ty = to_tensors(torch, x[idx], y[idx])
+        tx, _ = to_tensors(torch, x[idx], y[idx])
         n += len(tx)
     return n
 
@@ -93,7 +92,7 @@ def run_reader(torch, path, batch_size, epoch, workers):
     reader.set_epoch(epoch)
     n = 0
     for batch in make_loader(reader, workers):
-        tx, ty = to_tensors(torch, batch.x["xy"], batch.y)
+        tx, _ = to_tensors(torch, batch.x["xy"], batch.y)
         n += len(tx)
     return n
 
@@ -133,8 +132,10 @@ def main(argv=None) -> int:
               f"{n / max(t_mem):9.0f}..{n / min(t_mem):<9.0f} {1.0:7.2f}")
         for complib, path in files.items():
             for workers in (0, args.workers):
-                n, ts = timed(lambda r: run_reader(torch, path, args.batch_size, r, workers),
-                              args.reps)
+                def read(r, p=path, w=workers):
+                    return run_reader(torch, p, args.batch_size, r, w)
+
+                n, ts = timed(read, args.reps)
                 rate = n / statistics.median(ts)
                 label = f"km3flow {complib}, {workers} workers"
                 print(f"{label:28s} {rate:20.0f} {n / max(ts):9.0f}..{n / min(ts):<9.0f} "

@@ -5,19 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tables
+from conftest import BIN_CONFIG, SOURCE, read_xy
 
 from km3flow.core import Pipeline
 from km3flow.dataclasses import NDArray, Table
 from km3flow.exceptions import ConfigError, FormatError
+from km3flow.io.hdf5 import HDF5Pump
 from km3flow.ml.binjob import bin_files, read_bin_config
 from km3flow.ml.binning import (
-    BinningError, Dimension, ImageBinner, bin_hits, event_offsets, primary_labels,
+    BinningError,
+    Dimension,
+    ImageBinner,
+    bin_hits,
+    event_offsets,
+    primary_labels,
     time_reference,
 )
-from km3flow.io.hdf5 import HDF5Pump
 from km3flow.ml.h5layout import EventSource
-
-from conftest import BIN_CONFIG, SOURCE, read_xy
 
 
 def _event(path, i):

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tables
+from conftest import read_xy, write_subset
 
 from km3flow.exceptions import FormatError
 from km3flow.ml.dataset import BatchReader, InputSet, TrainingFile
 from km3flow.ml.h5layout import TrainingFileWriter
-
-from conftest import read_xy, write_subset
 
 
 def test_training_file_reads_km3pipe_layout(binned):

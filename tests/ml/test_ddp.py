@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from ml_helpers import ddp_train
 
 from km3flow.ml.ddp import run_distributed
-
-from ml_helpers import ddp_train
 
 
 def test_two_process_training_keeps_ranks_in_sync(workdir):

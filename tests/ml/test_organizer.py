@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 import tables
 import torch
+from conftest import TRAIN_CONFIG, read_xy, write_subset
+from ml_helpers import InterruptingCNN, TwoInputNet
 
 from km3flow.exceptions import ConfigError, FormatError
 from km3flow.ml import Organizer
 from km3flow.ml.models import SmallCNN
 from km3flow.ml.training import TrainingError
-
-from conftest import TRAIN_CONFIG, read_xy, write_subset
-from ml_helpers import InterruptingCNN, TwoInputNet
 
 
 def _model(cls=SmallCNN, **kw):

@@ -31,7 +31,7 @@ _LAZY = {
     "run_distributed": "km3flow.ml.ddp",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = list(sorted(_LAZY))
 
 
 def __getattr__(name: str) -> Any:

@@ -95,7 +95,7 @@ class Dimension:
         return idx_clipped, valid
 
     @classmethod
-    def from_config(cls, spec: Mapping[str, Any]) -> "Dimension":
+    def from_config(cls, spec: Mapping[str, Any]) -> Dimension:
         """Build a dimension from a TOML table.
 
         Accepted forms: ``{column, edges=[…]}``, ``{column, range=[lo, hi], bins=n}``,

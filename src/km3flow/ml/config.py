@@ -224,9 +224,9 @@ def read_config(path: str | os.PathLike | None,
         default = getattr(cfg, key)
         if isinstance(default, bool) and not isinstance(value, bool):
             raise ConfigError(f"{p}: training.{key} must be true or false, got {value!r}")
-        if isinstance(default, int) and not isinstance(default, bool):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"{p}: training.{key} must be an integer, got {value!r}")
+        if isinstance(default, int) and not isinstance(default, bool) and (
+                not isinstance(value, int) or isinstance(value, bool)):
+            raise ConfigError(f"{p}: training.{key} must be an integer, got {value!r}")
         if isinstance(default, str) and not isinstance(value, str):
             raise ConfigError(f"{p}: training.{key} must be a string, got {value!r}")
         setattr(cfg, key, value)

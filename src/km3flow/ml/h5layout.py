@@ -176,10 +176,10 @@ class TrainingFileWriter:
             self._file.close()
         self.tmp.unlink(missing_ok=True)
 
-    def __enter__(self) -> "TrainingFileWriter":
+    def __enter__(self) -> TrainingFileWriter:
         return self
 
-    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, *exc: object) -> None:
         if exc_type is None:
             self.close()
         else:
@@ -236,8 +236,8 @@ class EventSource:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "EventSource":
+    def __enter__(self) -> EventSource:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

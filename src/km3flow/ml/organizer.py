@@ -22,8 +22,8 @@ ranks, losses are averaged over all ranks and only rank 0 writes files.
 from __future__ import annotations
 
 import os
-from contextlib import closing
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
