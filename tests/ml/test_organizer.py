@@ -198,3 +198,25 @@ def test_non_torch_model_is_refused(workdir):
 def test_unknown_training_keyword(workdir):
     with pytest.raises(ConfigError, match="unknown key 'training.epoch'.*epochs"):
         _organizer(workdir, epoch=3)
+
+
+def test_sgd_with_per_batch_step_schedule(workdir):
+    (workdir / "config.toml").write_text(
+        TRAIN_CONFIG.format(plot="false")
+        .replace('name = "adam"', 'name = "sgd"\nmomentum = 0.9')
+        .replace('name = "exponential"\ngamma = 0.5',
+                 'name = "step"\nstep_size = 5\ngamma = 0.1\ninterval = "batch"'))
+    org = _organizer(workdir, epochs=1)
+    org.train_and_validate(_model())
+    # 10 batches, lr × 0.1 after every 5: the LR at the two summary points (after batch 5, 10)
+    np.testing.assert_allclose(org.get_summary_data()["LR"], [0.0003, 0.00003])
+
+
+def test_cuda_device_without_cuda_is_a_config_error(workdir):
+    if torch.cuda.is_available():  # the lead's GPU machine: then cuda must simply work
+        org = _organizer(workdir, device="cuda", epochs=1)
+        model = org.train_and_validate(_model())
+        assert next(model.parameters()).device.type == "cuda"
+    else:
+        with pytest.raises(ConfigError, match="device = 'cuda' but torch sees no CUDA"):
+            _organizer(workdir, device="cuda").train_and_validate(_model())
