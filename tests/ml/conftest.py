@@ -8,47 +8,11 @@ time bins; labels are the first MC track's direction and energy plus event_id/ru
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
-import numpy as np
 import pytest
-import tables
+from ml_files import BIN_CONFIG, SOURCE, TRAIN_CONFIG, read_xy, write_subset
 
 from km3flow.ml.binjob import bin_files
-from km3flow.ml.h5layout import TrainingFileWriter
-
-SOURCE = "hdf5/atmospheric_muons_sample.h5"
-
-BIN_CONFIG = {
-    "binning": {"time_reference": "mean_triggered"},
-    "dimensions": [
-        {"column": "channel_id", "categories": "auto"},
-        {"column": "time", "range": [-500.0, 1500.0], "bins": 20},
-    ],
-    "labels": {"columns": ["dir_x", "dir_y", "dir_z", "energy"],
-               "event_info": ["event_id", "run_id"]},
-}
-
-TRAIN_CONFIG = """
-[training]
-batch_size = 16
-epochs = 2
-seed = 7
-summaries_per_epoch = 2
-validate_interval = 1
-block_batches = 2
-plot = {plot}
-[optimizer]
-name = "adam"
-lr = 0.003
-[schedule]
-name = "exponential"
-gamma = 0.5
-[outputs.dir]
-labels = ["dir_x", "dir_y", "dir_z"]
-loss = "mse"
-metrics = ["mae"]
-"""
 
 
 @pytest.fixture(scope="session")
@@ -57,17 +21,6 @@ def binned(tmp_path_factory, testdata):
     out = tmp_path_factory.mktemp("binned") / "muons.h5"
     bin_files(BIN_CONFIG, [testdata(SOURCE)], out)
     return out
-
-
-def read_xy(path):
-    with tables.open_file(str(path)) as h5:
-        return h5.root.x[:], h5.root.y[:]
-
-
-def write_subset(path, x, y):
-    with TrainingFileWriter(path) as w:
-        w.append(images={"/x": x}, tables={"/y": y})
-    return Path(path)
 
 
 @pytest.fixture(scope="session")
@@ -89,12 +42,3 @@ def workdir(small_files, tmp_path):
         '[input xy]\ntrain_files = ["train.h5"]\nvalidation_files = ["val.h5"]\n')
     (tmp_path / "config.toml").write_text(TRAIN_CONFIG.format(plot="false"))
     return tmp_path
-
-
-def image_shape(path):
-    with tables.open_file(str(path)) as h5:
-        return tuple(h5.root.x.shape[1:])
-
-
-def all_finite(a):
-    return bool(np.all(np.isfinite(a)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tables
-from conftest import BIN_CONFIG, SOURCE, read_xy
+from ml_files import BIN_CONFIG, SOURCE, read_xy
 
 from km3flow.core import Pipeline
 from km3flow.dataclasses import NDArray, Table

@@ -23,7 +23,7 @@ def main(argv):
     module.add_arguments(parser)
     return module.run(parser.parse_args(argv[1:]))
 
-from conftest import SOURCE, TRAIN_CONFIG
+from ml_files import SOURCE, TRAIN_CONFIG
 
 BIN_TOML = """
 [binning]

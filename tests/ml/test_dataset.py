@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tables
-from conftest import read_xy, write_subset
+from ml_files import read_xy, write_subset
 
 from km3flow.exceptions import FormatError
 from km3flow.ml.dataset import BatchReader, InputSet, TrainingFile

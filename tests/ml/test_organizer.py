@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tables
 import torch
-from conftest import TRAIN_CONFIG, read_xy, write_subset
+from ml_files import TRAIN_CONFIG, read_xy, write_subset
 from ml_helpers import InterruptingCNN, TwoInputNet
 
 from km3flow.exceptions import ConfigError, FormatError
