@@ -49,11 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     selected = next((a for a in argv if a in SUBCOMMANDS), None)
     parser = build_parser(selected)
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        if args.command != "test":
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.pytest_args = list(args.pytest_args) + extra  # pytest's own options
+    rest: list[str] = []
+    if selected == "test" and not {"-h", "--help"} & set(argv):
+        # Everything after 'test' belongs to pytest, verbatim.
+        cut = argv.index("test") + 1
+        argv, rest = argv[:cut], argv[cut:]
+    args = parser.parse_args(argv)
+    if selected == "test":
+        args.pytest_args = list(args.pytest_args) + rest
     if args.log_level:
         from ..logger import set_level
 
