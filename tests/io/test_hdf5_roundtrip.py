@@ -177,11 +177,12 @@ def test_many_files_random_access_and_shuffle(tmp_path):
     with pytest.raises(IndexError):
         pump[15]
     pump.close()
-    shuffled = list(HDF5Pump(filenames=paths, shuffle=True, seed=3))
+    with HDF5Pump(filenames=paths, shuffle=True, seed=3) as shuffling:
+        shuffled = list(shuffling)
     order = [int(b["GroupInfo"].group_id[0]) for b in shuffled]
     assert sorted(order) == gids and order != gids
-    assert order == [int(b["GroupInfo"].group_id[0])
-                     for b in HDF5Pump(filenames=paths, shuffle=True, seed=3)]
+    with HDF5Pump(filenames=paths, shuffle=True, seed=3) as again:
+        assert order == [int(b["GroupInfo"].group_id[0]) for b in again]
     for b in shuffled:
         g = int(b["GroupInfo"].group_id[0])
         assert b["H"].v.tolist() == blobs[g]["H"].v.tolist()
