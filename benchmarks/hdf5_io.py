@@ -217,7 +217,7 @@ PHASES = {"bulk_write": bulk_write, "bulk_read": bulk_read, "kf_write": kf_write
 # -- driver -------------------------------------------------------------------------------
 def run_phase(python: str, phase: str, *args: object) -> dict | None:
     cmd = [python, os.path.abspath(__file__), "--phase", phase, *map(str, args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         print(f"  {phase} failed: {proc.stderr.strip().splitlines()[-1:]}")
         return None
@@ -227,7 +227,8 @@ def run_phase(python: str, phase: str, *args: object) -> dict | None:
 def km3pipe_available() -> bool:
     if not os.path.exists(REFPY):
         return False
-    return subprocess.run([REFPY, "-c", "import km3pipe"], capture_output=True).returncode == 0
+    return subprocess.run([REFPY, "-c", "import km3pipe"], capture_output=True,
+                          check=False).returncode == 0
 
 
 def main() -> None:

@@ -278,6 +278,7 @@ def test_combining_all_together_hdf5(tmp_path):
         pipe.drain();
     """, tmp_path)
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
     out = proc.stdout
     assert re.match(INIT + r"\+\+ HDF5Sink: HDF5 file written to: output.h5\n"
                     + SUMMARY.format(n=3), out)

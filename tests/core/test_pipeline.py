@@ -519,3 +519,16 @@ def test_attach_a_module_instance():
     pipe.attach(lambda b: seen.append(b["x"]) or b, name="c")
     pipe.drain(2)
     assert seen == [1, 1]
+
+
+def test_describe_a_pipeline_holding_itself_as_a_parameter():
+    class Holder(kp.Module):
+        def configure(self):
+            self.other = self.get("pipe")
+
+    pipe = kp.Pipeline()
+    pipe.attach(Holder, pipe=pipe)
+    text = pipe.describe()
+    assert "pipe='<km3flow.core.pipeline.Pipeline object>'" in text
+    assert json.loads(pipe.describe(fmt="json"))["modules"][0]["params"]["pipe"] == (
+        "<km3flow.core.pipeline.Pipeline object>")

@@ -93,7 +93,7 @@ def test_errors_are_clear(tab):
     with pytest.raises(TableError, match=r"ragged columns.*a: 2, b: 3"):
         Table({"a": [1, 2], "b": [1, 2, 3]})
     with pytest.raises(AttributeError, match="no column or attribute 'd'; columns: a, b, c"):
-        tab.d
+        _ = tab.d
     with pytest.raises(KeyError, match="no column 'd'; columns: a, b, c"):
         tab["d"]
     with pytest.raises(KeyError, match=r"no columns \['zz'\]"):
@@ -198,7 +198,7 @@ def test_pos_dir_views_and_setters():
     u = Table({"pos_x": [1.0], "q": [0], "pos_y": [2.0], "pos_z": [3.0]})
     assert u.pos.tolist() == [[1.0, 2.0, 3.0]]
     with pytest.raises(AttributeError, match=r"no columns \['dir_x', 'dir_y', 'dir_z'\]"):
-        u.dir
+        _ = u.dir
     with pytest.raises(TableError, match="needs shape"):
         u.pos = [1, 2]
 
@@ -207,7 +207,7 @@ def test_triggered_rows():
     t = Table({"triggered": [0, 1, 2, 0], "v": [1, 2, 3, 4]})
     assert t.triggered_rows.v.tolist() == [2, 3]
     with pytest.raises(TableError, match="no 'triggered' column"):
-        Table({"v": [1]}).triggered_rows
+        _ = Table({"v": [1]}).triggered_rows
 
 
 def test_pickle_keeps_metadata(tab):

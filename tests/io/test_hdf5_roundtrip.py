@@ -177,11 +177,12 @@ def test_many_files_random_access_and_shuffle(tmp_path):
     with pytest.raises(IndexError):
         pump[15]
     pump.close()
-    shuffled = list(HDF5Pump(filenames=paths, shuffle=True, seed=3))
+    with HDF5Pump(filenames=paths, shuffle=True, seed=3) as shuffling:
+        shuffled = list(shuffling)
     order = [int(b["GroupInfo"].group_id[0]) for b in shuffled]
     assert sorted(order) == gids and order != gids
-    assert order == [int(b["GroupInfo"].group_id[0])
-                     for b in HDF5Pump(filenames=paths, shuffle=True, seed=3)]
+    with HDF5Pump(filenames=paths, shuffle=True, seed=3) as again:
+        assert order == [int(b["GroupInfo"].group_id[0]) for b in again]
     for b in shuffled:
         g = int(b["GroupInfo"].group_id[0])
         assert b["H"].v.tolist() == blobs[g]["H"].v.tolist()
@@ -332,6 +333,10 @@ def test_write_errors(tmp_path):
         sink.process(Blob(A=NDArray(np.ones((1, 3)), h5loc="/n")))
     with pytest.raises(HDF5WriteError, match="was written as table, now a split"):
         sink.process(Blob(T=Table({"a": 1}, h5loc="/t", split_h5=True)))
+    with pytest.raises(HDF5WriteError, match="bad h5loc 'rel'"):
+        sink.process(Blob(A=NDArray(np.ones(2), h5loc="rel")))
+    with pytest.raises(HDF5WriteError, match="bad h5loc '/'"):
+        sink.process(Blob(T=Table({"a": 1}, h5loc="/")))
     with pytest.raises(HDF5WriteError, match="collides"):
         sink.process(Blob(T=Table({"a": 1}, h5loc="/t/x")))
     sink.process(Blob(T=Table({"a": 2}, h5loc="/t")))
@@ -358,3 +363,18 @@ def test_failing_blob_adds_nothing_and_error_is_wrapped(tmp_path):
     blobs = read_all(tmp_path / "f.h5")
     assert [b["T"].a.tolist() for b in blobs] == [[1], [2]]
     assert [b["E"].e.tolist() for b in blobs] == [[1], [1]]
+
+
+def test_configuration_errors(tmp_path):
+    from km3flow.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match="does not exist"):
+        HDF5Sink(filename=str(tmp_path / "no" / "such" / "dir.h5"))
+    with pytest.raises(ConfigError, match="bad compression settings"):
+        HDF5Sink(filename=str(tmp_path / "x.h5"), complib="nonsense")
+    with pytest.raises(ConfigError, match="either 'filename' or 'filenames'"):
+        HDF5Pump()
+    with pytest.raises(ConfigError, match="either 'filename' or 'filenames'"):
+        HDF5Pump(filename="a.h5", filenames=["b.h5"])
+    with pytest.raises(ConfigError, match="'filenames' is empty"):
+        HDF5Pump(filenames=[])

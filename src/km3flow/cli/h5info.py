@@ -56,8 +56,7 @@ def describe(path: str, out: TextIO, as_json: bool = False) -> None:
         user = [a for a in attrs._v_attrnamesuser if a != PROVENANCE_ATTR]
         out.write("Root attributes:\n")
         out.write(f"  {'TITLE':<16} {_value(getattr(attrs, 'TITLE', ''))}\n")
-        for name in user:
-            out.write(f"  {name:<16} {_value(attrs[name])}\n")
+        out.writelines(f"  {name:<16} {_value(attrs[name])}\n" for name in user)
         out.write("Provenance:\n")
         if prov is None:
             out.write("  none recorded (not written by km3flow)\n")
@@ -71,8 +70,7 @@ def describe(path: str, out: TextIO, as_json: bool = False) -> None:
                 out.write(f"  {'command':<16} {' '.join(map(str, prov['argv']))}\n")
             inputs = prov.get("input_files") or []
             out.write(f"  {'input files':<16} {len(inputs)}\n")
-            for name in inputs:
-                out.write(f"    {name}\n")
+            out.writelines(f"    {name}\n" for name in inputs)
             pipeline = prov.get("pipeline")
             if pipeline is None:
                 out.write(f"  {'pipeline':<16} not recorded\n")

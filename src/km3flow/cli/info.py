@@ -11,6 +11,7 @@ import numpy as np
 
 from ..io.detect import detect_format, pump_class
 
+_YEAR_2000 = 946684800  # UTC seconds; no KM3NeT data is older
 _TIME_COLUMNS = (("utc_seconds", "EventInfo"), ("timestamp", "SummarysliceInfo"),
                  ("timestamp", "TimesliceInfo"))
 
@@ -45,15 +46,24 @@ def describe_file(path: str, max_blobs: int | None = None) -> dict[str, Any]:
                 break
             n += 1
             for key, value in blob.items():
-                if hasattr(value, "dtype") and hasattr(value, "__len__"):
-                    rows[key] += len(value)
-                names = getattr(getattr(value, "dtype", None), "names", None) or ()
+                if not isinstance(value, np.ndarray) or value.ndim == 0:
+                    continue
+                if getattr(value, "h5singleton", False):
+                    rows[key] = len(value)  # the same table (a header) in every blob
+                    continue
+                rows[key] += len(value)
+                names = value.dtype.names or ()
                 if "det_id" in names and len(value):
-                    det_ids.update(int(d) for d in np.unique(value["det_id"]))
+                    # 0 means "no detector" (simulation without one)
+                    det_ids.update(int(d) for d in np.unique(value["det_id"]) if d != 0)
                 for column, table in _TIME_COLUMNS:
                     if key == table and column in names and len(value):
-                        t_min = min(t_min, float(np.min(value[column])))
-                        t_max = max(t_max, float(np.max(value[column])))
+                        times = np.asarray(value[column])
+                        # Simulations count seconds from 0; only real stamps make a range.
+                        times = times[times >= _YEAR_2000]
+                        if times.size:
+                            t_min = min(t_min, float(times.min()))
+                            t_max = max(t_max, float(times.max()))
         info["blobs_read"] = n
     info["rows"] = dict(rows)
     info["det_ids"] = sorted(det_ids)

@@ -25,7 +25,7 @@ def find_tests() -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("pytest_args", nargs=argparse.REMAINDER,
+    parser.add_argument("pytest_args", nargs="*",
                         help="extra arguments passed to pytest (e.g. -k hdf5 -x)")
 
 

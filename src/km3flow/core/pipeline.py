@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import reprlib
 import signal
 import threading
 import time
@@ -60,7 +61,10 @@ def _jsonable(value: Any) -> Any:
         json.dumps(value)
         return value
     except (TypeError, ValueError):
-        return repr(value)
+        text = repr(value)
+        if "\n" in text or len(text) > 200:
+            text = f"<{type(value).__module__}.{type(value).__qualname__} object>"
+        return text
 
 
 class _Entry:
@@ -276,6 +280,7 @@ class Pipeline:
                 lines.append(f"       {params}")
         return "\n".join(lines)
 
+    @reprlib.recursive_repr("<this Pipeline>")
     def __repr__(self) -> str:
         return self.describe()
 

@@ -24,7 +24,7 @@ class NDArray(np.ndarray):
         title: str = "Unnamed NDArray",
         name: str | None = None,
         group_id: int | None = None,
-    ) -> "NDArray":
+    ) -> NDArray:
         obj = np.asarray(array, dtype=dtype, order=order).view(cls)
         obj.h5loc = h5loc
         obj.title = name if name is not None else title

@@ -133,7 +133,7 @@ class Table(np.recarray):
         name: str | None = None,
         h5singleton: bool = False,
         **kwargs: Any,
-    ) -> "Table":
+    ) -> Table:
         if kwargs:
             raise TypeError(f"Table got unexpected keyword arguments {sorted(kwargs)}")
         if isinstance(data, Mapping):
@@ -170,7 +170,7 @@ class Table(np.recarray):
 
     @classmethod
     def _wrap(cls, arr: np.ndarray, h5loc: str, name: str, split_h5: bool = False,
-              h5singleton: bool = False) -> "Table":
+              h5singleton: bool = False) -> Table:
         """Wrap a 1-D structured array without any checks (readers' fast path)."""
         obj = _record_view(arr).view(cls)
         obj.__dict__.update(h5loc=h5loc, split_h5=split_h5, name=name, h5singleton=h5singleton)
@@ -197,13 +197,13 @@ class Table(np.recarray):
 
     # -- construction --------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], dtype: Any = None, **meta: Any) -> "Table":
+    def from_dict(cls, data: Mapping[str, Any], dtype: Any = None, **meta: Any) -> Table:
         """Build a table from a dict of columns (scalars are broadcast)."""
         return cls(data, dtype=dtype, **meta)
 
     @classmethod
     def from_rows(cls, rows: Iterable[Sequence[Any]], dtype: Any = None,
-                  colnames: Sequence[str] | None = None, **meta: Any) -> "Table":
+                  colnames: Sequence[str] | None = None, **meta: Any) -> Table:
         """Build a table from an iterable of row tuples.
 
         Give either a structured ``dtype`` or ``colnames`` (then the column types are
@@ -220,7 +220,7 @@ class Table(np.recarray):
 
     @classmethod
     def from_columns(cls, columns: Sequence[Any], dtype: Any = None,
-                     colnames: Sequence[str] | None = None, **meta: Any) -> "Table":
+                     colnames: Sequence[str] | None = None, **meta: Any) -> Table:
         """Build a table from a list of column arrays, in the order of ``dtype``'s fields.
 
         Give either a structured ``dtype`` or ``colnames`` (types inferred).
@@ -237,7 +237,7 @@ class Table(np.recarray):
         return cls(dict(zip(dtype.names, columns)), dtype=dtype, **meta)
 
     @classmethod
-    def from_template(cls, data: Any, template: str | Mapping[str, Any]) -> "Table":
+    def from_template(cls, data: Any, template: str | Mapping[str, Any]) -> Table:
         """Build a table with the dtype, h5loc and split mode of a named template.
 
         ``template`` is a name from :data:`TEMPLATES` (see :attr:`templates_avail`) or a
@@ -269,12 +269,12 @@ class Table(np.recarray):
         return sorted(TEMPLATES)
 
     @classmethod
-    def from_dataframe(cls, df: Any, **meta: Any) -> "Table":
+    def from_dataframe(cls, df: Any, **meta: Any) -> Table:
         """Build a table from a pandas DataFrame (the index is dropped)."""
         return cls(df.to_records(index=False), **meta)
 
     @classmethod
-    def merge(cls, tables: Sequence["Table"], fillna: bool = False, **meta: Any) -> "Table":
+    def merge(cls, tables: Sequence[Table], fillna: bool = False, **meta: Any) -> Table:
         """Concatenate tables with the same columns into one (a single allocation).
 
         Columns may come in another order in later tables. With ``fillna=True``, float
@@ -324,7 +324,7 @@ class Table(np.recarray):
 
     concatenate = merge
 
-    def __add__(self, other: Any) -> "Table":
+    def __add__(self, other: Any) -> Table:
         """Concatenate two tables with the same columns (``tab1 + tab2``)."""
         if not isinstance(other, np.ndarray) or other.dtype.names is None:
             return NotImplemented
@@ -419,13 +419,13 @@ class Table(np.recarray):
         return tuple(self.dtype.names or ())
 
     @property
-    def triggered_rows(self) -> "Table":
+    def triggered_rows(self) -> Table:
         """The rows whose ``triggered`` column is non-zero."""
         if "triggered" not in self:
             raise TableError(f"Table has no 'triggered' column; columns: {', '.join(self.columns)}")
         return self[np.asarray(self["triggered"]).astype(bool)]
 
-    def append_columns(self, colnames: str | Sequence[str], values: Any) -> "Table":
+    def append_columns(self, colnames: str | Sequence[str], values: Any) -> Table:
         """Return a new table with columns added (a scalar value is broadcast)."""
         if isinstance(colnames, str):
             colnames, values = [colnames], [values]
@@ -454,7 +454,7 @@ class Table(np.recarray):
             out[c] = a
         return self._with_meta(out)
 
-    def drop_columns(self, colnames: str | Sequence[str]) -> "Table":
+    def drop_columns(self, colnames: str | Sequence[str]) -> Table:
         """Return a new table without the given columns."""
         if isinstance(colnames, str):
             colnames = [colnames]
@@ -467,7 +467,7 @@ class Table(np.recarray):
             out[c] = self[c]
         return self._with_meta(out)
 
-    def sorted(self, by: str | Sequence[str], kind: str = "stable") -> "Table":
+    def sorted(self, by: str | Sequence[str], kind: str = "stable") -> Table:
         """Return a copy sorted by one or more columns."""
         keys = [by] if isinstance(by, str) else list(by)
         unknown = [c for c in keys if c not in self.columns]
@@ -485,7 +485,7 @@ class Table(np.recarray):
 
         return pd.DataFrame.from_records(np.asarray(self))
 
-    def _with_meta(self, arr: np.ndarray) -> "Table":
+    def _with_meta(self, arr: np.ndarray) -> Table:
         return Table(arr, h5loc=self.h5loc, split_h5=self.split_h5, name=self.name,
                      h5singleton=self.h5singleton)
 

@@ -11,9 +11,9 @@ from ..exceptions import FormatError
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ROOT_MAGIC = b"root"
 # Data-type codes of the Jpp DAQ preamble that may start a stream file.
-DAQ_TYPES = {1001, 1002, 1003, 1004, 1005, 2001, 10001, 3001, 4001}
+DAQ_TYPES = {1001, 1002, 1003, 1004, 1005, 2001, 10001}
 
-FORMATS = ("hdf5", "offline", "online", "daq", "evt", "detx", "datx")
+FORMATS = ("hdf5", "offline", "online", "daq", "monitoring", "evt", "detx", "datx")
 
 
 def _root_kind(path: str) -> str:
@@ -69,6 +69,8 @@ def detect_format(path: str | os.PathLike) -> str:
     text = head.decode("ascii", errors="replace")
     if "start_event:" in text or text.lstrip().startswith(("start_run:", "comment:", "cut_")):
         return "evt"
+    if len(head) >= 8 and head[4:8] == b"TMCH":
+        return "monitoring"  # CLB monitoring packets (IO_MONIT)
     if len(head) >= 8:
         length, dtype = struct.unpack("<ii", head[:8])
         if dtype in DAQ_TYPES and 8 <= length <= size:
@@ -88,7 +90,7 @@ def pump_class(path: str | os.PathLike) -> type:
     from . import daq, evt, hdf5, online, root
 
     classes = {"hdf5": hdf5.HDF5Pump, "offline": root.OfflinePump, "online": online.OnlinePump,
-               "daq": daq.DAQPump, "evt": evt.EvtPump}
+               "daq": daq.DAQPump, "monitoring": daq.TMCHPump, "evt": evt.EvtPump}
     if fmt not in classes:
         raise FormatError(f"a {fmt} detector file, which holds no events to pump", path=path)
     return classes[fmt]

@@ -10,6 +10,13 @@ from .pump import HDF5Pump
 from .sink import HDF5Sink, HDF5WriteError
 
 __all__ = [
-    "HDF5Sink", "HDF5Pump", "HDF5Header", "HDF5WriteError", "header2table",
-    "read_provenance", "open_km3_file", "FORMAT_VERSION", "MINIMUM_FORMAT_VERSION",
+    "FORMAT_VERSION",
+    "MINIMUM_FORMAT_VERSION",
+    "HDF5Header",
+    "HDF5Pump",
+    "HDF5Sink",
+    "HDF5WriteError",
+    "header2table",
+    "open_km3_file",
+    "read_provenance",
 ]

@@ -25,7 +25,7 @@ def _text(value: Any) -> str:
 
 
 def _cast(dtype: str, value: str) -> Any:
-    if dtype.startswith("a") or dtype.startswith("S") or dtype.startswith("U"):
+    if dtype.startswith(("a", "S", "U")):
         return value
     try:
         return np.dtype(dtype).type(float(value))
@@ -95,7 +95,7 @@ class HDF5Header:
             ", …)" if len(self) > 6 else ")")
 
     @classmethod
-    def from_table(cls, table: Any) -> "HDF5Header":
+    def from_table(cls, table: Any) -> HDF5Header:
         """Parse a ``/raw_header`` table (a Table, structured array or PyTables table)."""
         arr = table.read() if hasattr(table, "read") and not isinstance(table, np.ndarray) \
             else np.asarray(table)
@@ -118,7 +118,7 @@ class HDF5Header:
     from_aanet = from_table
 
     @classmethod
-    def from_hdf5(cls, filename: str | os.PathLike) -> "HDF5Header":
+    def from_hdf5(cls, filename: str | os.PathLike) -> HDF5Header:
         """Read the header of a KM3Pipe HDF5 file; FormatError if it has none."""
         from .format import open_km3_file
 

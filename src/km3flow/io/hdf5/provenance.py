@@ -8,8 +8,9 @@ Sources of the record, in the sink:
 
 - the pipeline structure: the service ``pipeline_description`` (a JSON string, a dict, or a
   callable returning either, e.g. ``functools.partial(pipe.describe, fmt="json")``);
-- input files: the service ``input_files`` (a list, or a callable returning one; the
-  HDF5Pump exposes it) plus every distinct string found under the blob key ``filename``;
+- input files: the service ``input_files`` (a list, or a callable returning one; every
+  Pipeline offers it, listing its pumps' files) plus every distinct string found under the
+  blob key ``Filename`` (set by FilePump) or ``filename``;
 - host, user-independent platform data, python/numpy/PyTables/HDF5 versions, ``sys.argv``,
   start (sink configured) and end (sink finished) times in UTC.
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -118,7 +118,7 @@ class _FileReader:
         except FormatError:
             self.close()
             raise
-        except Exception as err:  # noqa: BLE001 - damaged HDF5 metadata fails in many ways
+        except Exception as err:
             self.close()
             raise FormatError(f"cannot read the file's structure: {_first_line(err)}",
                               path=self.path) from err
@@ -165,7 +165,7 @@ class _FileReader:
             name = node._v_name
             if isinstance(node, tb.Group):
                 # PyTables' children dict loads lazily: .get() would miss unloaded nodes.
-                idx = node._v_children["_indices"] if "_indices" in node._v_children else None
+                idx = node._v_children["_indices"] if "_indices" in node._v_children else None  # noqa: SIM401
                 if idx is not None and isinstance(idx, tb.Table) and self._wanted(path):
                     split_groups.add(path)
                     add(node, "split")
@@ -275,7 +275,7 @@ class _FileReader:
                         local = np.concatenate([[0], np.cumsum(c)[:-1]])
             except FormatError:
                 raise
-            except Exception as err:  # noqa: BLE001 - checksum errors, damaged chunks …
+            except Exception as err:
                 raise FormatError(f"cannot read {loc.h5loc} for groups {p0}..{p1 - 1}: "
                                   f"{_first_line(err)}", path=self.path) from err
             if self.group_offset and data.dtype.names and "group_id" in data.dtype.names:
@@ -337,7 +337,8 @@ class HDF5Pump(Pump):
     rows in a group are left out of that blob; split tables and NDArrays are always
     present (possibly empty). Tables without a ``group_id`` are singletons, in every blob.
     A ``/raw_header`` also gives ``blob['Header']`` (an :class:`HDF5Header`).
-    Provides the services ``input_files`` (the file names) and ``h5singleton(h5loc)``.
+    Provides the service ``h5singleton(h5loc)``; the pipeline's ``input_files`` service
+    lists its files.
     """
 
     parallel_input = ("filenames", "filename")  # what km3flow.parallel splits over
@@ -371,7 +372,6 @@ class HDF5Pump(Pump):
             self._order = np.random.default_rng(self.seed).permutation(int(self._bounds[-1]))
         self._current: _FileReader | None = None
         self._last = -2
-        self.expose(lambda: list(self.filenames), "input_files")
         self.expose(self.h5singleton, "h5singleton")
 
     def __len__(self) -> int:
@@ -393,6 +393,11 @@ class HDF5Pump(Pump):
             index = int(self._order[index])
         k = int(np.searchsorted(self._bounds, index, side="right")) - 1
         return self._reader(k).blob(index - int(self._bounds[k]), sequential)
+
+    def blob_generator(self) -> Iterator[Blob]:
+        for index in range(len(self)):
+            yield self.get_blob(index)
+        self.close()  # read to the end: release the file (it reopens on demand)
 
     def h5singleton(self, h5loc: str) -> Table:
         """The singleton table at ``h5loc`` of the file read last."""

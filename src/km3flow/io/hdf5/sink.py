@@ -20,7 +20,12 @@ from ...core import Blob, Module
 from ...dataclasses import NDArray, Table
 from ...exceptions import ConfigError, Km3flowError
 from .format import (
-    COLUMNS_ATTR, FORMAT_VERSION, GROUP_INFO_DTYPE, INDEX_DTYPE, TITLE, make_filters,
+    COLUMNS_ATTR,
+    FORMAT_VERSION,
+    GROUP_INFO_DTYPE,
+    INDEX_DTYPE,
+    TITLE,
+    make_filters,
 )
 from .provenance import environment, resolve_service, utc_now, write_provenance
 
@@ -82,7 +87,7 @@ class _IndexRecorder:
 class _Writer:
     """Buffers the rows of one location and appends them to the file on flush."""
 
-    def __init__(self, sink: "HDF5Sink", h5loc: str, kind: str, title: str) -> None:
+    def __init__(self, sink: HDF5Sink, h5loc: str, kind: str, title: str) -> None:
         self.sink = sink
         self.h5loc = h5loc
         self.kind = kind  # "table", "split", "singleton" or "ndarray"
@@ -315,6 +320,10 @@ class HDF5Sink(Module):
     def _writer(self, h5loc: str, kind: str, title: str) -> _Writer:
         writer = self._writers.get(h5loc)
         if writer is None:
+            if not isinstance(h5loc, str) or not h5loc.startswith("/") or h5loc == "/" \
+                    or "//" in h5loc or h5loc.endswith("/"):
+                raise HDF5WriteError(f"bad h5loc {h5loc!r}: expected an absolute HDF5 path "
+                                     "below the root, like '/hits' or '/reco/tracks'")
             clash = [w for w in self._writers
                      if w.startswith(h5loc + "/") or h5loc.startswith(w + "/")]
             if clash:
@@ -352,7 +361,7 @@ class HDF5Sink(Module):
                     continue
                 writer = self._writer(entry.h5loc, "ndarray", entry.title)
                 staged.append((writer, writer.conform(np.asarray(entry))))
-            elif key == "filename" and isinstance(entry, str):
+            elif key in ("Filename", "filename") and isinstance(entry, str):
                 self._input_files.setdefault(entry, None)
         # Everything of this blob fitted: commit it (a failing blob adds nothing).
         nbytes = 0
@@ -434,7 +443,7 @@ class HDF5Sink(Module):
     def finish(self) -> None:
         """Write what is buffered, the attributes and indices; move the file into place."""
         if self._finished:
-            return None
+            return
         self._finished = True
         try:
             h5 = self._open()
@@ -451,14 +460,14 @@ class HDF5Sink(Module):
             self._discard()
             raise
         self.print(f"HDF5 file written to: {self.filename}")
-        return None
+        return
 
     def _discard(self) -> None:
         if self.h5file is not None:
             try:
                 self.h5file.close()
-            except Exception:  # noqa: BLE001 - already failing; the temp file goes anyway
-                pass
+            except Exception as err:  # noqa: BLE001 - already failing; the temp file goes anyway
+                self.log.debug("closing the temporary file failed too: %s", err)
             self.h5file = None
         if os.path.exists(self.tmp_filename):
             os.remove(self.tmp_filename)
