@@ -142,8 +142,9 @@ def _raise_for_failures(reports: list[TaskReport], n_tasks: int) -> None:
         err = first.error
         assert err is not None
         files = ", ".join(repr(f) for f in first.input_files)
-        where = f"module '{err.module}'" if err.module else "building the pipeline"
-        message = (f"worker {first.worker} failed on {files} (task {first.index}) in {where}: "
+        # A ModuleError's message names the module and cycle already.
+        where = "" if err.module else " while building the pipeline"
+        message = (f"worker {first.worker} failed on {files} (task {first.index}){where}: "
                    f"{err.message}; {len(done)} of {n_tasks} tasks completed, {parts_note}")
         error = WorkerError(message, module=err.module, cycle=err.cycle, worker=first.worker,
                             task=first.index, input_files=first.input_files,
