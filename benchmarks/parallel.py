@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1000)
     parser.add_argument("--reps", type=int, default=2)
     args = parser.parse_args(argv)
+    import dask
     from distributed import Client, LocalCluster
     from km3net_testdata import data_path
 
@@ -136,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         merge_rates: list[tuple[float, float]] = []
         serial_out = os.path.join(tmp, "serial.h5")
 
+        # Dask starts its workers with MALLOC_TRIM_THRESHOLD_=64 kB, which makes numpy
+        # temporaries page-fault on every allocation (≈1.7x CPU here); use what km3flow's
+        # pool workers use (docs/parallel.md).
+        dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_":
+                         64 * 2**20})
         t0 = time.perf_counter()
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                dashboard_address=None)
@@ -154,12 +160,22 @@ def main(argv: list[str] | None = None) -> int:
                     _bare(files, args.rounds, 2))
                 for label, drain in runs.items():
                     out = serial_out if label == "serial" else os.path.join(tmp, "par.h5")
+                    cpu0 = time.process_time()
                     wall, pipe = _convert(files, out, args.rounds, **drain)
+                    if label == "serial":
+                        print(f"# serial: wall {wall:.2f} s, CPU {time.process_time() - cpu0:.2f} s",
+                              file=sys.stderr)
                     results.setdefault(label, []).append(wall)
                     if label != "serial":
                         if not _same(serial_out, out):
                             raise SystemExit(f"{label}: output differs from the serial run")
                         summary = pipe.parallel_summary
+                        busy = sum(t.wall for t in summary.tasks)
+                        cpu = sum(t.cpu for t in summary.tasks)
+                        first = min(t.started for t in summary.tasks) - (time.time() - wall)
+                        print(f"# {label}: wall {wall:.2f} s, Σ task wall {busy:.2f} s, "
+                              f"Σ task CPU {cpu:.2f} s, first task started after {first:.2f} s, "
+                              f"merge {summary.merge_wall:.2f} s", file=sys.stderr)
                         overhead[f"{label} (CPU-bound run)"] = summary.overhead_per_task
                         merge_rates.append((os.path.getsize(out) / 1e6, summary.merge_wall))
             empty = files[:1] * 16

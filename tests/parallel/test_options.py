@@ -28,3 +28,14 @@ def test_executor_from_args_local():
         executor_from_args(2, "tcp://localhost:8786")
     with pytest.raises(ConfigError, match="at least 1"):
         executor_from_args(0, None)
+
+
+def test_pool_workers_tune_glibc_malloc():
+    import platform
+
+    from km3flow.parallel.worker import tune_malloc
+
+    result = tune_malloc()
+    assert isinstance(result, bool)
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert result

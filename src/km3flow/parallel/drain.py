@@ -98,7 +98,7 @@ def drain_parallel(pipe: Pipeline, cycles: int | None = None, workers: int | Non
         if not isinstance(n, int) or n < 1:
             raise ConfigError(f"workers must be a positive integer, got {workers!r}")
         check_picklable(tasks[0])
-        backend = PoolBackend(n, start_method=start_method)
+        backend = PoolBackend(min(n, len(tasks)), start_method=start_method)
     # The parent's own modules are never drained: release what the pumps opened.
     for module in pipe.modules:
         if isinstance(module, Pump):

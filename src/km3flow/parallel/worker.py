@@ -8,6 +8,7 @@ cycle and the traceback reach the parent intact whatever the executor's serialis
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import os
 import pickle
@@ -111,10 +112,33 @@ class _TaskPipeline(Pipeline):
             raise
 
 
+# glibc malloc in a fresh process returns freed memory at the top of its heap to the
+# system at once (trim threshold 128 kB, adapting slowly), so numpy temporaries of a few
+# hundred kB cost page faults on every allocation: CPU-bound modules measured 1.7x slower
+# in workers than in a long-lived parent. Workers keep up to this much free heap instead.
+_TRIM_THRESHOLD = 64 * 2**20
+_MMAP_THRESHOLD = 16 * 2**20
+
+
+def tune_malloc() -> bool:
+    """Make glibc keep freed heap memory (up to 64 MiB) in this process; False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False  # not glibc (e.g. musl)
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    return bool(mallopt(m_trim_threshold, _TRIM_THRESHOLD)) and bool(
+        mallopt(m_mmap_threshold, _MMAP_THRESHOLD))
+
+
 def _init_pool_worker(events: Any, abort: Any) -> None:
     """Initialise a local pool worker: Ctrl-C is the parent's job, not the workers'."""
     global _POOL_EVENTS, _POOL_ABORT
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tune_malloc()
     _POOL_EVENTS = events
     _POOL_ABORT = abort
 
