@@ -13,7 +13,8 @@ speed-up is the number of cores used. Measured in one run, on one machine:
 (d) ``drain(executor=client)`` on a 2-process Dask LocalCluster that is already running
     (its start-up time is printed apart);
 (e) the limit on this machine at this moment: the same computation over the same hits
-    without km3flow, a plain loop vs a bare 2-process ProcessPoolExecutor (forkserver);
+    without km3flow, a plain loop vs a bare 2-process ProcessPoolExecutor (forkserver,
+    workers with km3flow's malloc settings);
     the machine is shared, so km3flow's speed-up is also given relative to this one;
 (f) the throughput of merging HDF5 parts in the parent (merge_hdf5 over 4 copies of
     atmospheric_muons_sample.h5, 500 events and 2.2 M hits each);
@@ -44,6 +45,7 @@ import tables
 from km3flow.core import Blob, Module, Pipeline
 from km3flow.io.hdf5 import HDF5Pump, HDF5Sink
 from km3flow.parallel.merge_hdf5 import merge_hdf5
+from km3flow.parallel.worker import tune_malloc
 
 
 class Burn(Module):
@@ -80,7 +82,8 @@ def _bare(files: list[str], rounds: int, workers: int) -> float:
             _bare_file(f, rounds)
     else:
         ctx = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+        # Same allocator settings as km3flow's workers, so that the limit is comparable.
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=tune_malloc) as ex:
             list(ex.map(_bare_file, files, [rounds] * len(files)))
     return time.perf_counter() - t0
 
@@ -121,7 +124,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1000)
     parser.add_argument("--reps", type=int, default=2)
     args = parser.parse_args(argv)
-    import dask
     from distributed import Client, LocalCluster
     from km3net_testdata import data_path
 
@@ -137,11 +139,6 @@ def main(argv: list[str] | None = None) -> int:
         merge_rates: list[tuple[float, float]] = []
         serial_out = os.path.join(tmp, "serial.h5")
 
-        # Dask starts its workers with MALLOC_TRIM_THRESHOLD_=64 kB, which makes numpy
-        # temporaries page-fault on every allocation (≈1.7x CPU here); use what km3flow's
-        # pool workers use (docs/parallel.md).
-        dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_":
-                         64 * 2**20})
         t0 = time.perf_counter()
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                dashboard_address=None)

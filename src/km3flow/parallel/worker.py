@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import io
+import multiprocessing
 import os
 import pickle
 import signal
@@ -120,8 +121,13 @@ _TRIM_THRESHOLD = 64 * 2**20
 _MMAP_THRESHOLD = 16 * 2**20
 
 
+_MALLOC_TUNED = False
+
+
 def tune_malloc() -> bool:
     """Make glibc keep freed heap memory (up to 64 MiB) in this process; False elsewhere."""
+    global _MALLOC_TUNED
+    _MALLOC_TUNED = True
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -201,6 +207,10 @@ def run_task(task: Task) -> TaskReport:
     if _POOL_ABORT is not None and _POOL_ABORT.is_set():
         report.status = "skipped"
         return report
+    if not _MALLOC_TUNED and multiprocessing.parent_process() is not None:
+        # A worker process of a cluster (e.g. Dask's, started with a 64 kB trim
+        # threshold); never the user's own process (threaded Dask workers).
+        tune_malloc()
     _notify("start", task.index)
     wall0, cpu0 = time.perf_counter(), cpu_clock()
     out = io.StringIO()
