@@ -1,0 +1,617 @@
+"""A Ligier-compatible ControlHost dispatcher on asyncio (standard library only).
+
+Publishers send tagged messages; subscribers get the messages of the tags they subscribed
+to, in the order each publisher sent them. The wire format and control tags are those of
+:mod:`km3flow.controlhost.protocol` (KM3NeT's JLigier / the original ControlHost
+dispatcher as KM3Pipe uses them).
+
+Delivery policy (memory stays bounded whatever clients do)
+----------------------------------------------------------
+Bytes go to a subscriber's socket directly while it keeps up. When its socket buffer
+(``write_buffer`` bytes, per connection) is full, messages wait in the subscriber's queue:
+
+``any`` (``w``) messages
+    at most ``queue_messages`` messages / ``queue_bytes`` bytes wait; beyond that the
+    **oldest** waiting "any" messages are dropped and counted (the subscriber gets the
+    latest ones). Drops are logged, rate-limited, with running counts.
+``all`` (``a``) messages
+    are never dropped; up to ``hold_bytes`` bytes wait. A subscriber that falls further
+    behind is **disconnected** with a logged reason, so one slow consumer never stalls
+    the dispatcher, the publishers or the other consumers.
+
+A message whose length field is negative or above ``max_message_size``, or whose tag is not
+printable ASCII, disconnects its sender (logged); a connection beyond ``max_connections``
+is refused. A sender that disconnects mid-message loses only that message. Payloads are
+received into preallocated buffers (large ones into a buffer of their own size) and shared,
+uncopied, by all subscribers; runs of consecutive messages to the same subscribers are
+forwarded as one write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from ..exceptions import ProtocolError
+from ..logger import get_logger
+from .protocol import (
+    ALWAYS,
+    BORN,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DIED,
+    GIME,
+    MODE_ALL,
+    MYID,
+    PREFIX_SIZE,
+    SUBSCRIBE,
+    decode_tag,
+    encode_message,
+    encode_tag,
+    parse_subscription,
+)
+
+log = get_logger("Ligier")
+
+_PREFIX = struct.Struct(">8si")
+_READ_BUFFER = 256 * 1024
+# A message larger than this is received into a buffer of its own (no copy afterwards).
+_OWN_BUFFER_ABOVE = 64 * 1024
+_NO_ROUTE: tuple = ()
+_DROP_LOG_INTERVAL = 5.0
+
+
+class _Subscriber:
+    """Delivery state of one connection: subscriptions, queue, counters."""
+
+    __slots__ = ("always", "credits", "paused", "queue", "any_msgs", "any_bytes", "all_bytes",
+                 "dropped", "out_msgs", "out_bytes", "last_drop_log", "drops_logged")
+
+    def __init__(self) -> None:
+        self.always = False
+        self.credits = 0
+        self.paused = False
+        self.queue: deque[list] = deque()  # [data, n_messages, is_all]
+        self.any_msgs = 0
+        self.any_bytes = 0
+        self.all_bytes = 0
+        self.dropped = 0
+        self.out_msgs = 0
+        self.out_bytes = 0
+        self.last_drop_log = 0.0
+        self.drops_logged = 0
+
+
+class _Connection(asyncio.BufferedProtocol):
+    """One client connection: parses what it sends, delivers what it subscribed to."""
+
+    def __init__(self, dispatcher: "Dispatcher") -> None:
+        self.d = dispatcher
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.nick = ""
+        self.subscriptions: dict[str, str] = {}
+        self.sub = _Subscriber()
+        self.closing = False
+        self.reason = ""
+        self.in_msgs = 0
+        self.in_bytes = 0
+        self._buf = bytearray(_READ_BUFFER)
+        self._view = memoryview(self._buf)
+        self._start = 0
+        self._end = 0
+        self._own: bytearray | None = None  # a large message being received
+        self._own_fill = 0
+        self._own_tag = b""
+
+    # -- connection lifecycle ------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        if len(self.d.connections) >= self.d.max_connections:
+            self.d.refused += 1
+            log.warning("refusing connection from %s: %d connections open (limit %d)",
+                        self.peer, len(self.d.connections), self.d.max_connections)
+            self.closing = True
+            transport.abort()
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        self.transport.set_write_buffer_limits(high=self.d.write_buffer)
+        self.d.connections.add(self)
+        self.d.connects += 1
+        log.info("connect from %s (%d connections open, %d so far)",
+                 self.peer, len(self.d.connections), self.d.connects)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self not in self.d.connections:
+            return
+        self.closing = True
+        if self._own is not None or self._end > self._start:
+            pending = self._own_fill if self._own is not None else self._end - self._start
+            log.warning("%s closed mid-message (%d bytes of an unfinished message discarded)",
+                        self.name, pending)
+        self.d.connections.discard(self)
+        self.d.disconnects += 1
+        if self.subscriptions:
+            self.d.rebuild_routes()
+        reason = self.reason or (f"error: {exc}" if exc else "closed by peer")
+        log.info("disconnect of %s (%s): received %d messages / %d bytes, sent %d / %d, "
+                 "dropped %d; %d connections open", self.name, reason, self.in_msgs,
+                 self.in_bytes, self.sub.out_msgs, self.sub.out_bytes, self.sub.dropped,
+                 len(self.d.connections))
+        self.d.record_closed(self)
+        if self.nick:
+            self.d.announce(DIED, self.nick)
+        self.sub.queue.clear()
+
+    def eof_received(self) -> bool:
+        return False
+
+    @property
+    def name(self) -> str:
+        return f"{self.nick}@{self.peer}" if self.nick else self.peer
+
+    def abort(self, reason: str) -> None:
+        """Disconnect this client at once (its pending output is discarded)."""
+        if self.closing:
+            return
+        self.reason = reason
+        log.warning("disconnecting %s: %s", self.name, reason)
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- receiving -----------------------------------------------------------------------
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self._own is not None:
+            return memoryview(self._own)[self._own_fill:]
+        if self._end == len(self._buf):
+            self._compact()
+        return self._view[self._end:]
+
+    def _compact(self) -> None:
+        n = self._end - self._start
+        self._buf[:n] = self._view[self._start:self._end]
+        self._start, self._end = 0, n
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.closing:
+            return
+        if self._own is not None:
+            self._own_fill += nbytes
+            if self._own_fill == len(self._own):
+                data, tag = self._own, self._own_tag
+                self._own = None
+                self.in_msgs += 1
+                self.in_bytes += len(data)
+                route = self.d.routes.get(tag, _NO_ROUTE)
+                if route:
+                    self.d.deliver(route, data, 1)
+            return
+        self._end += nbytes
+        self._parse()
+
+    def _parse(self) -> None:
+        buf, view = self._buf, self._view
+        start, end = self._start, self._end
+        d = self.d
+        routes, valid, max_size = d.routes, d.valid_tags, d.max_message_size
+        unpack = _PREFIX.unpack_from
+        run_route: tuple = _NO_ROUTE
+        run_start = start
+        run_n = 0
+        n_in = 0
+        while end - start >= PREFIX_SIZE:
+            raw_tag, length = unpack(buf, start)
+            if raw_tag not in valid:
+                try:
+                    decode_tag(raw_tag)
+                except ProtocolError as err:
+                    self.abort(f"garbage prefix at byte {self.in_bytes + start - self._start}"
+                               f" of its stream: {err}")
+                    return
+                if len(valid) > 4096:  # only a cache; keep it small
+                    valid.clear()
+                valid.add(raw_tag)
+            if length < 0 or length > max_size:
+                self.abort(f"message '{decode_tag(raw_tag)}' with length {length} "
+                           f"outside 0..{max_size}")
+                return
+            total = PREFIX_SIZE + length
+            if end - start < total:
+                break
+            if raw_tag[0] == 0x5F and raw_tag in _CONTROL:  # '_'
+                if run_n and run_route:
+                    d.deliver(run_route, bytes(view[run_start:start]), run_n)
+                run_n = 0
+                self._control(raw_tag, bytes(view[start + PREFIX_SIZE:start + total]))
+                if self.closing:
+                    return
+                routes = d.routes
+                run_route = _NO_ROUTE
+                run_start = start + total
+            else:
+                route = routes.get(raw_tag, _NO_ROUTE)
+                if route is not run_route:
+                    if run_n and run_route:
+                        d.deliver(run_route, bytes(view[run_start:start]), run_n)
+                    run_route, run_start, run_n = route, start, 0
+                run_n += 1
+            n_in += 1
+            start += total
+        if run_n and run_route:
+            d.deliver(run_route, bytes(view[run_start:start]), run_n)
+        self.in_msgs += n_in
+        self.in_bytes += start - self._start
+        pending = end - start
+        if pending >= PREFIX_SIZE:
+            raw_tag, length = unpack(buf, start)
+            total = PREFIX_SIZE + length
+            if total > _OWN_BUFFER_ABOVE:
+                own = bytearray(total)
+                own[:pending] = view[start:end]
+                self._own, self._own_fill, self._own_tag = own, pending, raw_tag
+                start = end = 0
+        if start == end:
+            start = end = 0
+        self._start, self._end = start, end
+        if start and len(buf) - end < _OWN_BUFFER_ABOVE:
+            self._compact()
+
+    def _control(self, tag: bytes, payload: bytes) -> None:
+        sub = self.sub
+        if tag == _T_SUBSCRIBE:
+            try:
+                self.subscriptions = parse_subscription(payload)
+            except ProtocolError as err:
+                self.abort(f"bad subscription: {err}")
+                return
+            log.info("%s subscribes to %s", self.name,
+                     ", ".join(f"{t} ({m})" for t, m in self.subscriptions.items()) or "nothing")
+            self.d.rebuild_routes()
+        elif tag == _T_ALWAYS:
+            sub.always = True
+            self.flush()
+        elif tag == _T_GIME:
+            sub.credits += 1
+            self.flush()
+        elif tag == _T_MYID:
+            name = payload.decode("ascii", "replace").strip()[:256]
+            if self.nick:
+                self.d.announce(DIED, self.nick)
+            self.nick = name
+            if name:
+                self.d.announce(BORN, name)
+
+    # -- sending -------------------------------------------------------------------------
+    def pause_writing(self) -> None:
+        self.sub.paused = True
+
+    def resume_writing(self) -> None:
+        self.sub.paused = False
+        self.flush()
+
+    def enqueue(self, data: bytes | bytearray, n: int, is_all: bool) -> None:
+        sub = self.sub
+        if self.closing:
+            return
+        if sub.always and not sub.paused and not sub.queue:
+            self.transport.write(data)  # type: ignore[union-attr]
+            sub.out_msgs += n
+            sub.out_bytes += len(data)
+            return
+        sub.queue.append([data, n, is_all])
+        if is_all:
+            sub.all_bytes += len(data)
+            if sub.all_bytes > self.d.hold_bytes:
+                self.abort(f"'all' subscriber too slow: {sub.all_bytes} bytes waiting, "
+                           f"above the limit of {self.d.hold_bytes}")
+                return
+        else:
+            sub.any_msgs += n
+            sub.any_bytes += len(data)
+            if sub.any_msgs > self.d.queue_messages or sub.any_bytes > self.d.queue_bytes:
+                self._drop_oldest()
+        self.flush()
+
+    def _drop_oldest(self) -> None:
+        sub, d = self.sub, self.d
+        dropped = 0
+        queue = sub.queue
+        while (sub.any_msgs > d.queue_messages or sub.any_bytes > d.queue_bytes) and \
+                len(queue) > 1:
+            for i, entry in enumerate(queue):
+                if not entry[2]:
+                    break
+            else:
+                break
+            if i == len(queue) - 1:  # keep the newest message
+                break
+            data, n, _ = entry
+            del queue[i]
+            sub.any_msgs -= n
+            sub.any_bytes -= len(data)
+            dropped += n
+        if dropped:
+            sub.dropped += dropped
+            d.dropped += dropped
+            now = time.monotonic()
+            if now - sub.last_drop_log >= _DROP_LOG_INTERVAL:
+                log.warning("slow 'any' subscriber %s: dropped %d oldest messages since the "
+                            "last report (%d in total for it, %d by the dispatcher)", self.name,
+                            sub.dropped - sub.drops_logged, sub.dropped, d.dropped)
+                sub.last_drop_log = now
+                sub.drops_logged = sub.dropped
+
+    def flush(self) -> None:
+        sub = self.sub
+        queue = sub.queue
+        write = self.transport.write  # type: ignore[union-attr]
+        while queue and not sub.paused and not self.closing:
+            if sub.always:
+                data, n, is_all = queue.popleft()
+            elif sub.credits > 0:
+                data, n, is_all = self._pop_one()
+                sub.credits -= 1
+            else:
+                return
+            if is_all:
+                sub.all_bytes -= len(data)
+            else:
+                sub.any_msgs -= n
+                sub.any_bytes -= len(data)
+            write(data)
+            sub.out_msgs += n
+            sub.out_bytes += len(data)
+
+    def _pop_one(self) -> list:
+        """Take the first message of the queue's first entry (which may hold several)."""
+        entry = self.sub.queue[0]
+        data, n, is_all = entry
+        if n == 1:
+            return self.sub.queue.popleft()
+        end = PREFIX_SIZE + _PREFIX.unpack_from(data, 0)[1]
+        entry[0] = data[end:]
+        entry[1] = n - 1
+        return [bytes(data[:end]), 1, is_all]
+
+
+_T_SUBSCRIBE, _T_ALWAYS, _T_GIME, _T_MYID = (encode_tag(t) for t in (SUBSCRIBE, ALWAYS, GIME, MYID))
+_CONTROL = frozenset({_T_SUBSCRIBE, _T_ALWAYS, _T_GIME, _T_MYID})
+
+
+class Dispatcher:
+    """A ControlHost dispatcher (Ligier stand-in) serving on ``host:port``.
+
+    Parameters
+    ----------
+    host
+        Address to bind; ``127.0.0.1`` unless told otherwise.
+    port
+        TCP port; 5553 is the Ligier's, 0 picks a free one (see :attr:`port` once started).
+    max_message_size
+        Largest payload accepted; a larger length field disconnects the sender.
+    max_connections
+        Connections beyond this are refused.
+    queue_messages, queue_bytes
+        Bounds of the "any" messages waiting for one slow subscriber; the oldest are
+        dropped beyond them.
+    hold_bytes
+        Bound of the "all" messages waiting for one subscriber; beyond it the subscriber is
+        disconnected.
+    write_buffer
+        Bytes buffered for a subscriber's socket before messages wait in its queue.
+
+    Examples
+    --------
+    In a program of its own: ``Dispatcher(port=5553).serve()`` (stops on SIGINT/SIGTERM).
+    Next to other code: ``with DispatcherThread(port=0) as ligier: ... ligier.port``.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 5553, *,
+                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+                 max_connections: int = 256, queue_messages: int = 10_000,
+                 queue_bytes: int = 64 * 1024 * 1024, hold_bytes: int = 256 * 1024 * 1024,
+                 write_buffer: int = 1024 * 1024) -> None:
+        for name, value in (("max_message_size", max_message_size),
+                            ("max_connections", max_connections),
+                            ("queue_messages", queue_messages), ("queue_bytes", queue_bytes),
+                            ("hold_bytes", hold_bytes), ("write_buffer", write_buffer)):
+            if int(value) < 1:
+                raise ValueError(f"{name} must be positive, got {value!r}")
+        self.host = host
+        self.port = int(port)
+        self.max_message_size = int(max_message_size)
+        self.max_connections = int(max_connections)
+        self.queue_messages = int(queue_messages)
+        self.queue_bytes = int(queue_bytes)
+        self.hold_bytes = int(hold_bytes)
+        self.write_buffer = int(write_buffer)
+        self.connections: set[_Connection] = set()
+        self.routes: dict[bytes, tuple[tuple[_Connection, bool], ...]] = {}
+        self.valid_tags: set[bytes] = set()
+        self.connects = 0
+        self.disconnects = 0
+        self.refused = 0
+        self.dropped = 0
+        self.closed_clients: deque[dict[str, Any]] = deque(maxlen=1000)
+        self._server: asyncio.base_events.Server | None = None
+        self._stopped: asyncio.Event | None = None
+
+    # -- routing -------------------------------------------------------------------------
+    def rebuild_routes(self) -> None:
+        """Recompute tag → subscribers after a subscription changed or a client left."""
+        table: dict[bytes, list[tuple[_Connection, bool]]] = {}
+        for conn in self.connections:
+            if conn.closing:
+                continue
+            for tag, mode in conn.subscriptions.items():
+                table.setdefault(encode_tag(tag), []).append((conn, mode == MODE_ALL))
+        self.routes = {tag: tuple(subs) for tag, subs in table.items()}
+
+    def deliver(self, route: tuple, data: bytes | bytearray, n: int) -> None:
+        for conn, is_all in route:
+            conn.enqueue(data, n, is_all)
+
+    def announce(self, tag: bytes, text: str) -> None:
+        """Send a ``Born``/``Died`` notice to the clients subscribed to it."""
+        route = self.routes.get(encode_tag(tag), _NO_ROUTE)
+        if route:
+            self.deliver(route, encode_message(tag, text.encode("ascii", "replace")), 1)
+
+    def record_closed(self, conn: _Connection) -> None:
+        self.closed_clients.append(_client_stats(conn))
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters of the dispatcher and of every open (and recently closed) client."""
+        return {
+            "port": self.port,
+            "connections": len(self.connections),
+            "connects": self.connects,
+            "disconnects": self.disconnects,
+            "refused": self.refused,
+            "dropped": self.dropped,
+            "clients": [_client_stats(c) for c in self.connections],
+            "closed": list(self.closed_clients),
+        }
+
+    # -- running -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start listening (the bound port is in :attr:`port` afterwards)."""
+        loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        self._server = await loop.create_server(lambda: _Connection(self), self.host,
+                                                self.port, reuse_address=True, backlog=128)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("listening on %s:%d (max message %d bytes, max %d connections)",
+                 self.host, self.port, self.max_message_size, self.max_connections)
+
+    async def stop(self) -> None:
+        """Stop listening, close every connection and log the totals."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for conn in list(self.connections):
+            conn.reason = conn.reason or "dispatcher stopping"
+            if conn.transport is not None:
+                conn.transport.abort()
+        await asyncio.sleep(0)  # let connection_lost callbacks run
+        log.info("stopped: %d connects, %d disconnects, %d refused, %d messages dropped",
+                 self.connects, self.disconnects, self.refused, self.dropped)
+        if self._stopped is not None:
+            self._stopped.set()
+
+    async def run(self, stop_signals: bool = False) -> None:
+        """Serve until :meth:`stop` (or, with ``stop_signals``, SIGINT/SIGTERM)."""
+        await self.start()
+        assert self._stopped is not None
+        if stop_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            await self._stopped.wait()
+        finally:
+            if stop_signals:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: int) -> None:
+        log.info("got %s, stopping", signal.Signals(sig).name)
+        asyncio.get_running_loop().create_task(self.stop())
+
+    def serve(self) -> None:
+        """Serve in this thread until SIGINT or SIGTERM."""
+        asyncio.run(self.run(stop_signals=True))
+
+
+def _client_stats(conn: _Connection) -> dict[str, Any]:
+    sub = conn.sub
+    return {
+        "peer": conn.peer, "nick": conn.nick, "subscriptions": dict(conn.subscriptions),
+        "received": conn.in_msgs, "received_bytes": conn.in_bytes,
+        "sent": sub.out_msgs, "sent_bytes": sub.out_bytes, "dropped": sub.dropped,
+        "waiting": sum(e[1] for e in sub.queue), "reason": conn.reason,
+    }
+
+
+class DispatcherThread:
+    """A :class:`Dispatcher` running in a background thread (tests, examples, notebooks).
+
+    Parameters are those of :class:`Dispatcher`; ``port=0`` picks a free port.
+    Use as a context manager, or call :meth:`start` and :meth:`stop`.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        self.dispatcher = Dispatcher(host, port, **options)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def port(self) -> int:
+        return self.dispatcher.port
+
+    @property
+    def host(self) -> str:
+        return self.dispatcher.host
+
+    def start(self, timeout: float = 10.0) -> "DispatcherThread":
+        self._thread = threading.Thread(target=self._main, name="ligier", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the dispatcher thread did not start in time")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self.dispatcher.start())
+        except BaseException as err:  # noqa: BLE001 - handed to the starting thread
+            self._error = err
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_until_complete(self.dispatcher._stopped.wait())  # type: ignore[union-attr]
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def call(self, func: Any, timeout: float = 10.0) -> Any:
+        """Run ``func()`` in the dispatcher's thread and return its result."""
+        assert self._loop is not None
+
+        async def wrapper() -> Any:
+            return func()
+
+        return asyncio.run_coroutine_threadsafe(wrapper(), self._loop).result(timeout)
+
+    def stats(self) -> dict[str, Any]:
+        """A consistent snapshot of :meth:`Dispatcher.snapshot`."""
+        return self.call(self.dispatcher.snapshot)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._loop is None or self._thread is None or not self._thread.is_alive():
+            return
+        asyncio.run_coroutine_threadsafe(self.dispatcher.stop(), self._loop).result(timeout)
+        self._thread.join(timeout)
+
+    def __enter__(self) -> "DispatcherThread":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
