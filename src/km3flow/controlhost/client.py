@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Iterable
 
-from ..exceptions import ProtocolError
+from ..exceptions import Km3flowError, ProtocolError
 from ..logger import get_logger
 from .protocol import (
     ALWAYS,
@@ -71,7 +71,7 @@ class Backoff:
             n += 1
 
 
-class ConnectionLost(ConnectionError):
+class ConnectionLost(Km3flowError, ConnectionError):
     """The connection to the dispatcher was lost (and not, or not yet, re-established)."""
 
 

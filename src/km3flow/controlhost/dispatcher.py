@@ -604,6 +604,21 @@ class DispatcherThread:
         """A consistent snapshot of :meth:`Dispatcher.snapshot`."""
         return self.call(self.dispatcher.snapshot)
 
+    def subscribers(self, tag: str) -> int:
+        """How many open connections subscribe to ``tag`` (and asked for data)."""
+        def count() -> int:
+            return sum(1 for c in self.dispatcher.connections
+                       if tag in c.subscriptions and not c.closing)
+        return self.call(count)
+
+    def wait_for_subscribers(self, tag: str, n: int = 1, timeout: float = 10.0) -> None:
+        """Wait until ``n`` connections subscribe to ``tag``; ``TimeoutError`` otherwise."""
+        deadline = time.monotonic() + timeout
+        while self.subscribers(tag) < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fewer than {n} subscribers of '{tag}' after {timeout} s")
+            time.sleep(0.01)  # polling the dispatcher thread
+
     def stop(self, timeout: float = 10.0) -> None:
         if self._loop is None or self._thread is None or not self._thread.is_alive():
             return
