@@ -124,6 +124,8 @@ class _Connection(asyncio.BufferedProtocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            if self.d.send_buffer:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.d.send_buffer)
         self.transport.set_write_buffer_limits(high=self.d.write_buffer)
         self.d.connections.add(self)
         self.d.connects += 1
@@ -409,6 +411,9 @@ class Dispatcher:
         disconnected.
     write_buffer
         Bytes buffered for a subscriber's socket before messages wait in its queue.
+    send_buffer
+        ``SO_SNDBUF`` of every accepted socket (default: the system's, which on Linux
+        grows up to ``net.ipv4.tcp_wmem``); bounds what the kernel holds per client.
 
     Examples
     --------
@@ -420,7 +425,7 @@ class Dispatcher:
                  max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
                  max_connections: int = 256, queue_messages: int = 10_000,
                  queue_bytes: int = 64 * 1024 * 1024, hold_bytes: int = 256 * 1024 * 1024,
-                 write_buffer: int = 1024 * 1024) -> None:
+                 write_buffer: int = 1024 * 1024, send_buffer: int | None = None) -> None:
         for name, value in (("max_message_size", max_message_size),
                             ("max_connections", max_connections),
                             ("queue_messages", queue_messages), ("queue_bytes", queue_bytes),
@@ -435,6 +440,7 @@ class Dispatcher:
         self.queue_bytes = int(queue_bytes)
         self.hold_bytes = int(hold_bytes)
         self.write_buffer = int(write_buffer)
+        self.send_buffer = send_buffer
         self.connections: set[_Connection] = set()
         self.routes: dict[bytes, tuple[tuple[_Connection, bool], ...]] = {}
         self.valid_tags: set[bytes] = set()
