@@ -40,3 +40,44 @@ def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> Non
 
 def closed_reasons(ligier: DispatcherThread) -> list[str]:
     return [c["reason"] for c in ligier.stats()["closed"]]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FakeServer:
+    """A scripted TCP server: ``script(conn, index)`` runs for each accepted connection."""
+
+    def __init__(self, script) -> None:
+        import threading
+
+        self.script = script
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.listener.settimeout(10)
+        self.port = self.listener.getsockname()[1]
+        self.received: list[bytes] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        index = 0
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                if self.script(conn, index, self) is False:
+                    return
+            index += 1
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(10)
