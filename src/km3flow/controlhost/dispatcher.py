@@ -509,7 +509,12 @@ class Dispatcher:
             conn.reason = conn.reason or "dispatcher stopping"
             if conn.transport is not None:
                 conn.transport.abort()
-        await asyncio.sleep(0)  # let connection_lost callbacks run
+        # the transports close their sockets in callbacks: let those run before the loop ends
+        deadline = time.monotonic() + 2.0
+        while self.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        for _ in range(3):
+            await asyncio.sleep(0)
         log.info("stopped: %d connects, %d disconnects, %d refused, %d messages dropped",
                  self.connects, self.disconnects, self.refused, self.dropped)
         if self._stopped is not None:
