@@ -168,6 +168,11 @@ class CHPump(Pump):
         self._parser_cache: dict[str, Parser | None] = {}
 
     # -- reading -------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Connect and subscribe (the pipeline calls this before the first cycle)."""
+        if self._thread is None:
+            self._start()
+
     def _start(self) -> None:
         self._client = Client(self.host, self.port, max_message_size=self.max_message_size,
                               backoff=self.backoff, name=self.client_name,
