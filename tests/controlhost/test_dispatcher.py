@@ -7,10 +7,9 @@ import socket
 import threading
 
 import pytest
+from ch_helpers import closed_reasons, hard_close, raw_socket, raw_subscribe, wait_until
 
 from km3flow.controlhost.protocol import encode_message, pack_prefix
-
-from ch_helpers import closed_reasons, hard_close, raw_socket, raw_subscribe, wait_until
 
 
 def test_round_trip_every_size_up_to_the_limit(make_ligier, clients):
@@ -167,7 +166,7 @@ def watched(ligier, clients):
 
 
 def test_garbage_prefix_disconnects_only_the_sender(ligier, watched):
-    sub, pub, still_served = watched
+    _, _, still_served = watched
     still_served()
     bad = raw_socket(ligier.port)
     bad.sendall(random.Random(3).randbytes(64) + b"\xff" * 16)
@@ -179,7 +178,7 @@ def test_garbage_prefix_disconnects_only_the_sender(ligier, watched):
 
 @pytest.mark.parametrize("length", [-1, 2**31 - 1])
 def test_bad_length_field_disconnects_only_the_sender(ligier, watched, length):
-    sub, pub, still_served = watched
+    _, _, still_served = watched
     bad = raw_socket(ligier.port)
     bad.sendall(b"OK\0\0\0\0\0\0" + length.to_bytes(4, "big", signed=True) + bytes(4))
     assert bad.recv(1) == b""
@@ -189,7 +188,7 @@ def test_bad_length_field_disconnects_only_the_sender(ligier, watched, length):
 
 
 def test_publisher_closing_mid_message(ligier, watched):
-    sub, pub, still_served = watched
+    sub, _, still_served = watched
     quitter = raw_socket(ligier.port)
     quitter.sendall(encode_message("OK", b"complete") + pack_prefix("OK", 1000) + bytes(400))
     quitter.close()

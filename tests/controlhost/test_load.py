@@ -62,7 +62,7 @@ def test_two_publishers_three_subscribers(make_ligier, clients):
         assert got[0] == list(range(N))
         assert got[1] == list(range(N))
 
-    slow_name = "%s:%d" % slow.getsockname()
+    slow_name = "{}:{}".format(*slow.getsockname())
     stats = next(c for c in ligier.stats()["clients"] if c["peer"] == slow_name)
     assert stats["waiting"] <= queue_messages + 2 * (256 * 1024 // (PREFIX_SIZE + PAYLOAD))
 

@@ -12,7 +12,6 @@ import pytest
 from ch_helpers import wait_until
 
 import km3flow as kp
-from km3flow.controlhost.dispatcher import DispatcherThread
 from km3flow.controlhost.protocol import Prefix
 from km3flow.controlhost.pump import CHPump, CHSink
 from km3flow.exceptions import FormatError, ModuleError

@@ -42,7 +42,7 @@ def test_frame_reader_fuzz(testdata):
     data = Path(path).read_bytes()
     rng = random.Random(6)
     boundaries = {0, 5724, 7674, len(data)}
-    for cut in list(range(0, 64)) + rng.sample(range(len(data)), 200):
+    for cut in list(range(64)) + rng.sample(range(len(data)), 200):
         try:
             frames = list(iter_daq_frames(path, data[:cut]))
         except FormatError as err:

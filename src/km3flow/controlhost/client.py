@@ -18,8 +18,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any, Iterable
+from collections.abc import Iterable, Iterator
 
 from ..exceptions import Km3flowError, ProtocolError
 from ..logger import get_logger
@@ -135,7 +134,7 @@ class Client:
     def connected(self) -> bool:
         return self.socket is not None
 
-    def connect(self) -> "Client":
+    def connect(self) -> Client:
         """Connect once (no retries) and send name and subscriptions; raise ``OSError``."""
         self.disconnect()
         sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
@@ -341,12 +340,12 @@ class Client:
             if message is not None:
                 yield message
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         if self.socket is None:
             self.connect()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.disconnect()
 
     def __repr__(self) -> str:

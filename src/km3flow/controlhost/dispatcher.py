@@ -69,8 +69,20 @@ _DROP_LOG_INTERVAL = 5.0
 class _Subscriber:
     """Delivery state of one connection: subscriptions, queue, counters."""
 
-    __slots__ = ("always", "credits", "paused", "queue", "any_msgs", "any_bytes", "all_bytes",
-                 "dropped", "out_msgs", "out_bytes", "last_drop_log", "drops_logged")
+    __slots__ = (
+        "all_bytes",
+        "always",
+        "any_bytes",
+        "any_msgs",
+        "credits",
+        "dropped",
+        "drops_logged",
+        "last_drop_log",
+        "out_bytes",
+        "out_msgs",
+        "paused",
+        "queue",
+    )
 
     def __init__(self) -> None:
         self.always = False
@@ -90,7 +102,7 @@ class _Subscriber:
 class _Connection(asyncio.BufferedProtocol):
     """One client connection: parses what it sends, delivers what it subscribed to."""
 
-    def __init__(self, dispatcher: "Dispatcher") -> None:
+    def __init__(self, dispatcher: Dispatcher) -> None:
         self.d = dispatcher
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
@@ -576,7 +588,7 @@ class DispatcherThread:
     def host(self) -> str:
         return self.dispatcher.host
 
-    def start(self, timeout: float = 10.0) -> "DispatcherThread":
+    def start(self, timeout: float = 10.0) -> DispatcherThread:
         self._thread = threading.Thread(target=self._main, name="ligier", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -636,8 +648,8 @@ class DispatcherThread:
         asyncio.run_coroutine_threadsafe(self.dispatcher.stop(), self._loop).result(timeout)
         self._thread.join(timeout)
 
-    def __enter__(self) -> "DispatcherThread":
+    def __enter__(self) -> DispatcherThread:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from ..exceptions import ProtocolError
 
