@@ -217,14 +217,29 @@ class _Connection(asyncio.BufferedProtocol):
         buf, view = self._buf, self._view
         start, end = self._start, self._end
         d = self.d
-        routes, valid, max_size = d.routes, d.valid_tags, d.max_message_size
+        routes_get, valid, max_size = d.routes.get, d.valid_tags, d.max_message_size
+        deliver = d.deliver
         unpack = _PREFIX.unpack_from
-        run_route: tuple = _NO_ROUTE
+        run_route: tuple | None = None
         run_start = start
         run_n = 0
         n_in = 0
         while end - start >= PREFIX_SIZE:
             raw_tag, length = unpack(buf, start)
+            route = routes_get(raw_tag)
+            if route is not None and 0 <= length <= max_size:
+                # the hot path: a subscribed tag (valid, as only valid tags are routed)
+                nxt = start + PREFIX_SIZE + length
+                if nxt > end:
+                    break
+                if route is not run_route:
+                    if run_n:
+                        deliver(run_route, bytes(view[run_start:start]), run_n)
+                        n_in += run_n
+                    run_route, run_start, run_n = route, start, 0
+                run_n += 1
+                start = nxt
+                continue
             if raw_tag not in valid:
                 try:
                     decode_tag(raw_tag)
@@ -239,30 +254,24 @@ class _Connection(asyncio.BufferedProtocol):
                 self.abort(f"message '{decode_tag(raw_tag)}' with length {length} "
                            f"outside 0..{max_size}")
                 return
-            total = PREFIX_SIZE + length
-            if end - start < total:
+            nxt = start + PREFIX_SIZE + length
+            if nxt > end:
                 break
-            if raw_tag[0] == 0x5F and raw_tag in _CONTROL:  # '_'
-                if run_n and run_route:
-                    d.deliver(run_route, bytes(view[run_start:start]), run_n)
+            if run_n:
+                deliver(run_route, bytes(view[run_start:start]), run_n)
+                n_in += run_n
                 run_n = 0
-                self._control(raw_tag, bytes(view[start + PREFIX_SIZE:start + total]))
+            run_route = None
+            if raw_tag in _CONTROL:
+                self._control(raw_tag, bytes(view[start + PREFIX_SIZE:nxt]))
                 if self.closing:
                     return
-                routes = d.routes
-                run_route = _NO_ROUTE
-                run_start = start + total
-            else:
-                route = routes.get(raw_tag, _NO_ROUTE)
-                if route is not run_route:
-                    if run_n and run_route:
-                        d.deliver(run_route, bytes(view[run_start:start]), run_n)
-                    run_route, run_start, run_n = route, start, 0
-                run_n += 1
+                routes_get = d.routes.get
             n_in += 1
-            start += total
-        if run_n and run_route:
-            d.deliver(run_route, bytes(view[run_start:start]), run_n)
+            start = nxt
+        if run_n:
+            deliver(run_route, bytes(view[run_start:start]), run_n)
+            n_in += run_n
         self.in_msgs += n_in
         self.in_bytes += start - self._start
         pending = end - start
@@ -472,7 +481,9 @@ class Dispatcher:
             if conn.closing:
                 continue
             for tag, mode in conn.subscriptions.items():
-                table.setdefault(encode_tag(tag), []).append((conn, mode == MODE_ALL))
+                raw = encode_tag(tag)
+                if raw not in _CONTROL:  # control messages are for the dispatcher only
+                    table.setdefault(raw, []).append((conn, mode == MODE_ALL))
         self.routes = {tag: tuple(subs) for tag, subs in table.items()}
 
     def deliver(self, route: tuple, data: bytes | bytearray, n: int) -> None:
