@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import select
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -42,6 +43,7 @@ from .protocol import (
 log = get_logger("CHClient")
 
 _RECV_BUFFER = 256 * 1024
+_PREFIX = struct.Struct(">8si")
 _SMALL_SEND = 64 * 1024
 
 
@@ -128,6 +130,7 @@ class Client:
         self._view = memoryview(self._buf)
         self._start = 0
         self._end = 0
+        self._tags: dict[bytes, str] = {}
 
     # -- connection ----------------------------------------------------------------------
     @property
@@ -301,9 +304,13 @@ class Client:
             self._fill(PREFIX_SIZE)
         start = self._start
         view = self._view
+        raw_tag, length = _PREFIX.unpack_from(view, start)
+        tag = self._tags.get(raw_tag)
         try:
-            tag = decode_tag(view[start:start + 8])
-            length = int.from_bytes(view[start + 8:start + 12], "big", signed=True)
+            if tag is None:
+                tag = decode_tag(raw_tag)
+                if len(self._tags) < 1024:
+                    self._tags[raw_tag] = tag
             check_length(length, self.max_message_size, tag)
         except ProtocolError:
             self.disconnect()

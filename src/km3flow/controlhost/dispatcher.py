@@ -145,6 +145,7 @@ class _Connection(asyncio.BufferedProtocol):
                  self.peer, len(self.d.connections), self.d.connects)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.d._live.discard(self)
         if self not in self.d.connections:
             return
         self.closing = True
@@ -463,6 +464,7 @@ class Dispatcher:
         self.write_buffer = int(write_buffer)
         self.send_buffer = send_buffer
         self.connections: set[_Connection] = set()
+        self._live: set[_Connection] = set()  # every connection not yet lost
         self.routes: dict[bytes, tuple[tuple[_Connection, bool], ...]] = {}
         self.valid_tags: set[bytes] = set()
         self.connects = 0
@@ -517,27 +519,43 @@ class Dispatcher:
         """Start listening (the bound port is in :attr:`port` afterwards)."""
         loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
-        self._server = await loop.create_server(lambda: _Connection(self), self.host,
+        self._server = await loop.create_server(self._new_connection, self.host,
                                                 self.port, reuse_address=True, backlog=128)
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("listening on %s:%d (max message %d bytes, max %d connections)",
                  self.host, self.port, self.max_message_size, self.max_connections)
 
+    def _new_connection(self) -> _Connection:
+        conn = _Connection(self)
+        self._live.add(conn)
+        return conn
+
     async def stop(self) -> None:
         """Stop listening, close every connection and log the totals."""
         if self._server is not None:
+            # Stop accepting first and let accepted sockets become connections: closing the
+            # server while asyncio still sets one up would leak that socket.
+            loop = asyncio.get_running_loop()
+            for sock in self._server.sockets:
+                loop.remove_reader(sock.fileno())
+            for _ in range(5):
+                await asyncio.sleep(0)
             self._server.close()
             self._server = None
-        for conn in list(self.connections):
-            conn.reason = conn.reason or "dispatcher stopping"
-            if conn.transport is not None:
-                conn.transport.abort()
-        # the transports close their sockets in callbacks: let those run before the loop ends
+        # Connections just accepted get their transport in a callback, and transports
+        # close their sockets in callbacks: abort until every connection is gone, so no
+        # socket outlives the event loop.
+        # An accepted socket may still wait for its task to create the connection, so
+        # also wait a few quiet loop iterations.
         deadline = time.monotonic() + 2.0
-        while self.connections and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
-        for _ in range(3):
-            await asyncio.sleep(0)
+        quiet = 0
+        while quiet < 5 and time.monotonic() < deadline:
+            quiet = 0 if self._live else quiet + 1
+            for conn in list(self._live):
+                if conn.transport is not None:
+                    conn.reason = conn.reason or "dispatcher stopping"
+                    conn.transport.abort()
+            await asyncio.sleep(0.001)
         log.info("stopped: %d connects, %d disconnects, %d refused, %d messages dropped",
                  self.connects, self.disconnects, self.refused, self.dropped)
         if self._stopped is not None:

@@ -101,7 +101,7 @@ def decode_tag(raw: bytes | bytearray | memoryview) -> str:
     return name.decode("ascii")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Prefix:
     """The 16-byte header of a ControlHost message.
 
@@ -119,7 +119,7 @@ class Prefix:
     length: int
     timestamp: float = field(default_factory=time.time, compare=False)
 
-    SIZE = PREFIX_SIZE
+    SIZE: ClassVar[int] = PREFIX_SIZE
 
     @property
     def data(self) -> bytes:
@@ -168,7 +168,7 @@ def check_length(length: int, max_size: int, tag: str = "?") -> None:
                             f"of {max_size} bytes")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Message:
     """A ControlHost message: a tag and its payload.
 
