@@ -44,6 +44,8 @@ def test_prefix_round_trip_and_reserved_bytes_ignored():
     raw[12:16] = b"\xff\x01\x02\x03"
     assert unpack_prefix(raw).length == 7
     assert str(Prefix("MSG", 7)) == "ControlHost Prefix with tag 'MSG' (7 bytes of data)"
+    assert Prefix.SIZE == PREFIX_SIZE == 16
+    assert Prefix("MSG", 7, timestamp=1.0) == Prefix("MSG", 7, timestamp=2.0)
 
 
 @pytest.mark.parametrize("tag", ["", "TOOLONGTAG", "A B", "é", "TAB\t", "\x00A"])

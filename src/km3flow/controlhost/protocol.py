@@ -35,6 +35,7 @@ import struct
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from ..exceptions import ProtocolError
 
