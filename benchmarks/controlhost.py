@@ -208,7 +208,7 @@ def run_case(case: str, size: int, n: int, ligier_port: int | None) -> float:
 def _have_km3pipe() -> bool:
     if not os.path.exists(REFPYTHON):
         return False
-    probe = subprocess.run([REFPYTHON, "-c", "import km3pipe.controlhost"],
+    probe = subprocess.run([REFPYTHON, "-c", "import km3pipe.controlhost"], check=False,
                            capture_output=True)
     return probe.returncode == 0
 
