@@ -246,3 +246,12 @@ def test_dispatcher_stop_closes_everybody(make_ligier, clients):
         sub.get_message(timeout=5)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", ligier.port), timeout=1).recv(1)
+
+
+def test_dispatcher_options_are_checked():
+    from km3flow.controlhost.dispatcher import Dispatcher
+
+    for option in ("max_message_size", "max_connections", "queue_messages", "queue_bytes",
+                   "hold_bytes", "write_buffer"):
+        with pytest.raises(ValueError, match=option):
+            Dispatcher(**{option: 0})

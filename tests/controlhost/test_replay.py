@@ -92,7 +92,8 @@ def _parse(module, argv):
     return parser.parse_args(argv)
 
 
-def test_ligier_cli_serves_and_stops_on_sigterm(testdata):
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_ligier_cli_serves_and_stops_on_signals(testdata, stop_signal):
     code = ("import argparse, sys; from km3flow.cli import ligier; p = argparse.ArgumentParser(); "
             "ligier.add_arguments(p); sys.exit(ligier.run(p.parse_args(sys.argv[1:])))")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
@@ -111,12 +112,12 @@ def test_ligier_cli_serves_and_stops_on_sigterm(testdata):
             assert ch_replay.run(args) == 0
             sizes = [len(sub.get_message(timeout=5).data) for _ in range(3)]
         assert sizes == IO_EVT_LENGTHS
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop_signal)
         _, err = proc.communicate(timeout=10)
     finally:
         proc.kill()
     assert proc.returncode == 0
-    assert "got SIGTERM, stopping" in err and "stopped: " in err
+    assert f"got {stop_signal.name}, stopping" in err and "stopped: 2 connects" in err
 
 
 def test_cli_arguments():

@@ -243,6 +243,9 @@ class Client:
         """Return the next message; ``None`` if ``timeout`` seconds pass without one, or
         the client is stopped.
 
+        ``timeout`` bounds the wait for a message to begin; once its first bytes are in,
+        the rest must follow within ``stall_timeout`` or the connection counts as lost.
+
         Raises
         ------
         ProtocolError

@@ -110,7 +110,12 @@ class _Connection(asyncio.BufferedProtocol):
             return
         sock = transport.get_extra_info("socket")
         if sock is not None:
+            # notice peers that vanished without closing (half-open) within minutes, not hours
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for option, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10),
+                                  ("TCP_KEEPCNT", 6)):
+                if hasattr(socket, option):
+                    sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
             if self.d.send_buffer:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.d.send_buffer)
         self.transport.set_write_buffer_limits(high=self.d.write_buffer)
