@@ -10,6 +10,7 @@ from km3flow.controlhost.protocol import (
     PREFIX_SIZE,
     Message,
     Prefix,
+    Tag,
     decode_tag,
     encode_message,
     encode_tag,
@@ -52,6 +53,17 @@ def test_prefix_round_trip_and_reserved_bytes_ignored():
 def test_invalid_tags_are_refused(tag):
     with pytest.raises(ValueError):
         encode_tag(tag)
+
+
+def test_tag_class():
+    tag = Tag("IO_EVT")
+    assert tag == "IO_EVT" and isinstance(tag, str) and tag.data == b"IO_EVT\0\0"
+    assert Tag(b"MSG\0\0\0\0\0") == "MSG" and Tag.SIZE == 8
+    assert Tag.from_bytes(b"ABCDEFGH") == "ABCDEFGH"
+    with pytest.raises(ValueError):
+        Tag("123456789")  # as in KM3Pipe's tests
+    with pytest.raises(ProtocolError):
+        Tag.from_bytes(b"\xff" * 8)
 
 
 def test_tag_encoding():

@@ -23,6 +23,7 @@ _LAZY = {
     "CHSink": "km3flow.controlhost.pump",
     "Message": "km3flow.controlhost.protocol",
     "Prefix": "km3flow.controlhost.protocol",
+    "Tag": "km3flow.controlhost.protocol",
     "iter_daq_frames": "km3flow.controlhost.replay",
     "replay_file": "km3flow.controlhost.replay",
 }

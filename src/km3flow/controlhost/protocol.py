@@ -102,6 +102,31 @@ def decode_tag(raw: bytes | bytearray | memoryview) -> str:
     return name.decode("ascii")
 
 
+class Tag(str):
+    """A checked ControlHost tag: a ``str`` whose 8-byte wire form is :attr:`data`.
+
+    >>> Tag("IO_EVT").data
+    b'IO_EVT\\x00\\x00'
+    >>> Tag.from_bytes(b"IO_SUM\\x00\\x00")
+    'IO_SUM'
+    """
+
+    SIZE: ClassVar[int] = TAG_SIZE
+
+    def __new__(cls, value: str | bytes) -> "Tag":
+        return super().__new__(cls, encode_tag(value).rstrip(b"\x00").decode("ascii"))
+
+    @property
+    def data(self) -> bytes:
+        """The 8 bytes on the wire (NUL-padded)."""
+        return encode_tag(self)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | bytearray | memoryview) -> "Tag":
+        """Decode an 8-byte tag field; raise ``ProtocolError`` if it is invalid."""
+        return cls(decode_tag(raw))
+
+
 @dataclass(slots=True)
 class Prefix:
     """The 16-byte header of a ControlHost message.
