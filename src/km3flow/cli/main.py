@@ -26,7 +26,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; only the ``selected`` subcommand's module is imported."""
     parser = argparse.ArgumentParser(
         prog="km3flow", description="km3flow: pipelines, data access and training for KM3NeT"
     )
@@ -35,17 +36,27 @@ def build_parser() -> argparse.ArgumentParser:
                         help="log level of all km3flow loggers (DEBUG, INFO, WARNING, …)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (modname, help_text) in SUBCOMMANDS.items():
-        module = importlib.import_module(modname)
         p = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        if name == selected:
+            module = importlib.import_module(modname)
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``km3flow`` command; returns the exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    selected = next((a for a in argv if a in SUBCOMMANDS), None)
+    parser = build_parser(selected)
+    rest: list[str] = []
+    if selected == "test" and not {"-h", "--help"} & set(argv):
+        # Everything after 'test' belongs to pytest, verbatim.
+        cut = argv.index("test") + 1
+        argv, rest = argv[:cut], argv[cut:]
     args = parser.parse_args(argv)
+    if selected == "test":
+        args.pytest_args = list(args.pytest_args) + rest
     if args.log_level:
         from ..logger import set_level
 

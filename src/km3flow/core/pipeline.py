@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import reprlib
 import signal
 import threading
 import time
@@ -21,7 +22,7 @@ from ..exceptions import Km3flowError, ModuleError, ServiceNotFound
 from ..logger import get_logger, get_printer
 from .blob import Blob
 from .config import load_pipeline_config
-from .module import Module, Services
+from .module import Module, Pump, Services
 from .timing import FOLD_EVERY, DurationRecorder, IntervalRecorder, peak_memory_mb
 
 log = get_logger("Pipeline")
@@ -60,7 +61,10 @@ def _jsonable(value: Any) -> Any:
         json.dumps(value)
         return value
     except (TypeError, ValueError):
-        return repr(value)
+        text = repr(value)
+        if "\n" in text or len(text) > 200:
+            text = f"<{type(value).__module__}.{type(value).__qualname__} object>"
+        return text
 
 
 class _Entry:
@@ -90,8 +94,8 @@ class Pipeline:
         over keyword arguments given to :meth:`attach`.
     """
 
-    def __init__(self, timeit: bool = False, configfile: str | os.PathLike | None = None,
-                 anybar: bool = False) -> None:
+    def __init__(self, timeit: bool = False,
+                 configfile: str | os.PathLike | None = None) -> None:
         self.timeit = timeit
         self.services = Services()
         self.specs: list[ModuleSpec] = []
@@ -106,6 +110,9 @@ class Pipeline:
         self._config_used: set[str] = set()
         self.cycle_times = IntervalRecorder()
         self.finish_results = Blob()
+        # Services every pipeline offers, for sinks (provenance) and progress bars.
+        self.services["pipeline_description"] = lambda: self.describe(fmt="json")
+        self.services["input_files"] = self.input_files
         if self.configfile is not None:
             log.warning(
                 "Keep in mind that the module configuration file has precedence over "
@@ -165,7 +172,7 @@ class Pipeline:
         if isinstance(module_factory, Module):
             module = module_factory
             module.name = name
-            module.services.update(self.services)
+            self.services.update(module.services)  # what it exposed before being attached
             module.services = self.services
             call: Callable = module.process
         elif isinstance(module_factory, type) and issubclass(module_factory, Module):
@@ -192,6 +199,8 @@ class Pipeline:
         if module is not None:
             module.every = every
             module.only_if = only_if_keys
+            if not self._entries and isinstance(module, Pump) and module.random_access:
+                self.services["n_cycles"] = module.__len__
         self.specs.append(spec)
         self._entries.append(_Entry(spec, module, call))
         self._init_wall += time.perf_counter() - t_wall
@@ -226,6 +235,23 @@ class Pipeline:
 
         return call
 
+    def input_files(self) -> list[str]:
+        """The input files named by the attached pumps' filename/filenames parameters."""
+        files: list[str] = []
+        for spec in self.specs:
+            factory = spec.factory
+            is_pump = isinstance(factory, Pump) or (
+                isinstance(factory, type) and issubclass(factory, Pump))
+            if not is_pump:
+                continue
+            for key in ("filename", "filenames", "filepath", "input"):
+                value = spec.params.get(key)
+                if isinstance(value, (str, os.PathLike)):
+                    files.append(os.fspath(value))
+                elif isinstance(value, (list, tuple)):
+                    files.extend(os.fspath(v) for v in value)
+        return files
+
     @property
     def modules(self) -> list[Any]:
         """The attached modules in order (Module instances, or functions)."""
@@ -254,6 +280,7 @@ class Pipeline:
                 lines.append(f"       {params}")
         return "\n".join(lines)
 
+    @reprlib.recursive_repr("<this Pipeline>")
     def __repr__(self) -> str:
         return self.describe()
 
@@ -335,52 +362,57 @@ class Pipeline:
         entries = self._entries
         plain = all(e.every is None and not e.only_if for e in entries) and not self.timeit
         calls = [e.call for e in entries]
+        timeit = self.timeit
         wall, cpu = time.perf_counter, time.process_time
         recorder = self.cycle_times
-        tw, tc = recorder.wall, recorder.cpu
-        limit = -1 if cycles is None else int(cycles)
+        new_blob = Blob
         cycle = self.cycles
         entry = None
         call = None
+        # Cycles run in chunks so the per-cycle work is two clock reads and two list
+        # appends; the chunk's timestamps are folded into running statistics after it.
         try:
-            while cycle != limit:
-                tw.append(wall())
-                tc.append(cpu())
-                if len(tw) > FOLD_EVERY:
-                    recorder.fold()
-                    tw, tc = recorder.wall, recorder.cpu
-                blob = Blob()
-                if plain:
-                    for call in calls:
-                        blob = call(blob)
-                        if type(blob) is not Blob:
-                            if blob is None:
-                                break
-                            blob = self._check_blob(blob, call)
-                else:
-                    for entry in entries:
-                        if entry.every is not None and cycle % entry.every:
-                            continue
-                        if entry.only_if and not all(k in blob for k in entry.only_if):
-                            continue
-                        if self.timeit:
-                            t0, c0 = wall(), cpu()
-                            blob = entry.call(blob)
-                            entry.timer.wall.append(wall() - t0)
-                            entry.timer.cpu.append(cpu() - c0)
-                            if len(entry.timer.wall) > FOLD_EVERY:
-                                entry.timer.fold()
-                        else:
-                            blob = entry.call(blob)
-                        if type(blob) is not Blob:
-                            if blob is None:
-                                break
-                            blob = self._check_blob(blob, entry.call)
-                cycle += 1
-                self.cycles = cycle
+            while True:
+                chunk = FOLD_EVERY if cycles is None else min(FOLD_EVERY, cycles - cycle)
+                if chunk <= 0:
+                    break
+                tw_append, tc_append = recorder.wall.append, recorder.cpu.append
+                for _ in range(chunk):
+                    tw_append(wall())
+                    tc_append(cpu())
+                    blob = new_blob()
+                    if plain:
+                        for call in calls:
+                            blob = call(blob)
+                            if type(blob) is not Blob:
+                                if blob is None:
+                                    break
+                                blob = self._check_blob(blob, call)
+                    else:
+                        for entry in entries:
+                            if entry.every is not None and cycle % entry.every:
+                                continue
+                            if entry.only_if and not all(k in blob for k in entry.only_if):
+                                continue
+                            if timeit:
+                                t0, c0 = wall(), cpu()
+                                blob = entry.call(blob)
+                                entry.timer.wall.append(wall() - t0)
+                                entry.timer.cpu.append(cpu() - c0)
+                            else:
+                                blob = entry.call(blob)
+                            if type(blob) is not Blob:
+                                if blob is None:
+                                    break
+                                blob = self._check_blob(blob, entry.call)
+                    cycle += 1
+                recorder.fold()
+                if timeit:
+                    for e in entries:
+                        e.timer.fold()
         except StopIteration:
-            tw.pop()
-            tc.pop()
+            recorder.wall.pop()
+            recorder.cpu.pop()
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as err:
@@ -390,10 +422,12 @@ class Pipeline:
                 f"module '{name}' failed in cycle {cycle}: {type(err).__name__}: {err}",
                 module=name, cycle=cycle,
             ) from err
-        else:
-            tw.append(wall())
-            tc.append(cpu())
         finally:
+            self.cycles = cycle
+            if len(recorder.wall) > len(recorder.cpu):
+                recorder.wall.pop()  # an interrupt between the two clock reads
+            recorder.wall.append(wall())
+            recorder.cpu.append(cpu())
             for e in entries:
                 e.timer.fold()
 

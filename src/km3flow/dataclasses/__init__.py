@@ -6,4 +6,4 @@ from .templates import TEMPLATES
 
 NDArray.__module__ = "km3flow.dataclasses"
 
-__all__ = ["Table", "NDArray", "TableError", "TEMPLATES", "DEFAULT_H5LOC"]
+__all__ = ["DEFAULT_H5LOC", "TEMPLATES", "NDArray", "Table", "TableError"]

@@ -24,7 +24,7 @@ class NDArray(np.ndarray):
         title: str = "Unnamed NDArray",
         name: str | None = None,
         group_id: int | None = None,
-    ) -> "NDArray":
+    ) -> NDArray:
         obj = np.asarray(array, dtype=dtype, order=order).view(cls)
         obj.h5loc = h5loc
         obj.title = name if name is not None else title
@@ -35,6 +35,12 @@ class NDArray(np.ndarray):
         self.h5loc = getattr(obj, "h5loc", "/misc")
         self.title = getattr(obj, "title", "Unnamed NDArray")
         self.group_id = getattr(obj, "group_id", None)
+
+    def __array_wrap__(self, arr: Any, context: Any = None, return_scalar: bool = False) -> Any:
+        # Reductions to a single value give a plain numpy scalar, not a 0-d NDArray.
+        if return_scalar or (isinstance(arr, np.ndarray) and arr.ndim == 0):
+            return arr[()]
+        return super().__array_wrap__(arr, context, return_scalar)
 
     @property
     def name(self) -> str:

@@ -4,6 +4,10 @@ The metadata are ``h5loc`` (where the table goes in an HDF5 file), ``split_h5`` 
 array per column instead of one compound table), ``name`` (the table's title) and
 ``h5singleton`` (written once per file, e.g. headers). They survive slicing, fancy
 indexing and sorting.
+
+Slicing a Table is on the hot path of every pump (one slice per table per blob), so
+``__getitem__`` and ``__array_finalize__`` avoid the Python-level detours of
+``np.recarray`` where they can.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from .templates import TEMPLATES
 DEFAULT_H5LOC = "/misc"
 DEFAULT_NAME = "Generic Table"
 _META = ("h5loc", "split_h5", "name", "h5singleton")
+_DEFAULT_META = {"h5loc": DEFAULT_H5LOC, "split_h5": False, "name": DEFAULT_NAME,
+                 "h5singleton": False}
 
 
 class TableError(Km3flowError, ValueError):
@@ -48,11 +54,42 @@ def _from_dict(data: Mapping[str, Any], dtype: Any) -> np.ndarray:
         dtype = np.dtype(dtype)
         missing = [k for k in dtype.names if k not in columns]
         if missing:
-            raise TableError(f"columns {missing} of the dtype are not in the data")
+            raise TableError(
+                f"columns {missing} of the dtype are not in the data; "
+                f"data has: {', '.join(columns)}"
+            )
     out = np.empty(n, dtype=dtype)
     for name in dtype.names:
         out[name] = columns[name]  # scalars broadcast
     return out
+
+
+def _conform(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Cast a structured array to ``dtype``, matching fields by name (not position)."""
+    if arr.dtype == dtype:
+        return arr
+    have, want = set(arr.dtype.names), set(dtype.names)
+    if have != want:
+        raise TableError(
+            f"cannot convert columns {sorted(have)} to the dtype's columns {sorted(want)}"
+        )
+    out = np.empty(arr.shape, dtype=dtype)
+    for name in dtype.names:
+        out[name] = arr[name]
+    return out
+
+
+def _infer_dtype(columns: Sequence[Any], colnames: Sequence[str]) -> np.dtype:
+    if len(columns) != len(colnames):
+        raise TableError(f"{len(columns)} columns given but {len(colnames)} column names")
+    return np.dtype([(n, np.asarray(c).dtype) for n, c in zip(colnames, columns)])
+
+
+def _record_view(arr: np.ndarray) -> np.ndarray:
+    # A record dtype up front spares recarray's costly dtype reassignment in finalize.
+    if arr.dtype.type is np.record:
+        return arr
+    return arr.view(np.dtype((np.record, arr.dtype)))
 
 
 class Table(np.recarray):
@@ -61,12 +98,14 @@ class Table(np.recarray):
     Parameters
     ----------
     data
-        A dict of columns (scalars are broadcast), a structured array, or a list of
-        rows/columns (then give ``dtype``; see :meth:`from_rows` and :meth:`from_columns`).
+        A dict of columns (scalars are broadcast), a structured array, a pandas
+        DataFrame, or a list of rows (then give ``dtype``; see :meth:`from_rows` and
+        :meth:`from_columns`).
     h5loc
         The HDF5 location, ``/misc`` by default.
     dtype
-        The structured dtype to use (optional for dicts and structured arrays).
+        The structured dtype to use (optional for dicts and structured arrays; a
+        structured array with the same column names in another order is reordered).
     split_h5
         Store one array per column under ``h5loc`` instead of one compound table.
     name
@@ -81,6 +120,8 @@ class Table(np.recarray):
     X <class 'km3flow.dataclasses.Table'> (rows: 2)
     >>> tab.b
     array([ True,  True])
+    >>> 'a' in tab
+    True
     """
 
     def __new__(
@@ -92,17 +133,25 @@ class Table(np.recarray):
         name: str | None = None,
         h5singleton: bool = False,
         **kwargs: Any,
-    ) -> "Table":
+    ) -> Table:
+        if kwargs:
+            raise TypeError(f"Table got unexpected keyword arguments {sorted(kwargs)}")
         if isinstance(data, Mapping):
             arr = _from_dict(data, dtype)
+        elif hasattr(data, "to_records") and hasattr(data, "columns"):  # a DataFrame
+            arr = data.to_records(index=False)
+            arr = np.asarray(arr) if dtype is None else _conform(np.asarray(arr), np.dtype(dtype))
+        elif isinstance(data, np.void) and data.dtype.names is not None:
+            arr = np.array([data], dtype=data.dtype)
         elif isinstance(data, np.ndarray) and data.dtype.names is not None:
-            arr = data if dtype is None else data.astype(dtype)
-        elif isinstance(data, np.ndarray) and data.dtype.names is None and data.size == 0:
+            arr = data if dtype is None else _conform(data, np.dtype(dtype))
+        elif isinstance(data, np.ndarray) and data.size == 0:
             if dtype is None:
                 raise TableError("an empty Table needs a dtype")
             arr = np.empty(0, dtype=dtype)
         elif dtype is not None:
-            arr = np.rec.fromrecords(list(data), dtype=dtype) if len(data) else np.empty(0, dtype)
+            rows = [tuple(r) for r in data]
+            arr = np.array(rows, dtype=dtype) if rows else np.empty(0, dtype)
         else:
             raise TableError(
                 "Table data must be a dict of columns or a structured array; "
@@ -110,19 +159,31 @@ class Table(np.recarray):
             )
         if arr.ndim == 0:
             arr = arr.reshape(1)
-        obj = np.asarray(arr).view(cls)
+        if arr.ndim != 1:
+            raise TableError(f"a Table is one-dimensional, got shape {arr.shape}")
+        obj = _record_view(np.asarray(arr)).view(cls)
         obj.h5loc = _check_h5loc(h5loc)
         obj.split_h5 = bool(split_h5)
         obj.name = DEFAULT_NAME if name is None else name
         obj.h5singleton = bool(h5singleton)
         return obj
 
+    @classmethod
+    def _wrap(cls, arr: np.ndarray, h5loc: str, name: str, split_h5: bool = False,
+              h5singleton: bool = False) -> Table:
+        """Wrap a 1-D structured array without any checks (readers' fast path)."""
+        obj = _record_view(arr).view(cls)
+        obj.__dict__.update(h5loc=h5loc, split_h5=split_h5, name=name, h5singleton=h5singleton)
+        return obj
+
     def __array_finalize__(self, obj: Any) -> None:
-        super().__array_finalize__(obj)  # recarray turns the dtype into a record dtype
-        self.h5loc = getattr(obj, "h5loc", DEFAULT_H5LOC)
-        self.split_h5 = getattr(obj, "split_h5", False)
-        self.name = getattr(obj, "name", DEFAULT_NAME)
-        self.h5singleton = getattr(obj, "h5singleton", False)
+        if self.dtype.type is not np.record and self.dtype.names is not None:
+            self.dtype = self.dtype  # recarray: field access gives records
+        meta = getattr(obj, "__dict__", None)
+        if meta and "h5loc" in meta:
+            self.__dict__.update(meta)
+        else:
+            self.__dict__.update(_DEFAULT_META)
 
     def __reduce__(self) -> Any:
         constructor, args, state = super().__reduce__()
@@ -136,15 +197,38 @@ class Table(np.recarray):
 
     # -- construction --------------------------------------------------------------------
     @classmethod
-    def from_rows(cls, rows: Iterable[Sequence[Any]], dtype: Any, **meta: Any) -> "Table":
-        """Build a table from an iterable of row tuples."""
+    def from_dict(cls, data: Mapping[str, Any], dtype: Any = None, **meta: Any) -> Table:
+        """Build a table from a dict of columns (scalars are broadcast)."""
+        return cls(data, dtype=dtype, **meta)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence[Any]], dtype: Any = None,
+                  colnames: Sequence[str] | None = None, **meta: Any) -> Table:
+        """Build a table from an iterable of row tuples.
+
+        Give either a structured ``dtype`` or ``colnames`` (then the column types are
+        inferred from the values).
+        """
         rows = [tuple(r) for r in rows]
+        if dtype is None:
+            if colnames is None:
+                raise TableError("from_rows needs a structured dtype or colnames")
+            columns = list(zip(*rows)) if rows else [[] for _ in colnames]
+            dtype = _infer_dtype(columns, colnames)
         arr = np.array(rows, dtype=dtype) if rows else np.empty(0, dtype=dtype)
         return cls(arr, **meta)
 
     @classmethod
-    def from_columns(cls, columns: Sequence[Any], dtype: Any, **meta: Any) -> "Table":
-        """Build a table from a list of column arrays in the order of ``dtype``'s fields."""
+    def from_columns(cls, columns: Sequence[Any], dtype: Any = None,
+                     colnames: Sequence[str] | None = None, **meta: Any) -> Table:
+        """Build a table from a list of column arrays, in the order of ``dtype``'s fields.
+
+        Give either a structured ``dtype`` or ``colnames`` (types inferred).
+        """
+        if dtype is None:
+            if colnames is None:
+                raise TableError("from_columns needs a structured dtype or colnames")
+            dtype = _infer_dtype(columns, colnames)
         dtype = np.dtype(dtype)
         if len(columns) != len(dtype.names):
             raise TableError(
@@ -153,68 +237,133 @@ class Table(np.recarray):
         return cls(dict(zip(dtype.names, columns)), dtype=dtype, **meta)
 
     @classmethod
-    def from_template(cls, data: Any, template: str) -> "Table":
-        """Build a table with the dtype, h5loc and split mode of a named template."""
-        try:
-            tmpl = TEMPLATES[template]
-        except KeyError:
-            raise TableError(
-                f"no template '{template}'; available: {', '.join(sorted(TEMPLATES))}"
-            ) from None
+    def from_template(cls, data: Any, template: str | Mapping[str, Any]) -> Table:
+        """Build a table with the dtype, h5loc and split mode of a named template.
+
+        ``template`` is a name from :data:`TEMPLATES` (see :attr:`templates_avail`) or a
+        dict with the keys ``dtype``, ``h5loc``, ``split_h5``, ``h5singleton``.
+        """
+        if isinstance(template, str):
+            try:
+                tmpl = TEMPLATES[template]
+            except KeyError:
+                raise TableError(
+                    f"no template '{template}'; available: {', '.join(sorted(TEMPLATES))}"
+                ) from None
+            name = template
+        else:
+            tmpl = template
+            name = tmpl.get("name", DEFAULT_NAME)
         return cls(
             data,
             dtype=tmpl["dtype"],
             h5loc=tmpl["h5loc"],
             split_h5=tmpl["split_h5"],
             h5singleton=tmpl["h5singleton"],
-            name=template,
+            name=name,
         )
 
+    @property
+    def templates_avail(self) -> list[str]:
+        """The names of the dtype templates."""
+        return sorted(TEMPLATES)
+
     @classmethod
-    def from_dataframe(cls, df: Any, **meta: Any) -> "Table":
+    def from_dataframe(cls, df: Any, **meta: Any) -> Table:
         """Build a table from a pandas DataFrame (the index is dropped)."""
         return cls(df.to_records(index=False), **meta)
 
     @classmethod
-    def merge(cls, tables: Sequence["Table"], **meta: Any) -> "Table":
+    def merge(cls, tables: Sequence[Table], fillna: bool = False, **meta: Any) -> Table:
         """Concatenate tables with the same columns into one (a single allocation).
 
-        Metadata come from the first table unless given.
+        Columns may come in another order in later tables. With ``fillna=True``, float
+        columns missing from some tables are filled with NaN. Metadata come from the
+        first table unless given.
         """
         tables = list(tables)
         if not tables:
             raise TableError("nothing to merge")
         first = tables[0]
-        names = first.dtype.names
-        for t in tables[1:]:
-            if t.dtype.names != names:
-                raise TableError(
-                    f"cannot merge tables with columns {names} and {t.dtype.names}"
-                )
-        arr = np.concatenate([np.asarray(t) for t in tables])
+        if fillna:
+            fields: dict[str, Any] = {}
+            for t in tables:
+                for n in t.dtype.names:
+                    fields.setdefault(n, t.dtype[n])
+            dtype = np.dtype(list(fields.items()))
+        else:
+            dtype = np.dtype(np.asarray(first).dtype.descr)
+        names = set(dtype.names)
+        total = sum(len(t) for t in tables)
+        out = np.empty(total, dtype=dtype)
+        pos = 0
+        for t in tables:
+            arr = np.asarray(t)
+            cols = set(arr.dtype.names)
+            if cols != names:
+                missing = names - cols
+                if not fillna or cols - names:
+                    raise TableError(
+                        f"cannot merge tables with columns {sorted(names)} and {sorted(cols)}"
+                        + ("" if fillna else "; use fillna=True to fill missing columns")
+                    )
+                bad = [c for c in missing if dtype[c].kind not in "fc"]
+                if bad:
+                    raise TableError(f"cannot fill non-float columns {bad} with NaN")
+            n = len(arr)
+            chunk = out[pos:pos + n]
+            if arr.dtype == dtype:
+                chunk[...] = arr
+            else:
+                for c in dtype.names:
+                    chunk[c] = arr[c] if c in cols else np.nan
+            pos += n
         for key in _META:
-            meta.setdefault(key, getattr(first, key, None))
-        return cls(arr, **meta)
+            meta.setdefault(key, getattr(first, key, _DEFAULT_META[key]))
+        return cls(out, **meta)
 
     concatenate = merge
 
+    def __add__(self, other: Any) -> Table:
+        """Concatenate two tables with the same columns (``tab1 + tab2``)."""
+        if not isinstance(other, np.ndarray) or other.dtype.names is None:
+            return NotImplemented
+        return Table.merge([self, other])
+
     # -- columns -------------------------------------------------------------------------
-    def __getattribute__(self, attr: str) -> Any:
-        # recarray serves fields as attributes; make a typo name the available columns.
-        try:
-            return super().__getattribute__(attr)
-        except AttributeError:
-            names = np.ndarray.__getattribute__(self, "dtype").names or ()
+    def __getattr__(self, attr: str) -> Any:
+        # Only reached when normal lookup and recarray's field lookup both failed.
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        names = np.ndarray.__getattribute__(self, "dtype").names or ()
+        if attr in ("pos", "dir"):  # the property failed: say which columns are missing
+            missing = [f"{attr}_{c}" for c in "xyz" if f"{attr}_{c}" not in names]
             raise AttributeError(
-                f"Table has no column or attribute '{attr}'; columns: {', '.join(names)}"
-            ) from None
+                f"Table has no columns {missing} for '{attr}'; columns: {', '.join(names)}"
+            )
+        raise AttributeError(
+            f"Table has no column or attribute '{attr}'; columns: {', '.join(names)}"
+        )
 
     def __getitem__(self, item: Any) -> Any:
-        if isinstance(item, str) and item not in (self.dtype.names or ()):
-            raise KeyError(
-                f"Table has no column '{item}'; columns: {', '.join(self.dtype.names or ())}"
-            )
-        return super().__getitem__(item)
+        if isinstance(item, str):
+            names = self.dtype.names or ()
+            if item not in names:
+                raise KeyError(f"Table has no column '{item}'; columns: {', '.join(names)}")
+            col = np.ndarray.__getitem__(self, item)
+            if col.dtype.names is None:
+                return col.view(np.ndarray)
+            return col
+        if isinstance(item, list) and item and all(isinstance(i, str) for i in item):
+            unknown = [i for i in item if i not in (self.dtype.names or ())]
+            if unknown:
+                raise KeyError(f"Table has no columns {unknown}; "
+                               f"columns: {', '.join(self.dtype.names or ())}")
+        return np.ndarray.__getitem__(self, item)
+
+    def __contains__(self, column: Any) -> bool:
+        """``'time' in tab``: whether the table has that column."""
+        return column in (self.dtype.names or ())
 
     def _vector(self, prefix: str) -> np.ndarray:
         names = self.dtype.names or ()
@@ -223,24 +372,60 @@ class Table(np.recarray):
         cols = [f"{prefix}_{c}" for c in "xyz"]
         missing = [c for c in cols if c not in names]
         if missing:
-            raise AttributeError(f"Table has no columns {missing} for '{prefix}'")
+            raise AttributeError(
+                f"Table has no columns {missing} for '{prefix}'; columns: {', '.join(names)}"
+            )
+        fields = [self.dtype.fields[c] for c in cols]
+        dt = fields[0][0]
+        offsets = [f[1] for f in fields]
+        step = offsets[1] - offsets[0]
+        if (all(f[0] == dt for f in fields) and step == dt.itemsize
+                and offsets[2] - offsets[1] == step and self.flags.writeable):
+            # Adjacent same-typed fields: a writable (n, 3) view into the table.
+            return np.ndarray(
+                shape=(len(self), 3), dtype=dt, buffer=self.view(np.ndarray),
+                offset=offsets[0], strides=(self.strides[0], step),
+            )
         return np.column_stack([np.asarray(self[c]) for c in cols])
+
+    def _set_vector(self, prefix: str, values: Any) -> None:
+        values = np.asarray(values)
+        if values.shape != (len(self), 3):
+            raise TableError(f"'{prefix}' needs shape ({len(self)}, 3), got {values.shape}")
+        for i, c in enumerate("xyz"):
+            self[f"{prefix}_{c}"] = values[:, i]
 
     @property
     def pos(self) -> np.ndarray:
-        """An (n, 3) array of ``pos_x, pos_y, pos_z``."""
+        """An (n, 3) array of ``pos_x, pos_y, pos_z`` (a view when the fields are adjacent)."""
         return self._vector("pos")
+
+    @pos.setter
+    def pos(self, values: Any) -> None:
+        self._set_vector("pos", values)
 
     @property
     def dir(self) -> np.ndarray:
-        """An (n, 3) array of ``dir_x, dir_y, dir_z``."""
+        """An (n, 3) array of ``dir_x, dir_y, dir_z`` (a view when the fields are adjacent)."""
         return self._vector("dir")
+
+    @dir.setter
+    def dir(self, values: Any) -> None:
+        self._set_vector("dir", values)
 
     @property
     def columns(self) -> tuple[str, ...]:
+        """The column names in order."""
         return tuple(self.dtype.names or ())
 
-    def append_columns(self, colnames: str | Sequence[str], values: Any) -> "Table":
+    @property
+    def triggered_rows(self) -> Table:
+        """The rows whose ``triggered`` column is non-zero."""
+        if "triggered" not in self:
+            raise TableError(f"Table has no 'triggered' column; columns: {', '.join(self.columns)}")
+        return self[np.asarray(self["triggered"]).astype(bool)]
+
+    def append_columns(self, colnames: str | Sequence[str], values: Any) -> Table:
         """Return a new table with columns added (a scalar value is broadcast)."""
         if isinstance(colnames, str):
             colnames, values = [colnames], [values]
@@ -251,21 +436,25 @@ class Table(np.recarray):
         clash = [c for c in colnames if c in self.columns]
         if clash:
             raise TableError(f"columns {clash} already exist")
-        arrays = [np.broadcast_to(np.asarray(v), (len(self),) + np.shape(v)[1:]) if np.ndim(v)
-                  else np.full(len(self), v) for v in values]
-        for c, a in zip(colnames, arrays):
-            if a.shape[0] != len(self):
-                raise TableError(f"column '{c}' has {a.shape[0]} rows, the table {len(self)}")
-        dtype = np.dtype(self.dtype.descr + [(c, a.dtype, a.shape[1:]) for c, a in
-                                             zip(colnames, arrays)])
-        out = np.empty(len(self), dtype=dtype)
+        n = len(self)
+        arrays = []
+        for c, v in zip(colnames, values):
+            a = np.asarray(v)
+            if a.ndim == 0 or (a.ndim == 1 and a.shape[0] == 1 and n != 1):
+                a = np.full(n, a.reshape(()))
+            if a.shape[0] != n:
+                raise TableError(f"column '{c}' has {a.shape[0]} rows, the table {n}")
+            arrays.append(a)
+        dtype = np.dtype(np.asarray(self).dtype.descr
+                         + [(c, a.dtype, a.shape[1:]) for c, a in zip(colnames, arrays)])
+        out = np.empty(n, dtype=dtype)
         for name in self.columns:
             out[name] = self[name]
         for c, a in zip(colnames, arrays):
             out[c] = a
         return self._with_meta(out)
 
-    def drop_columns(self, colnames: str | Sequence[str]) -> "Table":
+    def drop_columns(self, colnames: str | Sequence[str]) -> Table:
         """Return a new table without the given columns."""
         if isinstance(colnames, str):
             colnames = [colnames]
@@ -278,7 +467,7 @@ class Table(np.recarray):
             out[c] = self[c]
         return self._with_meta(out)
 
-    def sorted(self, by: str | Sequence[str], kind: str = "stable") -> "Table":
+    def sorted(self, by: str | Sequence[str], kind: str = "stable") -> Table:
         """Return a copy sorted by one or more columns."""
         keys = [by] if isinstance(by, str) else list(by)
         unknown = [c for c in keys if c not in self.columns]
@@ -296,7 +485,7 @@ class Table(np.recarray):
 
         return pd.DataFrame.from_records(np.asarray(self))
 
-    def _with_meta(self, arr: np.ndarray) -> "Table":
+    def _with_meta(self, arr: np.ndarray) -> Table:
         return Table(arr, h5loc=self.h5loc, split_h5=self.split_h5, name=self.name,
                      h5singleton=self.h5singleton)
 

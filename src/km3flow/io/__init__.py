@@ -31,11 +31,15 @@ _LAZY = {
     # ControlHost (live data)
     "CHPump": "km3flow.controlhost.pump",
     "CHSink": "km3flow.controlhost.pump",
+    # any format, many files
+    "FilePump": "km3flow.io.files",
+    "open_pump": "km3flow.io.detect",
+    "detect_format": "km3flow.io.detect",
     # format errors
     "FormatError": "km3flow.exceptions",
 }
 
-_SUBMODULES = {"hdf5", "daq", "evt", "root", "online", "detector"}
+_SUBMODULES = {"hdf5", "daq", "evt", "root", "online", "detector", "detect", "files"}
 
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES)
 

@@ -1,0 +1,181 @@
+"""Benchmark: offline ROOT events/s of km3flow's OfflinePump vs raw uproot (the limit) and km3io.
+
+The limit reads exactly the branches the pump reads (event info, hits, tracks with
+rec_stages/fitinf) with ``TTree.arrays(..., library="ak")`` in the same chunks; the pump adds
+the conversion to flat Tables and per-event blobs.  km3io (in the reference venv, run as a
+subprocess) iterates events with ``OfflineReader(step_size=…)`` and reads the same hit and
+track fields as NumPy arrays, as KM3Pipe's OfflinePump does.  Also times ``numpyfi`` of the
+hits against reading the same leaves with uproot.
+
+Usage::
+
+    PYTHONPATH=src python benchmarks/offline.py --reps 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+DEFAULT_FILE = ("offline/mcv5.11r2.gsg_muonCChigherE-CC_50-5000GeV.km3_AAv1.jterbr00004695."
+                "jchain.aanet.498.root")
+KM3IO_PYTHON = "/work/refvenv/bin/python"
+
+KM3IO_CODE = r"""
+import json, sys, time, numpy as np, km3io
+path, step, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+hit_fields = ["dom_id", "channel_id", "t", "tot", "trig"]
+trk_fields = ["pos_x", "pos_y", "pos_z", "dir_x", "dir_y", "dir_z", "t", "E", "len", "lik",
+              "id", "rec_type", "rec_stages", "fitinf"]
+times = []
+for _ in range(reps):
+    t0 = time.perf_counter()
+    n = 0
+    for event in km3io.OfflineReader(path, step_size=step):
+        for f in hit_fields:
+            np.asarray(getattr(event.hits, f))
+        for f in trk_fields:
+            getattr(event.trks, f)
+        n += 1
+    times.append(time.perf_counter() - t0)
+print(json.dumps({"n": n, "times": times, "version": km3io.__version__}))
+"""
+
+
+def _time(func, reps):
+    func()  # warm-up: file cache, imports
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--file", default=None,
+                        help="offline ROOT file, or a km3net-testdata path (default: "
+                             "the mcv5.11r2 sample, 307 events)")
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--step-size", type=int, default=2000)
+    parser.add_argument("--no-km3io", action="store_true")
+    args = parser.parse_args(argv)
+
+    import uproot
+    from km3net_testdata import data_path
+
+    from km3flow.io.root import OfflinePump, numpyfi
+
+    path = args.file or DEFAULT_FILE
+    if not os.path.exists(path):  # a km3net-testdata path such as "offline/numucc.root"
+        path = data_path(path)
+    step = args.step_size
+    with OfflinePump(filename=path, collections=["Hits", "Tracks"]) as probe:
+        leaves = list(probe._leaves)
+        n_events = len(probe)
+        n_hits = sum(len(b["Hits"]) for b in probe)
+        n_trks = sum(len(b["Tracks"]) for b in probe)
+
+    def raw_uproot():
+        tree = uproot.open(path)["E"]
+        for start in range(0, n_events, step):
+            tree.arrays(leaves, entry_start=start, entry_stop=start + step, how=dict,
+                        library="ak")
+
+    def raw_uproot_head():
+        rfile = uproot.open(path)
+        if "Head" in rfile:
+            rfile["Head"]
+        tree = rfile["E"]
+        for start in range(0, n_events, step):
+            tree.arrays(leaves, entry_start=start, entry_stop=start + step, how=dict,
+                        library="ak")
+
+    def km3flow_pump():
+        with OfflinePump(filename=path, step_size=step, collections=["Hits", "Tracks"]) as p:
+            for blob in p:
+                blob["Hits"], blob["Tracks"]
+
+    hit_leaves = [k for k in uproot.open(path)["E"].keys(recursive=True, full_paths=True)
+                  if k.startswith("Evt/hits/hits.") and k.count("/") == 2
+                  and not k.endswith(("usr", "usr_names", "usr_data", "fUniqueID", "fBits"))]
+
+    def raw_hits():
+        uproot.open(path)["E"].arrays(hit_leaves, how=dict, library="ak")
+
+    def km3flow_numpyfi():
+        numpyfi(path, "Evt/hits")
+
+    # the same on one open tree whose streamer info has been read already and with uproot's
+    # array cache off: what remains is the record assembly (one copy per member)
+    open_tree = uproot.open(path, array_cache=None)["E"]
+    open_tree.file.streamers  # noqa: B018 - read once, as any later numpyfi call would
+
+    def raw_hits_open():
+        open_tree.arrays(hit_leaves, how=dict, library="ak")
+
+    def numpyfi_open():
+        numpyfi(open_tree, "Evt/hits")
+
+    results = {}
+    # interleave the candidates rep by rep so that drifts in machine load hit all alike
+    order = [("uproot", raw_uproot), ("uproot+Head", raw_uproot_head),
+             ("km3flow", km3flow_pump),
+             ("uproot_hits_leaves", raw_hits), ("numpyfi_hits", km3flow_numpyfi),
+             ("uproot_hits_open", raw_hits_open), ("numpyfi_open", numpyfi_open)]
+    for name, func in order:
+        func()
+    for name, _ in order:
+        results[name] = []
+    for _ in range(args.reps):
+        for name, func in order:
+            t0 = time.perf_counter()
+            func()
+            results[name].append(time.perf_counter() - t0)
+
+    med = {k: statistics.median(v) for k, v in results.items()}
+    print(f"file: {os.path.basename(path)}")
+    print(f"{n_events} events, {n_hits} hits, {n_trks} tracks; step_size {step}; "
+          f"{args.reps} reps (median, min..max)")
+    for name in ("uproot", "uproot+Head", "km3flow"):
+        v = results[name]
+        print(f"  {name:<22} {n_events / med[name]:>10.0f} events/s  "
+              f"({med[name] * 1e3:.1f} ms, {min(v) * 1e3:.1f}..{max(v) * 1e3:.1f})")
+    best = {k: min(v) for k, v in results.items()}
+    print(f"  ratio km3flow / raw uproot (time): {med['km3flow'] / med['uproot']:.2f}x median, "
+          f"{best['km3flow'] / best['uproot']:.2f}x best-of-{args.reps}")
+    print(f"  ratio km3flow / (raw uproot + reading the Head object): "
+          f"{med['km3flow'] / med['uproot+Head']:.2f}x median, "
+          f"{best['km3flow'] / best['uproot+Head']:.2f}x best-of-{args.reps}")
+    print(f"  numpyfi(Evt/hits) {med['numpyfi_hits'] * 1e3:.1f} ms vs uproot same "
+          f"{len(hit_leaves)} leaves {med['uproot_hits_leaves'] * 1e3:.1f} ms: "
+          f"{med['numpyfi_hits'] / med['uproot_hits_leaves']:.2f}x (incl. opening the file and "
+          f"reading its streamer info)")
+    print(f"  numpyfi on an open tree {med['numpyfi_open'] * 1e3:.1f} ms vs uproot "
+          f"{med['uproot_hits_open'] * 1e3:.1f} ms: "
+          f"{med['numpyfi_open'] / med['uproot_hits_open']:.2f}x (record assembly only)")
+    if not args.no_km3io and os.path.exists(KM3IO_PYTHON):
+        reps = max(1, min(args.reps, 2))
+        out = subprocess.run([KM3IO_PYTHON, "-W", "ignore", "-c", KM3IO_CODE, path, str(step),
+                              str(reps)], capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            print(f"  km3io failed: {out.stderr.strip().splitlines()[-1:]}")
+        else:
+            data = json.loads(out.stdout.strip().splitlines()[-1])
+            t = statistics.median(data["times"])
+            print(f"  km3io {data['version']:<16} {data['n'] / t:>10.0f} events/s  "
+                  f"({t * 1e3:.1f} ms, {reps} reps)")
+            print(f"  km3io / km3flow (time): {t / med['km3flow']:.1f}x")
+    else:
+        print("  km3io: skipped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

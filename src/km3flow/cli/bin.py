@@ -1,0 +1,20 @@
+"""``km3flow bin CONFIG.toml INPUT… -o OUT.h5``: bin hits of KM3Pipe HDF5 files into images."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="bin config TOML ([binning], [[dimensions]], [labels])")
+    parser.add_argument("inputs", nargs="+", help="KM3Pipe-layout HDF5 files with /hits")
+    parser.add_argument("-o", "--output", required=True, help="training file to write")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..ml.binjob import bin_files
+
+    result = bin_files(args.config, args.inputs, args.output)
+    print(f"binned {result['events']} events into images of shape {result['shape']}: "
+          f"{result['output']}")
+    return 0

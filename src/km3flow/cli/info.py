@@ -1,0 +1,95 @@
+"""``km3flow info FILE…``: what a KM3NeT file is and what it holds."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from ..io.detect import detect_format, pump_class
+
+_YEAR_2000 = 946684800  # UTC seconds; no KM3NeT data is older
+_TIME_COLUMNS = (("utc_seconds", "EventInfo"), ("timestamp", "SummarysliceInfo"),
+                 ("timestamp", "TimesliceInfo"))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("--max-blobs", type=int, default=None,
+                        help="look at most at this many blobs per file (default: all)")
+
+
+def describe_file(path: str, max_blobs: int | None = None) -> dict[str, Any]:
+    """Collect format, counts, time range and detector id of one file."""
+    fmt = detect_format(path)
+    info: dict[str, Any] = {"file": path, "format": fmt, "size_bytes": os.path.getsize(path)}
+    if fmt in ("detx", "datx"):
+        from ..io.detector import read_detector
+
+        det = read_detector(path)
+        info.update(det_id=det.det_id, n_doms=len(det.dom_ids), n_pmts=len(det.pmts))
+        return info
+    rows: dict[str, int] = defaultdict(int)
+    det_ids: set[int] = set()
+    t_min, t_max = np.inf, -np.inf
+    with pump_class(path)(filename=path) as pump:
+        try:
+            info["blobs"] = len(pump)
+        except TypeError:
+            info["blobs"] = None
+        n = 0
+        for blob in pump:
+            if max_blobs is not None and n >= max_blobs:
+                break
+            n += 1
+            for key, value in blob.items():
+                if not isinstance(value, np.ndarray) or value.ndim == 0:
+                    continue
+                if getattr(value, "h5singleton", False):
+                    rows[key] = len(value)  # the same table (a header) in every blob
+                    continue
+                rows[key] += len(value)
+                names = value.dtype.names or ()
+                if "det_id" in names and len(value):
+                    # 0 means "no detector" (simulation without one)
+                    det_ids.update(int(d) for d in np.unique(value["det_id"]) if d != 0)
+                for column, table in _TIME_COLUMNS:
+                    if key == table and column in names and len(value):
+                        times = np.asarray(value[column])
+                        # Simulations count seconds from 0; only real stamps make a range.
+                        times = times[times >= _YEAR_2000]
+                        if times.size:
+                            t_min = min(t_min, float(times.min()))
+                            t_max = max(t_max, float(times.max()))
+        info["blobs_read"] = n
+    info["rows"] = dict(rows)
+    info["det_ids"] = sorted(det_ids)
+    if np.isfinite(t_min):
+        info["utc_seconds"] = (int(t_min), int(t_max))
+    return info
+
+
+def run(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    for path in args.files:
+        info = describe_file(path, args.max_blobs)
+        print(f"{info['file']}")
+        print(f"  format: {info['format']} ({info['size_bytes']} bytes)")
+        if "n_doms" in info:
+            print(f"  detector {info['det_id']}: {info['n_doms']} DOMs, {info['n_pmts']} PMTs")
+            continue
+        total = info["blobs"] if info["blobs"] is not None else "unknown"
+        print(f"  blobs: {total} (read {info['blobs_read']})")
+        if info["det_ids"]:
+            print(f"  detector id: {', '.join(str(d) for d in info['det_ids'])}")
+        if "utc_seconds" in info:
+            lo, hi = (dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat()
+                      for t in info["utc_seconds"])
+            print(f"  time range (UTC): {lo} .. {hi}")
+        for key, n in sorted(info["rows"].items()):
+            print(f"  {key}: {n} rows")
+    return 0

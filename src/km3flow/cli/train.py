@@ -1,0 +1,69 @@
+"""``km3flow train LIST.toml CONFIG.toml --model module:factory --output DIR``.
+
+The factory is called with the keyword arguments it accepts among ``input_shapes``
+(``{input: image shape}``) and ``output_sizes`` (``{output: number of label columns}``)
+and must return a ``torch.nn.Module``. ``--nproc N`` trains with N processes (DDP).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("list_file", help="input list TOML ([input NAME] sections)")
+    parser.add_argument("config", help="training config TOML")
+    parser.add_argument("--model", required=True, help="model factory as module:callable")
+    parser.add_argument("--output", required=True, help="output folder (resumed if it exists)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="train until this many epochs are done (default: the config's)")
+    parser.add_argument("--nproc", type=int, default=1,
+                        help="processes for distributed data-parallel training (default 1)")
+    parser.add_argument("--predict", action="store_true",
+                        help="write predictions for the validation files afterwards")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_model(spec: str, organizer: Any) -> Any:
+    """Call the ``module:factory`` with the input shapes and output sizes it asks for."""
+    from ..ml.config import load_callable
+
+    factory = load_callable(spec, "--model")
+    train = organizer.input_set("train")
+    kwargs = {"input_shapes": train.sample_shapes,
+              "output_sizes": {n: len(o.labels) for n, o in organizer.cfg.outputs.items()}}
+    params = inspect.signature(factory).parameters
+    return factory(**{k: v for k, v in kwargs.items() if k in params})
+
+
+def train(rank: int, args: argparse.Namespace) -> None:
+    """Train in this process (rank ``rank`` of a distributed run, or the only one)."""
+    from ..ml.organizer import Organizer
+
+    organizer = Organizer(args.output, args.list_file, args.config)
+    organizer.progress = not args.no_progress
+    model = build_model(args.model, organizer)
+    organizer.train_and_validate(model, epochs=args.epochs)
+    if rank == 0:
+        summary = organizer.get_summary_data()
+        if len(summary):
+            last = summary[-1]
+            print(f"epoch {last['Epoch']:.4g}: train_loss {last['train_loss']:.4g}, "
+                  f"val_loss {last['val_loss']:.4g}; summary in "
+                  f"{Path(args.output) / 'summary.txt'}")
+        if args.predict:
+            for path in organizer.predict():
+                print(f"predictions: {path}")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.nproc > 1:
+        from ..ml.ddp import run_distributed
+
+        run_distributed(train, args.nproc, args=(args,))
+    else:
+        train(0, args)
+    return 0

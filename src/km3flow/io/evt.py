@@ -1,0 +1,528 @@
+"""EvtPump: the EVT ascii format of KM3NeT/ANTARES Monte Carlo (gSeaGen, GENHEN, MUPAGE, CORANT,
+KM3Sim/KM3) as Tables, one blob per event, with random access.
+
+Format: a header (``start_run:`` … ``end_event:``) of ``tag: values`` lines, then events
+``start_event: id n`` … ``end_event:``. Repeated tags inside an event form a table.
+
+Opening a file indexes the event boundaries once (a ``find`` loop over a memory map, no line
+splitting), so ``len(pump)`` and ``pump[i]`` work. Parsing an event finds the runs of lines
+with the same tag with one regular expression and parses each run's numbers in bulk with
+numpy (``np.loadtxt``'s C parser for big runs), never token by token in Python.
+
+Each blob holds:
+
+- ``start_event``: ``(event_id, n_sub)``;
+- every tag of the event under its own name, as a 2-D float64 array (one row per line;
+  rows shorter than the longest are padded with NaN) or, for tags with non-numeric values
+  (e.g. ``target: O16 14.89``), a list of token lists;
+- ``McTracks`` (h5loc ``/mc_tracks``, template McTracks) from the ``track_in`` lines:
+  id, position, direction, energy, time, ``type`` as written by the generator (a GEANT3
+  code for GENHEN/KM3/MUPAGE/gSeaGen, not converted) and ``length`` from an 11th column
+  when there is one (the muon track length KM3 writes), else 0;
+- ``McHits`` (h5loc ``/mc_hits``, template McHits) from ``hit`` (KM3Sim/KM3 ``hit: id
+  pmt_id npe t type origin …``) or ``hit_raw`` (``id pmt_id npe t``, origin 0);
+- ``McNeutrino`` (h5loc ``/mc_neutrino``) from the 14-column ``neutrino`` line(s) of
+  GENHEN/gSeaGen/KM3 (id, position, direction, energy, time, Bjorken x and y, scattering
+  type, PDG id, interaction type);
+- ``EventInfo`` (h5loc ``/event_info``): ``mc_id`` = event id, ``run_id`` = the header's
+  ``start_run``, ``weight_w1..w3`` from ``weights``; other fields 0;
+- ``RawHeader`` (h5loc ``/raw_header``, written once) and ``raw_header`` (dict tag → list of
+  token lists, as KM3Pipe's EvtPump gave it).
+"""
+
+from __future__ import annotations
+
+import io
+import mmap
+import os
+import re
+from typing import Any
+
+import numpy as np
+
+from ..core import Blob, Pump
+from ..dataclasses import Table
+from ..exceptions import FormatError
+
+__all__ = ["NEUTRINO_DTYPE", "EvtPump", "header_table", "read_evt_header"]
+
+_START = b"start_event:"
+_END = b"end_event:"
+
+# tags whose values must be numbers; others may hold free text
+NUMERIC_TAGS = frozenset({
+    "neutrino", "primarylepton", "track_in", "track_aux", "track_earthlepton",
+    "track_bundle", "track_primary", "center_on_can", "track_seamuon", "track_seaneutrino",
+    "track_sealepton", "track_fit", "hit", "hit_raw", "total_hits", "weights", "w2list",
+    "w3list", "eventtime",
+})
+
+NEUTRINO_DTYPE = np.dtype([
+    ("id", "<i4"), ("pos_x", "<f8"), ("pos_y", "<f8"), ("pos_z", "<f8"),
+    ("dir_x", "<f8"), ("dir_y", "<f8"), ("dir_z", "<f8"), ("energy", "<f8"), ("time", "<f8"),
+    ("bjorken_x", "<f8"), ("bjorken_y", "<f8"), ("scattering_type", "<i4"),
+    ("pdg_id", "<i4"), ("interaction_type", "<i4"),
+])
+
+# field names of header tags (those of km3io's mc_header definitions)
+HEADER_FIELDS = {
+    "DAQ": "livetime", "seed": "program level iseed", "PM1_type_area": "type area TTS",
+    "PDF": "i1 i2", "model": "interaction muon scattering numberOfEnergyBins",
+    "can": "zmin zmax r", "genvol": "zmin zmax r volume numberOfEvents",
+    "merge": "time gain", "coord_origin": "x y z", "translate": "x y z",
+    "genhencut": "gDir Emin", "k40": "rate time", "norma": "primaryFlux numberOfPrimaries",
+    "livetime": "numberOfSeconds errorOfSeconds", "flux": "type key file_1 file_2",
+    "spectrum": "alpha", "fixedcan": "xcenter ycenter zmin zmax radius",
+    "start_run": "run_id",
+    **{k: "Emin Emax cosTmin cosTmax" for k in ("cut_primary", "cut_seamuon", "cut_in",
+                                                  "cut_nu")},
+    **{k: "program version date time" for k in ("generator", "physics", "simul")},
+}
+
+_BULK_MIN_TOKENS = 4000  # below this, np.array on split tokens beats np.loadtxt's setup
+
+
+def _line_of(data: Any, offset: int) -> int:
+    """1-based line number of the byte at ``offset``."""
+    return bytes(data[:offset]).count(b"\n") + 1
+
+
+def _parse_header_lines(text: bytes) -> dict[str, list[list[str]]]:
+    header: dict[str, list[list[str]]] = {}
+    for raw in text.split(b"\n"):
+        line = raw.decode("utf-8", errors="replace").strip()
+        if not line or ":" not in line:
+            continue
+        tag, _, value = line.partition(":")
+        tag = tag.strip()
+        if tag == "end_event":
+            break
+        header.setdefault(tag, []).append(value.split())
+    return header
+
+
+def header_table(header: dict[str, list[list[str]]]) -> Table:
+    """The header as KM3Pipe's ``/raw_header`` table: one row per tag (repeated tags get a
+    ``_1``, ``_2`` … suffix) with ``parameter``, ``field_names``, ``field_values``, ``dtype``.
+    """
+    rows: dict[str, list[bytes]] = {"parameter": [], "field_names": [], "field_values": [],
+                                    "dtype": []}
+    for tag, entries in header.items():
+        names = HEADER_FIELDS.get(tag, "").split()
+        for k, values in enumerate(entries):
+            fields = names[:len(values)] + [f"field_{i}" for i in range(len(names),
+                                                                           len(values))]
+            types = []
+            for v in values:
+                try:
+                    float(v)
+                    types.append("f4")
+                except ValueError:
+                    types.append(f"a{len(v)}")
+            rows["parameter"].append((tag if k == 0 else f"{tag}_{k}").encode())
+            rows["field_names"].append(" ".join(fields).encode())
+            rows["field_values"].append(" ".join(values).encode())
+            rows["dtype"].append(" ".join(types).encode())
+    width = {k: max([len(v) for v in vals] + [1]) for k, vals in rows.items()}
+    dtype = [(k, f"S{width[k]}") for k in rows]
+    return Table({k: np.array(v, dtype=f"S{width[k]}") for k, v in rows.items()}
+                 if rows["parameter"] else np.empty(0, dtype),
+                 h5loc="/raw_header", name="RawHeader", h5singleton=True, dtype=dtype)
+
+
+def read_evt_header(path: str | os.PathLike) -> dict[str, list[list[str]]]:
+    """Read only the header of an EVT file: tag → list of token lists (values as text)."""
+    with EvtPump(filename=path) as pump:
+        return pump.header
+
+
+class EvtPump(Pump):
+    """Pump over an EVT ascii file, one blob per event; ``len()`` and ``pump[i]`` work.
+
+    Parameters
+    ----------
+    filename
+        The ``.evt`` file.
+
+    Attributes
+    ----------
+    header
+        Dict tag → list of token lists (the values as text; parse lazily, old GENHEN headers
+        hold numbers like ``0.100E+09-0.100E+01``).
+    raw_header
+        The header as a ``/raw_header`` Table (KM3Pipe layout).
+
+    Raises
+    ------
+    FormatError
+        For files that are not EVT or are truncated/corrupt, naming the file, the line and
+        what was expected.
+    """
+
+    def configure(self) -> None:
+        self.filename = os.fspath(self.require("filename"))
+        self._file = open(self.filename, "rb")  # noqa: SIM115 (held open, closed by close())
+        try:
+            size = os.fstat(self._file.fileno()).st_size
+            self._data: Any = (mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+                               if size else b"")
+            self._index()
+        except BaseException:
+            self.close()
+            raise
+        self.header = _parse_header_lines(bytes(self._data[:self._header_end]))
+        self.raw_header = header_table(self.header)
+        run = self.header.get("start_run", [[]])
+        try:
+            self.run_id = int(run[0][0]) if run and run[0] else 0
+        except ValueError:
+            self.run_id = -1
+        if not 0 <= self.run_id < 2**63:
+            self.log.warning("start_run %r is not a run number; run_id set to 0", run[0])
+            self.run_id = 0
+
+    # -- indexing ----------------------------------------------------------------------------
+    def _err(self, msg: str, offset: int) -> FormatError:
+        return FormatError(msg, path=self.filename, line=_line_of(self._data, offset))
+
+    def _find_line(self, token: bytes, pos: int) -> int:
+        """Offset of the next line starting with ``token`` at or after ``pos`` (-1: none)."""
+        data = self._data
+        while True:
+            i = data.find(token, pos)
+            if i <= 0 or data[i - 1:i] == b"\n":
+                return i
+            pos = i + 1
+
+    def _index(self) -> None:
+        data = self._data
+        n = len(data)
+        first = 0
+        while first < n and data[first:first + 1] in (b" ", b"\t", b"\r", b"\n"):
+            first += 1
+        if first >= n:
+            raise FormatError("empty file, expected 'start_run:' or 'start_event:'",
+                              path=self.filename, line=1)
+        if data[first:first + 10] == b"start_run:":
+            end = self._find_line(_END, first)
+            nxt = self._find_line(_START, first)
+            if end < 0 or (0 <= nxt < end):
+                raise self._err("header not closed: expected 'end_event:' before the first "
+                                "'start_event:'", nxt if nxt >= 0 else n)
+            self._header_end = data.find(b"\n", end) + 1 or n
+        elif data[first:first + len(_START)] == _START:
+            self._header_end = first
+        else:
+            raise self._err("expected 'start_run:' or 'start_event:'", first)
+        starts, ends = [], []
+        pos = self._header_end
+        while True:
+            s = self._find_line(_START, pos)
+            gap_end = n if s < 0 else s
+            if data[pos:gap_end].strip():
+                bad = pos + (len(data[pos:gap_end]) - len(data[pos:gap_end].lstrip()))
+                raise self._err("expected 'start_event:' (only blank lines may follow "
+                                "'end_event:')", bad)
+            if s < 0:
+                break
+            e = self._find_line(_END, s)
+            nxt = self._find_line(_START, s + 1)
+            if e < 0 or (0 <= nxt < e):
+                raise self._err(f"event {len(starts)} is not closed: expected 'end_event:' "
+                                f"before {'the next start_event' if e >= 0 else 'the end'}",
+                                s)
+            eol = data.find(b"\n", e)
+            pos = n if eol < 0 else eol + 1
+            starts.append(s)
+            ends.append(pos)
+        self._starts = np.array(starts, dtype=np.int64)
+        self._ends = np.array(ends, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    # -- parsing -----------------------------------------------------------------------------
+    def raw_event(self, index: int) -> bytes:
+        """The bytes of event ``index`` (``start_event:`` to ``end_event:``)."""
+        if self._file is None or self._file.closed:
+            raise ValueError(f"I/O operation on a closed EvtPump ({self.filename})")
+        return bytes(self._data[int(self._starts[index]):int(self._ends[index])])
+
+    def parse_tags(self, index: int) -> dict[str, Any]:
+        """Event ``index`` as a dict tag → 2-D float array (or token lists for text values),
+        plus ``start_event`` → ``(event_id, n_sub)``."""
+        base = int(self._starts[index])
+        chunk = self.raw_event(index)
+        if not chunk.endswith(b"\n"):
+            chunk += b"\n"
+        tags: dict[str, Any] = {}
+        state = 0  # 0: expect start_event, 1: body, 2: after end_event
+        for kind, a, b, n_lines in _runs(chunk):
+            if kind is None:
+                continue
+            if kind is False or state == 2:
+                line = chunk[a:b].split(b"\n")[0][:60].decode("utf-8", "replace")
+                what = "only blank lines after 'end_event:'" if state == 2 else \
+                    "a line 'tag: values'"
+                raise self._err(f"expected {what}, got {line!r}", base + a)
+            tag = kind
+            block = chunk[a:b]
+            if tag == "start_event":
+                if state != 0 or n_lines != 1:
+                    raise self._err("expected one 'start_event:' per event", base + a)
+                toks = block.split(b":", 1)[1].split()
+                try:
+                    tags["start_event"] = tuple(int(t) for t in toks)
+                except ValueError:
+                    tags["start_event"] = None
+                if not tags["start_event"]:
+                    raise self._err("expected 'start_event: <event id> <n>' with integers",
+                                    base + a)
+                state = 1
+                continue
+            if state == 0:
+                raise self._err("expected 'start_event:'", base + a)
+            if tag == "end_event":
+                state = 2
+                continue
+            values = self._parse_run(tag, block, n_lines, base + a)
+            if tag in tags:  # the same tag again after other tags: append rows
+                values = _stack(tags[tag], values)
+            tags[tag] = values
+        if state != 2:
+            raise self._err("expected 'end_event:'", base + len(chunk) - 1)
+        return tags
+
+    def _parse_run(self, tag: str, block: bytes, n_lines: int, offset: int) -> Any:
+        colon = block.index(b":")
+        prefix = block[:colon + 1]
+        if len(block) > 8 * _BULK_MIN_TOKENS:
+            arr = _bulk(block, prefix, n_lines)
+            if arr is not None:
+                return arr
+        if n_lines == 1:
+            body = block[colon + 1:]
+            rows = [body.split()]
+        else:
+            if block.count(prefix) == n_lines and prefix.strip() == prefix:
+                body = block.replace(prefix, b" ")
+            else:
+                body = b"\n".join(ln.split(b":", 1)[1] for ln in block.split(b"\n")[:-1])
+            rows = [ln.split() for ln in body.split(b"\n")]
+            if len(rows) > n_lines:  # the block's final newline gives one empty piece
+                rows = rows[:n_lines]
+        widths = {len(r) for r in rows}
+        try:
+            if len(widths) == 1:
+                # a flat token list converts several times faster than a nested one
+                flat = rows[0] if n_lines == 1 else body.split()
+                return np.array(flat, dtype=np.float64).reshape(n_lines, -1)
+            width = max(widths)
+            out = np.full((n_lines, width), np.nan)
+            for k, r in enumerate(rows):
+                out[k, :len(r)] = np.array(r, dtype=np.float64)
+            return out
+        except ValueError:
+            if tag in NUMERIC_TAGS:
+                for k, r in enumerate(rows):
+                    try:
+                        np.array(r, dtype=np.float64)
+                    except ValueError:
+                        line_off = offset + _nth_line_offset(block, k)
+                        raise self._err(f"expected numbers in the '{tag}' line, got "
+                                        f"{b' '.join(r)[:60].decode('utf-8', 'replace')!r}",
+                                        line_off) from None
+                raise
+            return [[t.decode("utf-8", "replace") for t in r] for r in rows]
+
+    def get_blob(self, index: int) -> Blob:
+        tags = self.parse_tags(index)
+        blob = Blob()
+        blob.update(tags)
+        try:
+            track_in = tags.get("track_in")
+            blob["McTracks"] = (_TRACKS(track_in) if isinstance(track_in, np.ndarray)
+                                else _TRACKS.empty())
+            hits = tags.get("hit")
+            layout = _HITS_KM3SIM
+            if hits is None:
+                hits, layout = tags.get("hit_raw"), _HITS_RAW
+            blob["McHits"] = layout(hits) if isinstance(hits, np.ndarray) else layout.empty()
+            nu = tags.get("neutrino")
+            if isinstance(nu, np.ndarray) and nu.shape[1] >= len(NEUTRINO_DTYPE):
+                # (CORANT's 'neutrino' lines have another, 13-column layout: raw only)
+                blob["McNeutrino"] = _NEUTRINO(nu)
+            blob["EventInfo"] = _event_info(tags["start_event"][0], self.run_id,
+                                            tags.get("weights"))
+        except (ValueError, OverflowError) as err:
+            raise self._err(f"in event {index}: {err}", int(self._starts[index])) from None
+        blob["RawHeader"] = self.raw_header
+        blob["raw_header"] = self.header
+        return blob
+
+    def close(self) -> None:
+        data = getattr(self, "_data", None)
+        if isinstance(data, mmap.mmap):
+            data.close()
+        self._data = b""
+        f = getattr(self, "_file", None)
+        if f is not None:
+            f.close()
+
+
+def _bulk(block: bytes, prefix: bytes, n_lines: int) -> np.ndarray | None:
+    """Parse a big run of same-tag lines with numpy's C parser; None if it does not fit."""
+    first = block[:block.index(b"\n")]
+    ncols = len(first.split()) - 1
+    try:
+        if (ncols > 0 and first[len(prefix):len(prefix) + 1] in (b" ", b"\t")
+                and b"\t" not in block and block.count(b" ") == n_lines * ncols):
+            # single spaces everywhere: the tag is column 0 and every row has ncols values
+            arr = np.loadtxt(io.BytesIO(block), dtype=np.float64, ndmin=2, comments=None,
+                             usecols=range(1, ncols + 1))
+        else:
+            arr = np.loadtxt(io.BytesIO(block.replace(prefix, b" ")), dtype=np.float64,
+                             ndmin=2, comments=None)
+    except (ValueError, TypeError, UnicodeError):
+        return None
+    return arr if arr.shape[0] == n_lines else None
+
+
+_TAG_OK = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _runs(chunk: bytes) -> list[tuple[Any, int, int, int]]:
+    """Split an event into runs of consecutive lines with the same tag.
+
+    Returns ``(tag, start, end, n_lines)`` per run: ``tag`` is a str, ``None`` for blank
+    lines or ``False`` for a line that is not ``tag: values``. ``chunk`` ends with a newline.
+    A run is found with a few C-level scans (``rfind``/``count`` of ``"\\ntag:"``), whatever
+    its number of lines; only a tag that comes back after other tags is walked line by line.
+    """
+    out: list[tuple[Any, int, int, int]] = []
+    n = len(chunk)
+    p = 0
+    while p < n:
+        eol = chunk.index(b"\n", p)
+        c = chunk.find(b":", p, eol)
+        if c < 0:
+            out.append((None if not chunk[p:eol].strip() else False, p, eol + 1, 1))
+            p = eol + 1
+            continue
+        raw = chunk[p:c]
+        tag = raw.rstrip(b" \t")
+        if _TAG_OK.fullmatch(tag) is None:
+            out.append((False, p, eol + 1, 1))
+            p = eol + 1
+            continue
+        key = b"\n" + raw + b":"
+        q = chunk.rfind(key, eol) if chunk.startswith(key, eol) else -1
+        if q < 0:
+            end, n_lines = eol + 1, 1
+        else:
+            end = chunk.index(b"\n", q + 1) + 1
+            n_lines = chunk.count(b"\n", p, end)
+            if chunk.count(key, p, end) + 1 != n_lines:  # interrupted: walk the lines
+                end, n_lines = eol + 1, 1
+                while chunk.startswith(key, end - 1) and end < n:
+                    end = chunk.index(b"\n", end) + 1
+                    n_lines += 1
+        out.append((tag.decode(), p, end, n_lines))
+        p = end
+    return out
+
+
+def _nth_line_offset(block: bytes, k: int) -> int:
+    pos = 0
+    for _ in range(k):
+        pos = block.index(b"\n", pos) + 1
+    return pos
+
+
+def _stack(a: Any, b: Any) -> Any:
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        w = max(a.shape[1], b.shape[1])
+        pad = [np.pad(x, ((0, 0), (0, w - x.shape[1])), constant_values=np.nan)
+               for x in (a, b)]
+        return np.vstack(pad)
+    as_list = [[str(v) for v in row] for row in a] if isinstance(a, np.ndarray) else a
+    return as_list + ([[str(v) for v in row] for row in b] if isinstance(b, np.ndarray) else b)
+
+
+class _Layout:
+    """How a Table is filled from the columns of a tag's 2-D float array.
+
+    ``columns`` maps field name → column index of the array (fields not named stay 0). The
+    chosen columns are gathered with one fancy index into a float matrix, integer fields are
+    range-checked in one vectorised step, and the matrix, viewed as a record of float64
+    fields, is cast to the target dtype in one ``astype`` (no per-field Python work).
+    """
+
+    def __init__(self, dtype: np.dtype, columns: dict[str, int], meta: dict[str, Any]):
+        self.dtype = np.dtype(dtype)
+        names = list(self.dtype.names)
+        # a column index per field; fields not filled from the file read a column of zeros
+        self.src = np.array([columns.get(n, -1) for n in names], dtype=np.intp)
+        self.float_dtype = np.dtype([(n, "<f8") for n in names])
+        ints = [k for k, n in enumerate(names) if self.dtype[n].kind in "iu"]
+        self.int_pos = np.array(ints, dtype=np.intp)
+        self.int_names = [names[k] for k in ints]
+        self.lo = np.array([np.iinfo(self.dtype[names[k]]).min for k in ints], np.float64)
+        self.hi = np.array([np.iinfo(self.dtype[names[k]]).max for k in ints], np.float64)
+        self.meta = meta
+        self._ok: dict[int, np.ndarray] = {}
+
+    def empty(self) -> Table:
+        return Table(np.zeros(0, self.dtype), **self.meta)
+
+    def __call__(self, arr: np.ndarray) -> Table:
+        n, width = arr.shape
+        ok = self._ok.get(width)
+        if ok is None:
+            ok = self._ok[width] = (self.src >= 0) & (self.src < width)
+        sub = np.zeros((n, len(self.src)))
+        sub[:, ok] = arr[:, self.src[ok]]
+        nan = np.isnan(sub)
+        if nan.any():  # rows padded because they were shorter
+            sub[nan] = 0.0
+        if len(self.int_pos):
+            ints = sub[:, self.int_pos]
+            good = (ints >= self.lo) & (ints <= self.hi)
+            if not good.all():
+                row, col = np.argwhere(~good)[0]
+                raise ValueError(f"expected {self.int_names[col]} in {self.lo[col]:.0f}.."
+                                 f"{self.hi[col]:.0f}, got {ints[row, col]} (row {row})")
+        rec = sub.view(self.float_dtype).reshape(n)
+        return Table(rec.astype(self.dtype), **self.meta)
+
+
+def _template_layout(template: str, columns: dict[str, int]) -> _Layout:
+    tmpl = _TEMPLATES[template]
+    return _Layout(tmpl["dtype"], columns, {
+        "h5loc": tmpl["h5loc"], "split_h5": tmpl["split_h5"], "name": template,
+        "h5singleton": tmpl["h5singleton"]})
+
+
+def _event_info(mc_id: int, run_id: int, weights: Any) -> Table:
+    tmpl = _TEMPLATES["EventInfo"]
+    out = np.zeros(1, tmpl["dtype"])
+    if not -2**31 <= mc_id < 2**31:
+        raise ValueError(f"expected an event id in int32 range, got {mc_id}")
+    out["mc_id"] = mc_id
+    out["run_id"] = run_id
+    if isinstance(weights, np.ndarray) and weights.size:
+        for k in range(min(3, weights.shape[1])):
+            out[f"weight_w{k + 1}"] = weights[0, k]
+    return Table(out, h5loc=tmpl["h5loc"], split_h5=tmpl["split_h5"], name="EventInfo",
+                 h5singleton=tmpl["h5singleton"])
+
+
+from ..dataclasses.templates import TEMPLATES as _TEMPLATES
+
+_TRACKS = _template_layout("McTracks", {
+    "id": 0, "pos_x": 1, "pos_y": 2, "pos_z": 3, "dir_x": 4, "dir_y": 5, "dir_z": 6,
+    "energy": 7, "time": 8, "type": 9, "length": 10})
+_HITS_KM3SIM = _template_layout("McHits", {"pmt_id": 1, "a": 2, "time": 3, "origin": 5})
+_HITS_RAW = _template_layout("McHits", {"pmt_id": 1, "a": 2, "time": 3})
+_NEUTRINO = _Layout(NEUTRINO_DTYPE, {n: k for k, n in enumerate(NEUTRINO_DTYPE.names)},
+                    {"h5loc": "/mc_neutrino", "name": "McNeutrino"})

@@ -1,0 +1,80 @@
+"""FilePump: one pump over many files of any format km3flow reads, one after the other."""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from ..core import Blob, Pump
+from .detect import pump_class
+
+
+class FilePump(Pump):
+    """Pump the blobs of several files in order, picking each file's reader from its content.
+
+    Parameters
+    ----------
+    filenames
+        The input files (a single path is accepted too, as ``filename``).
+    reader_params
+        Extra parameters passed to every file's pump (e.g. ``{"step_size": 100}``).
+
+    Each blob gets ``blob["Filename"]``. ``len()`` and random access open every file once to
+    learn its length; plain iteration opens one file at a time.
+    """
+
+    # For parallel draining: the parameter holding the input files.
+    parallel_input = "filenames"
+
+    def configure(self) -> None:
+        files = self.get("filenames")
+        if files is None:
+            files = self.require("filename")
+        if isinstance(files, (str, os.PathLike)):
+            files = [files]
+        self.filenames = [os.fspath(f) for f in files]
+        if not self.filenames:
+            raise ValueError("FilePump needs at least one file")
+        self.reader_params: dict[str, Any] = dict(self.get("reader_params", default={}) or {})
+        self.classes = [pump_class(f) for f in self.filenames]  # fails early on a bad file
+        self._open: tuple[int, Pump] | None = None
+        self._offsets: list[int] | None = None
+
+    def _pump(self, k: int) -> Pump:
+        if self._open is not None and self._open[0] == k:
+            return self._open[1]
+        self.close()
+        pump = self.classes[k](filename=self.filenames[k], **self.reader_params)
+        self._open = (k, pump)
+        return pump
+
+    def _lengths(self) -> list[int]:
+        if self._offsets is None:
+            offsets = [0]
+            for k in range(len(self.filenames)):
+                offsets.append(offsets[-1] + len(self._pump(k)))
+            self._offsets = offsets
+        return self._offsets
+
+    def __len__(self) -> int:
+        return self._lengths()[-1]
+
+    def get_blob(self, index: int) -> Blob:
+        offsets = self._lengths()
+        k = bisect.bisect_right(offsets, index) - 1
+        blob = self._pump(k).get_blob(index - offsets[k])
+        blob["Filename"] = self.filenames[k]
+        return blob
+
+    def blob_generator(self) -> Iterator[Blob]:
+        for k, filename in enumerate(self.filenames):
+            for blob in self._pump(k):
+                blob["Filename"] = filename
+                yield blob
+
+    def close(self) -> None:
+        if self._open is not None:
+            self._open[1].close()
+            self._open = None

@@ -1,0 +1,103 @@
+"""Opening ROOT files with uproot, turning every way a file can be wrong into a FormatError."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..._optional import import_optional
+from ...exceptions import FormatError, Km3flowError
+
+_ROOT_MAGIC = b"root"
+_HEADER_SIZE = 20  # magic, fVersion, fBEGIN, fEND (4 or 8 bytes)
+
+
+def uproot_module() -> Any:
+    """Import uproot lazily (it is the ``root`` extra of km3flow)."""
+    return import_optional("uproot", extra="root")
+
+
+def open_root_file(path: str | os.PathLike) -> Any:
+    """Open ``path`` with uproot after checking that it is a complete ROOT file.
+
+    Raises
+    ------
+    FormatError
+        When the file is missing, does not start with the ROOT magic bytes, is shorter
+        than its header says (truncated), or uproot cannot read its directory.
+    """
+    path = os.fspath(path)
+    uproot = uproot_module()
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            head = fh.read(_HEADER_SIZE)
+    except OSError as err:
+        raise FormatError(f"cannot read the file: {err.strerror or err}", path=path) from err
+    if head[:4] != _ROOT_MAGIC:
+        raise FormatError(
+            f"expected a ROOT file (magic bytes b'root'), found {head[:4]!r}", path=path, offset=0
+        )
+    end = _end_of_file(head, path)
+    if end > size:
+        raise FormatError(
+            f"truncated ROOT file: the header says it ends at byte {end}, "
+            f"the file has {size} bytes",
+            path=path,
+            offset=size,
+        )
+    try:
+        return uproot.open(path)
+    except Exception as err:  # uproot raises many types (ValueError, OSError, Deserialization…)
+        raise FormatError(f"not a readable ROOT file: {_describe(err)}", path=path) from err
+
+
+def _end_of_file(head: bytes, path: str) -> int:
+    """fEND of the ROOT file header: 4-byte pointers below version 1000000, else 8-byte."""
+    if len(head) < 16:
+        raise FormatError(f"truncated ROOT file header: expected at least 16 bytes, "
+                          f"got {len(head)}", path=path, offset=len(head))
+    version = int.from_bytes(head[4:8], "big")
+    if version < 1000000:
+        return int.from_bytes(head[12:16], "big")
+    if len(head) < 20:
+        raise FormatError(f"truncated ROOT file header: expected 20 bytes, got {len(head)}",
+                          path=path, offset=len(head))
+    return int.from_bytes(head[12:20], "big")
+
+
+def get_tree(rfile: Any, name: str, path: str, what: str) -> Any:
+    """Return the TTree ``name`` of an open file or raise a FormatError saying what was expected."""
+    try:
+        keys = rfile.keys(cycle=False)
+    except Exception as err:
+        raise FormatError(f"cannot list the keys of the ROOT file: {_describe(err)}",
+                          path=path) from err
+    if name not in keys:
+        present = ", ".join(keys) or "none"
+        raise FormatError(
+            f"expected a TTree '{name}' ({what}); keys present: {present}", path=path
+        )
+    try:
+        tree = rfile[name]
+        tree.num_entries  # noqa: B018 - force the TTree header to be read now
+    except Exception as err:
+        raise FormatError(f"cannot read the TTree '{name}': {_describe(err)}", path=path) from err
+    if not hasattr(tree, "num_entries"):
+        raise FormatError(
+            f"expected '{name}' to be a TTree ({what}), found {type(tree).__name__}", path=path
+        )
+    return tree
+
+
+def wrap_read_error(err: BaseException, path: str, what: str) -> Km3flowError:
+    """Turn an exception raised by uproot while reading data into a FormatError."""
+    if isinstance(err, Km3flowError):
+        return err
+    return FormatError(f"cannot read {what}: {_describe(err)}", path=path)
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__

@@ -1,0 +1,46 @@
+"""Deep learning for KM3NeT data: binning hits into images and the training organiser.
+
+- ``km3flow.ml.binning``: :class:`ImageBinner` (pipeline module) and :func:`bin_hits`
+- ``km3flow.ml.h5layout``: training files in the KM3Pipe HDF5 layout (writer, event reader)
+- ``km3flow.ml.dataset``: chunked, shuffled, multi-input batches from training files
+- ``km3flow.ml.config``: the TOML list file and training config
+- ``km3flow.ml.organizer``: :class:`Organizer` (train, validate, log, plot, resume, predict)
+- ``km3flow.ml.ddp``: running a training in several processes with ``torch.distributed``
+
+Importing ``km3flow.ml`` does not import torch or matplotlib; they load when training starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "Dimension": "km3flow.ml.binning",
+    "ImageBinner": "km3flow.ml.binning",
+    "bin_hits": "km3flow.ml.binning",
+    "TrainingFileWriter": "km3flow.ml.h5layout",
+    "EventSource": "km3flow.ml.h5layout",
+    "TrainingFile": "km3flow.ml.dataset",
+    "InputSet": "km3flow.ml.dataset",
+    "BatchReader": "km3flow.ml.dataset",
+    "read_list_file": "km3flow.ml.config",
+    "read_config": "km3flow.ml.config",
+    "TrainingConfig": "km3flow.ml.config",
+    "Organizer": "km3flow.ml.organizer",
+    "run_distributed": "km3flow.ml.ddp",
+}
+
+__all__ = list(sorted(_LAZY))
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'km3flow.ml' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,308 @@
+"""The TOML files of the training organiser: the input list file and the training config.
+
+List file (one section per input; the talk's ``[input xy]`` headers are accepted)::
+
+    [input xy]
+    train_files = ["data/xy_train_1.h5", "data/xy_train_2.h5"]
+    validation_files = ["data/xy_val_1.h5"]
+
+Training config (every key optional except the outputs)::
+
+    [training]
+    batch_size = 32          epochs = 10           seed = 42
+    device = "cpu"           # "cuda", "cuda:1", "auto"
+    summaries_per_epoch = 4  # lines in summary.txt per epoch (fractional epochs)
+    validate_interval = 2    # validate at every 2nd summary line (0: never)
+    [optimizer]
+    name = "adam"            # adam, adamw, sgd, rmsprop or "module:callable"
+    lr = 0.001
+    [schedule]
+    name = "exponential"     # constant, exponential, step, cosine or "module:callable"
+    gamma = 0.9
+    interval = "epoch"       # or "batch"
+    [outputs.dir]
+    labels = ["dir_x", "dir_y", "dir_z"]   # label columns this output is trained on
+    loss = "mse"             # mse, mae, huber, cross_entropy, bce or "module:callable"
+    metrics = ["mae"]
+    [modifiers]
+    label = "mymodule:labels"   # structured labels → {output: array}
+    sample = "mymodule:samples" # {input: array} → model input
+
+An unknown key is an error that names the file and the key (with a suggestion).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+LOSSES = ("mse", "mae", "l1", "huber", "cross_entropy", "bce", "bce_with_logits")
+METRICS = ("mae", "mse", "accuracy", "acc")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("constant", "exponential", "step", "cosine")
+_HEADER = re.compile(r"^\s*\[\s*([^\[\]\"'=]+?)\s*\]\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{what} {path} does not exist")
+    text = path.read_text()
+    _check_duplicates(path, text)
+    # The talk writes "[input xy]"; TOML needs quotes for a name with a space.
+    lines = []
+    for line in text.splitlines():
+        m = _HEADER.match(line)
+        if m and " " in m.group(1):
+            line = f'["{m.group(1)}"]'
+        lines.append(line)
+    try:
+        return tomllib.loads("\n".join(lines))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from err
+
+
+def _check_duplicates(path: Path, text: str) -> None:
+    section, seen = "", {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        m = _HEADER.match(line)
+        if m or line.lstrip().startswith("[["):
+            section = m.group(1) if m else line.strip()
+            seen = {}
+            continue
+        k = _KEY.match(line)
+        if k:
+            key = k.group(1).strip('"')
+            if key in seen:
+                hint = ""
+                if key == "train_files":
+                    hint = " (did you mean validation_files for the second one?)"
+                raise ConfigError(f"{path}: line {lineno}: key '{key}' is given twice in "
+                                  f"section [{section}] (first on line {seen[key]}){hint}")
+            seen[key] = lineno
+
+
+def _unknown(path: Path, where: str, keys: Any, allowed: Any) -> None:
+    for key in keys:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{path}: unknown key '{where}{key}'{hint}; "
+                              f"allowed: {', '.join(sorted(allowed))}")
+
+
+@dataclass
+class InputFiles:
+    """The files of one input (an image kind) for training and validation."""
+
+    name: str
+    train_files: list[Path]
+    validation_files: list[Path]
+
+
+def read_list_file(path: str | os.PathLike) -> dict[str, InputFiles]:
+    """Read the input list file; paths are relative to the list file's folder.
+
+    Raises
+    ------
+    ConfigError
+        Duplicate keys, unknown keys, missing files, inputs without training files.
+    """
+    path = Path(path)
+    data = _read_toml(path, "list file")
+    if not data:
+        raise ConfigError(f"{path}: no [input NAME] sections")
+    inputs = {}
+    for section, body in data.items():
+        if not isinstance(body, dict):
+            raise ConfigError(f"{path}: '{section}' must be a section [input NAME]")
+        name = section[len("input "):].strip() if section.startswith("input ") else section
+        _unknown(path, f"{section}.", body, ("train_files", "validation_files"))
+        lists = {}
+        for key in ("train_files", "validation_files"):
+            value = body.get(key, [])
+            if isinstance(value, str):
+                value = [value]
+            files = [(path.parent / v) if not Path(v).is_absolute() else Path(v)
+                     for v in value]
+            for f in files:
+                if not f.is_file():
+                    raise ConfigError(f"{path}: [{section}] {key}: file {f} does not exist")
+            lists[key] = files
+        if not lists["train_files"]:
+            raise ConfigError(f"{path}: [{section}] has no train_files")
+        inputs[name] = InputFiles(name, lists["train_files"], lists["validation_files"])
+    counts = {n: (len(i.train_files), len(i.validation_files)) for n, i in inputs.items()}
+    if len(set(counts.values())) > 1:
+        raise ConfigError(f"{path}: inputs list different numbers of files "
+                          f"(train, validation): {counts}")
+    return inputs
+
+
+@dataclass
+class OutputConfig:
+    """One model output: its label columns, loss, weight and metrics."""
+
+    name: str
+    labels: list[str]
+    loss: str = "mse"
+    weight: float = 1.0
+    metrics: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainingConfig:
+    """All settings of a training; see the module docstring for the TOML form."""
+
+    batch_size: int = 32
+    epochs: int = 1
+    seed: int = 42
+    device: str = "cpu"
+    shuffle: bool = True
+    block_batches: int = 8
+    num_workers: int = 0
+    summaries_per_epoch: int = 1
+    validate_interval: int = 1
+    plot: bool = True
+    dry_run: bool = True
+    x_loc: str = "/x"
+    y_loc: str = "/y"
+    optimizer: dict[str, Any] = field(default_factory=lambda: {"name": "adam", "lr": 1e-3})
+    schedule: dict[str, Any] = field(default_factory=lambda: {"name": "constant"})
+    outputs: dict[str, OutputConfig] = field(default_factory=dict)
+    label_modifier: str | None = None
+    sample_modifier: str | None = None
+    source: str = "<defaults>"
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.get("lr", 1e-3))
+
+
+_TRAINING_KEYS = {f.name for f in fields(TrainingConfig)} - {
+    "optimizer", "schedule", "outputs", "label_modifier", "sample_modifier", "source"}
+_OPTIMIZER_KEYS = {"name", "lr", "weight_decay", "momentum", "betas", "nesterov"}
+_SCHEDULE_KEYS = {"name", "interval", "gamma", "step_size", "t_max", "eta_min"}
+_OUTPUT_KEYS = {"labels", "loss", "weight", "metrics"}
+_SECTIONS = {"training", "optimizer", "schedule", "outputs", "modifiers"}
+
+
+def read_config(path: str | os.PathLike | None,
+                overrides: Mapping[str, Any] | None = None) -> TrainingConfig:
+    """Read and check a training config TOML (``None``: defaults, outputs must be given).
+
+    Raises
+    ------
+    ConfigError
+        Unknown sections/keys, wrong types, unknown loss/metric/optimizer names.
+    """
+    cfg = TrainingConfig()
+    data: dict[str, Any] = {}
+    p = Path(path) if path is not None else Path("<config>")
+    if path is not None:
+        data = _read_toml(p, "config file")
+        cfg.source = str(p)
+    _unknown(p, "", data, _SECTIONS)
+    training = dict(data.get("training", {}))
+    training.update(overrides or {})
+    _unknown(p, "training.", training, _TRAINING_KEYS)
+    for key, value in training.items():
+        default = getattr(cfg, key)
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ConfigError(f"{p}: training.{key} must be true or false, got {value!r}")
+        if isinstance(default, int) and not isinstance(default, bool) and (
+                not isinstance(value, int) or isinstance(value, bool)):
+            raise ConfigError(f"{p}: training.{key} must be an integer, got {value!r}")
+        if isinstance(default, str) and not isinstance(value, str):
+            raise ConfigError(f"{p}: training.{key} must be a string, got {value!r}")
+        setattr(cfg, key, value)
+    for key in ("batch_size", "summaries_per_epoch", "block_batches"):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"{p}: training.{key} must be >= 1")
+    if cfg.epochs < 0 or cfg.validate_interval < 0 or cfg.num_workers < 0:
+        raise ConfigError(f"{p}: training.epochs/validate_interval/num_workers must be >= 0")
+    opt = data.get("optimizer", {})
+    _unknown(p, "optimizer.", opt, _OPTIMIZER_KEYS)
+    cfg.optimizer = {"name": "adam", "lr": 1e-3, **opt}
+    _check_name(p, "optimizer.name", cfg.optimizer["name"], OPTIMIZERS)
+    sched = data.get("schedule", {})
+    _unknown(p, "schedule.", sched, _SCHEDULE_KEYS)
+    cfg.schedule = {"name": "constant", "interval": "epoch", **sched}
+    _check_name(p, "schedule.name", cfg.schedule["name"], SCHEDULES)
+    if cfg.schedule["interval"] not in ("epoch", "batch"):
+        raise ConfigError(f"{p}: schedule.interval must be 'epoch' or 'batch'")
+    outputs = data.get("outputs", {})
+    for name, body in outputs.items():
+        if not isinstance(body, dict):
+            raise ConfigError(f"{p}: outputs.{name} must be a section [outputs.{name}]")
+        _unknown(p, f"outputs.{name}.", body, _OUTPUT_KEYS)
+        labels = body.get("labels", [name])
+        labels = [labels] if isinstance(labels, str) else list(labels)
+        metrics = body.get("metrics", [])
+        metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+        out = OutputConfig(name, labels, str(body.get("loss", "mse")),
+                           float(body.get("weight", 1.0)), metrics)
+        _check_name(p, f"outputs.{name}.loss", out.loss, LOSSES)
+        for m in out.metrics:
+            _check_name(p, f"outputs.{name}.metrics", m, METRICS)
+        cfg.outputs[name] = out
+    mods = data.get("modifiers", {})
+    _unknown(p, "modifiers.", mods, ("label", "sample"))
+    cfg.label_modifier = mods.get("label")
+    cfg.sample_modifier = mods.get("sample")
+    for key in ("label", "sample"):
+        if mods.get(key) is not None:
+            load_callable(mods[key], f"{p}: modifiers.{key}")
+    if not cfg.outputs and cfg.label_modifier is None:
+        raise ConfigError(f"{p}: no [outputs.NAME] section: say which label columns each "
+                          "model output is trained on (or give modifiers.label)")
+    return cfg
+
+
+def _check_name(path: Path, key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: {key} must be a string")
+    if ":" in value:
+        load_callable(value, f"{path}: {key}")
+    elif value not in allowed:
+        raise ConfigError(f"{path}: {key} = '{value}' is unknown; use one of "
+                          f"{', '.join(allowed)} or 'module:callable'")
+
+
+def load_callable(spec: str, where: str = "") -> Callable[..., Any]:
+    """Import ``"package.module:attr"`` and return the callable.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``where`` when the module or attribute cannot be found.
+    """
+    modname, _, attr = str(spec).partition(":")
+    if not modname or not attr:
+        raise ConfigError(f"{where}: '{spec}' is not of the form 'module:callable'")
+    try:
+        module = importlib.import_module(modname)
+    except ImportError as err:
+        raise ConfigError(f"{where}: cannot import module '{modname}': {err}") from err
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError(f"{where}: module '{modname}' has no attribute '{attr}'")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ConfigError(f"{where}: '{spec}' is not callable")
+    return obj

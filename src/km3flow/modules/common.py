@@ -1,0 +1,146 @@
+"""General-purpose modules: status output, memory watch, key filtering, blob dumps, progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core import Blob, Module
+from ..core.timing import peak_memory_mb
+
+
+def _keys(value: Any, what: str, module: str) -> tuple[str, ...]:
+    if value is None:
+        raise TypeError(f"{module} requires the parameter '{what}'.")
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+class StatusBar(Module):
+    """Print a line with the cycle number; attach with ``every=N`` to print every N cycles."""
+
+    def configure(self) -> None:
+        self.cycle = 0
+
+    def process(self, blob: Blob) -> Blob:
+        self.print(f"{'-' * 12}[ Blob {self.cycle:>7} ]{'-' * 12}")
+        self.cycle += self.every or 1
+        return blob
+
+    def finish(self) -> dict[str, int]:
+        return {"printed_up_to_cycle": self.cycle}
+
+
+class MemoryObserver(Module):
+    """Log the peak memory of the process, and store it in the blob as ``MemoryObserver``."""
+
+    def configure(self) -> None:
+        self.peak = 0.0
+
+    def process(self, blob: Blob) -> Blob:
+        self.peak = peak_memory_mb()
+        self.print(f"Memory peak: {self.peak:.2f} MB")
+        blob["MemoryObserver"] = self.peak
+        return blob
+
+    def finish(self) -> dict[str, float]:
+        return {"peak_mb": self.peak}
+
+
+class Keep(Module):
+    """Keep only the given blob keys (parameter ``keys``), drop everything else."""
+
+    def configure(self) -> None:
+        self.keys = _keys(self.get("keys"), "keys", "Keep")
+
+    def process(self, blob: Blob) -> Blob:
+        return Blob((k, blob[k]) for k in self.keys if k in blob)
+
+
+class Delete(Module):
+    """Remove the given blob keys (parameter ``keys``); missing keys are ignored."""
+
+    def configure(self) -> None:
+        self.keys = _keys(self.get("keys"), "keys", "Delete")
+
+    def process(self, blob: Blob) -> Blob:
+        for key in self.keys:
+            blob.pop(key, None)
+        return blob
+
+
+class Dump(Module):
+    """Print the blob (or only ``keys``); ``full=True`` prints whole values, not their repr."""
+
+    def configure(self) -> None:
+        keys = self.get("keys")
+        self.keys: tuple[str, ...] | None = None if keys is None else _keys(keys, "keys", "Dump")
+        self.full = bool(self.get("full", default=False))
+
+    def process(self, blob: Blob) -> Blob:
+        shown = blob if self.keys is None else Blob((k, blob[k]) for k in self.keys if k in blob)
+        if self.full:
+            for key, value in shown.items():
+                self.print(f"{key}:\n{value}")
+        else:
+            print(shown)
+        return blob
+
+
+class Siphon(Module):
+    """Collect ``volume`` blobs and pass them on together as ``blob['Siphon']`` (a list).
+
+    Cycles in between end after this module (nothing is passed on). With ``flush=True``
+    the collection starts anew after each release; otherwise it slides.
+    """
+
+    def configure(self) -> None:
+        self.volume = int(self.require("volume"))
+        self.flush = bool(self.get("flush", default=False))
+        self.collected: list[Blob] = []
+
+    def process(self, blob: Blob) -> Blob | None:
+        self.collected.append(blob)
+        if len(self.collected) < self.volume:
+            return None
+        out = Blob({"Siphon": list(self.collected)})
+        if self.flush:
+            self.collected = []
+        else:
+            self.collected.pop(0)
+        return out
+
+
+class ProgressBar(Module):
+    """A tqdm progress bar over the cycles; the total comes from the pump's length.
+
+    Parameters
+    ----------
+    total
+        The number of cycles; by default the length of the pipeline's pump, when it has one.
+    """
+
+    def configure(self) -> None:
+        self.total = self.get("total")
+        self.desc = self.get("desc", default=None)
+        self.bar: Any = None
+
+    def prepare(self) -> None:
+        from tqdm import tqdm
+
+        total = self.total
+        if total is None and "n_cycles" in self.services:
+            total = self.services["n_cycles"]()
+        self.bar = tqdm(total=total, desc=self.desc, unit="blob")
+
+    def process(self, blob: Blob) -> Blob:
+        self.bar.update(self.every or 1)
+        return blob
+
+    def finish(self) -> dict[str, Any]:
+        if self.bar is None:
+            return {"cycles": 0}
+        n = self.bar.n
+        self.bar.close()
+        return {"cycles": n}
+

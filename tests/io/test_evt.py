@@ -1,0 +1,285 @@
+"""Tests of km3flow.io.evt.EvtPump on the real EVT files of km3net-testdata.
+
+Reference values (event counts, start_event values, first/last rows of track_in, hit,
+hit_raw, neutrino, weights, track_bundle, hit totals) were computed once with KM3Pipe 11.0.0's
+``km3pipe.io.evt.EvtPump(parsers=[])`` (raw tag tuples) in a separate venv (/work/refvenv)
+and written down here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import km3flow as kp
+from km3flow.exceptions import FormatError
+from km3flow.io.evt import EvtPump, read_evt_header
+
+KM3SIM = "evt/KM3Sim.evt"
+NUMU_NC = "evt/example_numuNC.evt"
+NUMU_CC = "evt/example_numuCC.evt"
+MUPAGE = "mupage/mcv5.0.mupage_1G.5.evt"
+GSEAGEN = "gseagen/gseagen_v7.0.0_numuCC_diffuse.evt"
+CORANT = "evt/corant_5.1.9.evt"
+PROPA = "evt/example_corant_propa.evt"
+
+# file: (n_events, total MC hits, total track_in lines)
+COUNTS = {
+    KM3SIM: (10, 98, 37), NUMU_NC: (1, 6, 2), NUMU_CC: (109, 416696, 2569),
+    MUPAGE: (20, 0, 23), GSEAGEN: (82, 0, 800), CORANT: (3, 0, 0), PROPA: (1, 0, 3),
+}
+
+
+@pytest.fixture
+def pump(testdata):
+    opened = []
+
+    def _open(name):
+        p = EvtPump(filename=testdata(name))
+        opened.append(p)
+        return p
+
+    yield _open
+    for p in opened:
+        p.close()
+
+
+@pytest.mark.parametrize("name", sorted(COUNTS))
+def test_counts_match_km3pipe(pump, name):
+    n_events, n_hits, n_track_in = COUNTS[name]
+    p = pump(name)
+    assert len(p) == n_events
+    hits = tracks = 0
+    for blob in p:
+        hits += len(blob["McHits"])
+        tracks += len(blob["McTracks"])
+        assert blob["EventInfo"].h5loc == "/event_info"
+    assert (hits, tracks) == (n_hits, n_track_in)
+
+
+def test_km3sim(pump):
+    p = pump(KM3SIM)
+    first, last = p[0], p[-1]
+    assert first["start_event"] == (1, 1) and last["start_event"] == (10, 1)
+    np.testing.assert_allclose(first["track_in"][0], [1.0, -47.084, -76.701, -85.565, 0.665248,
+                                                     -0.730466, -0.154478, 0.068511, 0.0, 3.0])
+    np.testing.assert_allclose(first["hit"][-1], [4.0, 338010.0, 1.0, 206.54, 3.0, 1.0, 1.0,
+                                                 206.54, 5.0])
+    np.testing.assert_allclose(first["neutrino"][0], [
+        1.0, -47.084, -76.701, -85.565, 0.545149, 0.398641, -0.737494, 0.10066, 0.0, 0.225275,
+        0.316002, 1.0, 12.0, 2.0])
+    np.testing.assert_allclose(last["weights"][0], [134000.0, 236100.0, 0.005628])
+    hits = last["McHits"]
+    assert hits.h5loc == "/mc_hits" and len(hits) == 11
+    assert (hits.pmt_id[0], hits.time[0], hits.pmt_id[-1], hits.time[-1]) == (
+        291278, 267.24, 591806, 412.64)
+    assert hits.origin[0] == 1 and hits.a[0] == 1.0
+    tracks = first["McTracks"]
+    assert tracks.h5loc == "/mc_tracks" and list(tracks.type) == [3, 14, 13]
+    assert tracks.energy[2] == pytest.approx(0.98208)
+    nu = first["McNeutrino"]
+    assert (nu.pdg_id[0], nu.interaction_type[0], nu.energy[0]) == (12, 2, 0.10066)
+    info = last["EventInfo"]
+    assert (info.mc_id[0], info.run_id[0]) == (10, 1)
+    assert (info.weight_w1[0], info.weight_w2[0], info.weight_w3[0]) == (134000.0, 236100.0,
+                                                                         0.005628)
+    assert first["target"] == [["O16", "14.890"]]  # free text stays text
+
+
+def test_numu_cc_hit_raw(pump, testdata):
+    p = pump(NUMU_CC)
+    first = p[0]
+    assert first["start_event"][0] == 13
+    raw = first["hit_raw"]
+    assert raw.shape == (3668, 4)
+    np.testing.assert_allclose(raw[0], [1, 17, 20, 2944.37])
+    np.testing.assert_allclose(raw[2], [3, 63, 27, 2930.37])
+    np.testing.assert_allclose(raw[-1], [3668, 64155, 21, 6034.37])
+    hits = first["McHits"]
+    assert (hits.pmt_id[1], hits.a[1], hits.time[1], hits.origin[1]) == (61, 23, -4199.63, 0)
+    last = p[-1]
+    assert last["start_event"] == (692, 1) and last["hit_raw"].shape == (4081, 4)
+    np.testing.assert_allclose(last["hit_raw"][-1], [4081, 64144, 25, -306.15])
+    np.testing.assert_allclose(last["track_in"][0], [1.0, 23.42, -286.127, 3.764, -0.985051,
+                                                    -0.157832, 0.069014, 125.728, 0.0, 5.0,
+                                                    401.916])
+    np.testing.assert_allclose(last["weights"][0], [83270000000000.0, 2378000000000000.0,
+                                                   115300000000.0])
+    tracks = first["McTracks"]
+    assert tracks.length[0] == pytest.approx(334.451) and tracks.type[0] == 5
+    assert tracks.energy[0] == pytest.approx(89.9359)
+    assert first["w3list"].shape == (1, 3)
+
+
+def test_numu_nc(pump):
+    b = pump(NUMU_NC)[0]
+    assert b["start_event"] == (2, 1)
+    np.testing.assert_allclose(b["hit"][0], [1.0, 34618.0, 0.8756, 259.31, -3.0, 2.0, 1.0,
+                                            261.1])
+    np.testing.assert_allclose(b["weights"][0], [1433000000.0, 4326000000.0, 530400.0])
+    assert list(b["McHits"].origin) == [2, 2, 4, 4, 11, 0]
+    # GENHEN's Fortran-style header keeps values as text
+    assert pump(NUMU_NC).header["cut_nu"] == [["0.100E+03", "0.100E+09-0.100E+01",
+                                                "0.100E+01"]]
+
+
+def test_mupage(pump):
+    p = pump(MUPAGE)
+    b = p[1]
+    assert b["start_event"] == (2, 1)
+    assert b["track_bundle"].shape == (1, 8) and len(b["McTracks"]) == 2
+    last = p[19]
+    np.testing.assert_allclose(last["track_bundle"][0], [1.0, 106.193, -393.544, 279.755,
+                                                        -0.822757, 0.011946, -0.568267,
+                                                        337.761])
+    assert p.header["livetime"] == [["0.0738", "0.02"]]
+
+
+def test_gseagen_v7(pump):
+    p = pump(GSEAGEN)
+    first, last = p[0], p[81]
+    assert first["track_in"].shape == (20, 11)
+    np.testing.assert_allclose(first["track_in"][0], [4.0, 397.295, 431.253, 154.806,
+                                                     -0.188092, -0.911183, -0.366562, 48.18,
+                                                     0.0, 6.0, 0.0])
+    np.testing.assert_allclose(last["track_in"][0][8], 1048.417406)
+    np.testing.assert_allclose(last["weights"][0], [3441000.0, 128000000000.0, 47.62])
+    assert first["neutrino"][0][11:].tolist() == [103.0, 14.0, 2.0]
+    assert first["eventtime"].tolist() == [[-1717986919, -1717986919]]
+    assert p.header["start_run"] == [["100000000"]]
+    assert first["EventInfo"].run_id[0] == 100000000
+    assert len(p.header["simul"]) == 3
+
+
+def test_corant(pump):
+    p = pump(CORANT)
+    assert [b["start_event"][0] for b in p] == [1, 2, 3]
+    np.testing.assert_allclose(p[0]["weights"][0], [1.0, 1.3221389051e+17, 0.56617037597])
+    np.testing.assert_allclose(p[2]["weights"][0], [1.0, 428242474530000.0, 30318.392223])
+    # repeated 'track_sealepton' lines with tabs: 14 columns
+    assert p[0]["track_sealepton"].shape[1] == 14
+    propa = pump(PROPA)[0]
+    assert propa["neutrino"].shape == (60, 13) and propa["track_seamuon"].shape == (3, 13)
+    assert "McNeutrino" not in propa  # CORANT's neutrino lines are not GENHEN's
+    np.testing.assert_allclose(propa["weights"][0], [2835287.5, 3.7486439e+23, 1605255.9])
+    assert pump(PROPA).header["can"] == [["0.000", "922.000", "*********"]]
+
+
+def test_raw_header_table(pump):
+    p = pump(KM3SIM)
+    tab = p.raw_header
+    assert tab.h5loc == "/raw_header" and tab.h5singleton
+    params = [x.decode() for x in tab.parameter]
+    assert "physics" in params and "physics_1" in params
+    row = tab[params.index("can")]
+    assert row.field_names.decode() == "zmin zmax r"
+    assert row.field_values.decode() == "-116 130 170"
+    assert tab["dtype"][params.index("can")].decode() == "f4 f4 f4"
+    assert p[0]["RawHeader"] is tab
+    assert read_evt_header(p.filename)["spectrum"] == [["-3.00"]]
+
+
+def test_random_access_equals_streaming(pump):
+    p = pump(GSEAGEN)
+    streamed = list(p)
+    for i in (0, 40, 81, -1):
+        np.testing.assert_array_equal(p[i]["track_in"], streamed[i]["track_in"])
+    with pytest.raises(IndexError):
+        p[82]
+
+
+def test_pipeline_with_calibration(testdata, tmp_path):
+    """The MC hits of example_numuNC (simulated with a 115-DU 'km3net_115' geometry) carry
+    global PMT ids; they are calibrated through the pipeline with the 115-DU geometry of
+    km3net_jul13_90m_r1494_corrected.detx, whose PMT ids 1..64170 cover them."""
+    collected = []
+    pipe = kp.Pipeline()
+    pipe.attach(EvtPump, filename=testdata(NUMU_NC))
+    pipe.attach(kp.calib.Calibration,
+                detector=testdata("detx/km3net_jul13_90m_r1494_corrected.detx"))
+    pipe.attach(lambda blob: collected.append(blob) or blob)
+    pipe.drain()
+    hits = collected[0]["McHits"]
+    det = kp.io.read_detector(testdata("detx/km3net_jul13_90m_r1494_corrected.detx"))
+    row = det.pmt_index_by_id([34618])[0]
+    assert hits.pos_x[0] == det.pmts.pos_x[row] and hits.dom_id[0] == det.pmts.dom_id[row]
+    assert hits.time[0] == 259.31  # MC hits keep their time
+
+
+def test_not_an_evt_file(testdata, tmp_path):
+    with pytest.raises(FormatError, match="line 1.*start_run"):
+        EvtPump(filename=testdata("detx/detx_v1.detx"))
+    empty = tmp_path / "empty.evt"
+    empty.write_bytes(b"")
+    with pytest.raises(FormatError, match="empty file"):
+        EvtPump(filename=empty)
+
+
+def test_truncated_file_names_line(testdata, tmp_path):
+    data = open_bytes(testdata(KM3SIM))
+    cut = data[:data.index(b"end_event:", data.index(b"start_event: 3")) - 5]
+    bad = tmp_path / "cut.evt"
+    bad.write_bytes(cut)
+    with pytest.raises(FormatError) as err:
+        EvtPump(filename=bad)
+    assert "cut.evt" in str(err.value) and "event 2 is not closed" in str(err.value)
+    assert err.value.line == cut[:cut.index(b"start_event: 3")].count(b"\n") + 1
+
+
+def test_bad_number_names_line(testdata, tmp_path):
+    data = open_bytes(testdata(KM3SIM))
+    pos = data.index(b"hit:        2 264344")
+    bad = tmp_path / "bad.evt"
+    bad.write_bytes(data[:pos + 14] + b"x" + data[pos + 15:])
+    with EvtPump(filename=bad) as p:
+        with pytest.raises(FormatError) as err:
+            p[0]
+        assert err.value.line == data[:pos].count(b"\n") + 1
+        assert "expected numbers in the 'hit' line" in str(err.value)
+        assert len(p[1]["McHits"]) == 2  # the other events are fine
+    with pytest.raises(ValueError, match="closed"):
+        p[1]
+
+
+def test_file_without_header(testdata, tmp_path):
+    data = open_bytes(testdata(MUPAGE))
+    body = data[data.index(b"start_event:"):]
+    f = tmp_path / "noheader.evt"
+    f.write_bytes(body)
+    with EvtPump(filename=f) as p:
+        assert len(p) == 20 and p.header == {} and len(p.raw_header) == 0
+        assert p[0]["EventInfo"].run_id[0] == 0
+
+
+def open_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_tag_interrupted_by_other_tags(testdata, tmp_path):
+    """A tag that comes back after other tags (here the first track_in line of KM3Sim's first
+    event moved behind the weights) still yields all its rows, in file order."""
+    lines = open_bytes(testdata(KM3SIM)).split(b"\n")
+    first = lines.index(b"start_event: 1 1")
+    t_in = next(i for i in range(first, len(lines)) if lines[i].startswith(b"track_in"))
+    end = lines.index(b"end_event:", first)
+    moved = lines[:t_in] + lines[t_in + 1:end] + [lines[t_in]] + lines[end:]
+    f = tmp_path / "moved.evt"
+    f.write_bytes(b"\n".join(moved))
+    with EvtPump(filename=f) as p:
+        b = p[0]
+        assert list(b["McTracks"].id) == [2, 3, 1]
+        assert len(b["McHits"]) == 4 and len(p) == 10
+
+
+def test_crlf_line_endings_read_the_same(testdata, tmp_path):
+    """The same file with Windows line endings (derived from KM3Sim.evt) gives equal events."""
+    data = open_bytes(testdata(KM3SIM))
+    f = tmp_path / "crlf.evt"
+    f.write_bytes(data.replace(b"\n", b"\r\n"))
+    with EvtPump(filename=testdata(KM3SIM)) as ref, EvtPump(filename=f) as p:
+        assert len(p) == len(ref) and p.header == ref.header
+        for a, b in zip(ref, p):
+            for key in ("hit", "track_in", "neutrino", "weights"):
+                np.testing.assert_array_equal(a[key], b[key])
+            np.testing.assert_array_equal(a["McHits"], b["McHits"])
