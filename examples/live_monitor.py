@@ -3,7 +3,7 @@
 A dispatcher (the Ligier stand-in) runs in a thread, ``ch-replay``'s engine streams the
 events of a DAQ file into it at a chosen rate, and a pipeline reads them back with
 ``CHPump`` and prints event rates and hit multiplicities, as a shifter's monitor would.
-The IO_EVT payload is parsed by a small parser plugged into ``CHPump(parsers=…)``.
+``CHPump`` decodes the IO_EVT payloads with the DAQ readers (``Hits``, ``TriggeredHits``).
 
 Run it as::
 
@@ -17,7 +17,6 @@ or against a running ``km3flow ligier`` fed by ``km3flow ch-replay``::
 from __future__ import annotations
 
 import argparse
-import struct
 import threading
 import time
 
@@ -27,30 +26,6 @@ import km3flow as kp
 from km3flow.controlhost.dispatcher import DispatcherThread
 from km3flow.controlhost.pump import CHPump
 from km3flow.controlhost.replay import replay_file
-from km3flow.exceptions import FormatError
-
-_COUNTS = struct.Struct("<i")
-# JDAQEvent: preamble (8), version (2), header (5×4), trigger counter (8),
-# trigger mask (8), overlays (4), then the triggered hits (18 bytes each) and the
-# snapshot hits (10 bytes each), each list led by its int32 count.
-_N_TRIGGERED_AT = 50
-
-
-def event_multiplicities(payload: bytes) -> dict[str, int]:
-    """Parse the hit counts of an IO_EVT payload (a JDAQEvent frame)."""
-    if len(payload) < _N_TRIGGERED_AT + 8:
-        raise FormatError(f"an event frame has at least {_N_TRIGGERED_AT + 8} bytes, got "
-                          f"{len(payload)}", path="IO_EVT message", offset=0)
-    n_triggered = _COUNTS.unpack_from(payload, _N_TRIGGERED_AT)[0]
-    at = _N_TRIGGERED_AT + 4 + 18 * n_triggered
-    if n_triggered < 0 or at + 4 > len(payload):
-        raise FormatError(f"{n_triggered} triggered hits do not fit the frame",
-                          path="IO_EVT message", offset=_N_TRIGGERED_AT)
-    n_snapshot = _COUNTS.unpack_from(payload, at)[0]
-    if n_snapshot < 0 or at + 4 + 10 * n_snapshot != len(payload):
-        raise FormatError(f"{n_snapshot} snapshot hits do not fill the frame",
-                          path="IO_EVT message", offset=at)
-    return {"n_triggered_hits": n_triggered, "n_snapshot_hits": n_snapshot}
 
 
 class Monitor(kp.Module):
@@ -60,14 +35,17 @@ class Monitor(kp.Module):
         self.interval = self.get("interval", default=1.0)
         self.t0 = self.last = time.monotonic()
         self.n = self.n_total = 0
-        self.triggered = 0
-        self.snapshot = 0
+        self.triggered = self.triggered_total = 0
+        self.snapshot = self.snapshot_total = 0
 
     def process(self, blob):
         self.n += 1
         self.n_total += 1
-        self.triggered += blob.get("n_triggered_hits", 0)
-        self.snapshot += blob.get("n_snapshot_hits", 0)
+        n_triggered, n_snapshot = len(blob["TriggeredHits"]), len(blob["Hits"])
+        self.triggered += n_triggered
+        self.snapshot += n_snapshot
+        self.triggered_total += n_triggered
+        self.snapshot_total += n_snapshot
         now = time.monotonic()
         if now - self.last >= self.interval:
             self.report(now)
@@ -82,7 +60,9 @@ class Monitor(kp.Module):
 
     def finish(self):
         self.report(time.monotonic())
-        return {"events": self.n_total}
+        n = max(self.n_total, 1)
+        return {"events": self.n_total, "mean_triggered_hits": self.triggered_total / n,
+                "mean_snapshot_hits": self.snapshot_total / n}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -100,8 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     ligier = None if args.no_local else DispatcherThread(port=args.port).start()
     port = args.port if ligier is None else ligier.port
     pipe = kp.Pipeline()
-    pipe.attach(CHPump, port=port, tags="IO_EVT", timeout=args.timeout, max_queue=1000,
-                parsers={"IO_EVT": event_multiplicities})
+    pipe.attach(CHPump, port=port, tags="IO_EVT", timeout=args.timeout, max_queue=1000)
     pipe.attach(Monitor, interval=1.0)
     replay = None
     if ligier is not None:

@@ -212,3 +212,30 @@ def test_ctrl_c_stops_a_live_pipeline_and_finishes_modules(ligier):
     assert proc.returncode == 0, err
     assert "FINISH RAN" in out
     assert "'CHPump' => {'messages': 0, 'dropped': 0" in out
+
+
+def test_daq_payloads_are_parsed_by_default(ligier, testdata, clients):
+    from km3flow.controlhost.replay import replay_file
+
+    pump = CHPump(port=ligier.port, tags="IO_EVT, IO_SUM, IO_TSL1, MSG", timeout=5,
+                  max_queue=100, subscription_mode="all")
+    pump.prepare()
+    it = iter(pump)
+    ligier.wait_for_subscribers("MSG")
+    for name in ("IO_EVT.dat", "IO_SUM.dat", "IO_TSL1_1003.dat"):
+        replay_file(testdata(f"daq/{name}"), port=ligier.port)
+    pub = clients(ligier.port).connect()
+    pub.put_message("MSG", "DataFilter: run 6760 started")
+    pub.put_message("IO_EVT", b"\x10\x00\x00\x00\x11\x27\x00\x00" + bytes(8))  # too short
+    blobs = [next(it) for _ in range(3 + 3 + 10 + 2)]
+    stats = pump.finish()
+    events, slices, timeslices = blobs[:3], blobs[3:6], blobs[6:16]
+    # hit counts as KM3Pipe 11.0.0 reads them (DAQEvent.n_snapshot_hits/n_triggered_hits)
+    assert [(len(b["Hits"]), len(b["TriggeredHits"])) for b in events] == [
+        (239, 182), (101, 49), (35, 6)]
+    assert all(b["CHTag"] == "IO_EVT" and "EventInfo" in b for b in events)
+    assert all("SummarysliceInfo" in b and "Summaryslice" in b for b in slices)
+    assert all(b["CHTag"] == "IO_TSL1" and "TimesliceHits" in b for b in timeslices)
+    assert blobs[16]["CHMessage"] == "DataFilter: run 6760 started"
+    assert "EventInfo" not in blobs[17] and len(blobs[17]["CHData"]) == 16
+    assert stats["parse_errors"] == 1 and stats["messages"] == 18

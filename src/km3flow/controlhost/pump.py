@@ -12,7 +12,9 @@
 plus, for tags that have a parser, whatever the parser returns. Parsers are plain
 functions ``parser(payload) -> Mapping[str, Any]`` registered per tag in
 :data:`DEFAULT_PARSERS` (or passed as ``parsers={...}``); a key ending in ``*`` matches a
-tag prefix (``"IO_TSL*"``).
+tag prefix (``"IO_TS*"``). By default IO_EVT, IO_SUM and IO_TS* payloads are decoded with
+the DAQ readers of :mod:`km3flow.io.daq` (``EventInfo``, ``Hits``, ``Summaryslice``, …) and
+MSG text goes into ``CHMessage``.
 
 Reading happens in a background thread into a bounded queue of ``max_queue`` messages:
 in "any" mode the oldest queued message is dropped (and counted) when the pipeline falls
@@ -46,9 +48,32 @@ from .protocol import (
 
 Parser = Callable[[Any], Mapping[str, Any]]
 
-#: Tag (or ``"PREFIX*"``) → parser of the payload, used by every CHPump. The DAQ formats
-#: (IO_EVT, IO_SUM, IO_TSL*) register here once their readers exist.
-DEFAULT_PARSERS: dict[str, Parser] = {}
+
+def parse_daq_frame(payload: Any) -> Mapping[str, Any]:
+    """Decode a DAQ frame payload (IO_EVT, IO_SUM, IO_TSL*) with :mod:`km3flow.io.daq`.
+
+    Gives ``DAQHeader`` and, by type, ``EventInfo``/``Hits``/``TriggeredHits``,
+    ``SummarysliceInfo``/``Summaryslice`` or ``TimesliceInfo``/``TimesliceFrameInfo``/
+    ``TimesliceHits`` (see :func:`km3flow.io.daq.parse_frame`).
+    """
+    from ..io.daq import parse_frame  # numpy-heavy; loaded with the first DAQ message
+
+    return parse_frame(payload, path="ControlHost message")
+
+
+def parse_text(payload: Any) -> Mapping[str, Any]:
+    """Decode a MSG payload (log/status text) into ``CHMessage`` (UTF-8, bad bytes replaced)."""
+    return {"CHMessage": bytes(payload).decode("utf-8", "replace")}
+
+
+#: Tag (or ``"PREFIX*"``) → parser of the payload, used by every CHPump unless
+#: ``parsers=`` overrides a tag or ``parse=False`` turns parsing off.
+DEFAULT_PARSERS: dict[str, Parser] = {
+    "IO_EVT": parse_daq_frame,
+    "IO_SUM": parse_daq_frame,
+    "IO_TS*": parse_daq_frame,  # IO_TSL, IO_TSL0/1/2, IO_TSSN
+    "MSG": parse_text,
+}
 
 _END = object()
 
