@@ -7,7 +7,6 @@ rebuilt in worker processes (:meth:`Pipeline.from_specs`).
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import reprlib
@@ -221,6 +220,8 @@ class Pipeline:
     def _function_call(func: Callable, name: str, params: dict[str, Any]) -> Callable:
         if not params:
             return func
+        import inspect  # only function modules with parameters need it; keeps import light
+
         try:
             sig = inspect.signature(func)
             accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
