@@ -59,3 +59,19 @@ def test_info_on_several_formats(testdata, capsys):
 def test_info_max_blobs(testdata, capsys):
     assert main(["info", "--max-blobs", "1", testdata("evt/KM3Sim.evt")]) == 0
     assert "blobs: 10 (read 1)" in capsys.readouterr().out
+
+
+def test_convert_with_workers_matches_serial(testdata, tmp_path, capsys):
+    inputs = [testdata("daq/IO_EVT.dat"), testdata("evt/KM3Sim.evt"), testdata("daq/IO_EVT.dat")]
+    serial, parallel = tmp_path / "serial.h5", tmp_path / "parallel.h5"
+    assert main(["convert", *inputs, "-o", str(serial), "--no-progress"]) == 0
+    assert main(["convert", *inputs, "-o", str(parallel), "--workers", "2"]) == 0
+    with kp.io.HDF5Pump(filename=str(serial)) as a, kp.io.HDF5Pump(filename=str(parallel)) as b:
+        assert len(a) == len(b) == 16
+        for i in range(16):
+            assert sorted(a[i]) == sorted(b[i])
+            for key, value in a[i].items():
+                if hasattr(value, "dtype"):
+                    assert np.array_equal(np.asarray(value), np.asarray(b[i][key])), (i, key)
+    assert main(["convert", *inputs, "-o", str(parallel), "--workers", "2", "-n", "3"]) == 2
+    assert "--n-events limits a serial conversion" in capsys.readouterr().err

@@ -9,12 +9,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="bin config TOML ([binning], [[dimensions]], [labels])")
     parser.add_argument("inputs", nargs="+", help="KM3Pipe-layout HDF5 files with /hits")
     parser.add_argument("-o", "--output", required=True, help="training file to write")
+    from ..parallel.options import add_parallel_arguments
+
+    add_parallel_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..ml.binjob import bin_files
+    from ..parallel.options import executor_from_args
 
-    result = bin_files(args.config, args.inputs, args.output)
+    with executor_from_args(args.workers, args.scheduler) as drain_kwargs:
+        result = bin_files(args.config, args.inputs, args.output, drain_kwargs=drain_kwargs)
     print(f"binned {result['events']} events into images of shape {result['shape']}: "
           f"{result['output']}")
     return 0

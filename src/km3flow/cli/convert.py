@@ -13,11 +13,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="convert at most this many events (blobs)")
     parser.add_argument("--detector", default=None,
                         help="a DETX/DATX file to calibrate hits with on the way")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="convert the inputs in this many worker processes")
-    parser.add_argument("--scheduler", default=None,
-                        help="address of a Dask scheduler to convert on")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from ..parallel.options import add_parallel_arguments
+
+    add_parallel_arguments(parser)
 
 
 def build_pipeline(args: argparse.Namespace):
@@ -40,11 +39,16 @@ def build_pipeline(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    pipe = build_pipeline(args)
-    if args.workers or args.scheduler:
-        from ..parallel import executor_from_args
+    from ..exceptions import ConfigError
+    from ..parallel.options import executor_from_args
 
-        pipe.drain(args.n_events, **executor_from_args(args.workers, args.scheduler))
-    else:
-        pipe.drain(args.n_events)
+    if args.n_events is not None and (args.workers or args.scheduler):
+        raise ConfigError("--n-events limits a serial conversion; with --workers/--scheduler "
+                          "every input file is converted whole")
+    pipe = build_pipeline(args)
+    with executor_from_args(args.workers, args.scheduler) as drain_kwargs:
+        if drain_kwargs:
+            pipe.drain(**drain_kwargs)
+        else:
+            pipe.drain(args.n_events)
     return 0

@@ -103,6 +103,7 @@ class Pipeline:
         self._init_cpu = 0.0
         self._prepared = False
         self._finished = False
+        self.interrupted = False
         self.cycles = 0
         self.configfile = None if configfile is None else os.fspath(configfile)
         self._config: dict[str, dict[str, Any]] = {}
@@ -254,6 +255,16 @@ class Pipeline:
         return files
 
     @property
+    def finished(self) -> bool:
+        """True once the pipeline has drained and every module has finished."""
+        return self._finished
+
+    @property
+    def module_timers(self) -> dict[str, DurationRecorder]:
+        """The per-module process/finish timing records (filled when ``timeit`` is on)."""
+        return {e.name: e.timer for e in self._entries}
+
+    @property
     def modules(self) -> list[Any]:
         """The attached modules in order (Module instances, or functions)."""
         return [e.module if e.module is not None else e.spec.factory for e in self._entries]
@@ -340,7 +351,7 @@ class Pipeline:
         try:
             self._cycle_loop(cycles)
         except KeyboardInterrupt:
-            interrupted = True
+            interrupted = self.interrupted = True
             log.warning("interrupted after %d cycles; finishing all modules", self.cycles)
         except BaseException as err:  # noqa: BLE001 - re-raised after finishing
             error = err

@@ -25,8 +25,8 @@ class FilePump(Pump):
     learn its length; plain iteration opens one file at a time.
     """
 
-    # For parallel draining: the parameter holding the input files.
-    parallel_input = "filenames"
+    # For parallel draining: the parameters that may hold the input files.
+    parallel_input = ("filenames", "filename")
 
     def configure(self) -> None:
         files = self.get("filenames")

@@ -88,7 +88,8 @@ def _dimensions(specs: Sequence[dict[str, Any]], inputs: Sequence[Path],
 
 
 def bin_files(config: dict[str, Any] | str | os.PathLike, inputs: Sequence[str | os.PathLike],
-              output: str | os.PathLike, engine: str = "pipeline") -> dict[str, Any]:
+              output: str | os.PathLike, engine: str = "pipeline",
+              drain_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     """Bin the hits of all events of ``inputs`` into one training file ``output``.
 
     Parameters
@@ -103,6 +104,9 @@ def bin_files(config: dict[str, Any] | str | os.PathLike, inputs: Sequence[str |
         ``"pipeline"`` (default): HDF5Pump → :class:`ImageBinner` → HDF5Sink, one blob per
         event. ``"chunked"``: reads and bins ``chunk_events`` events per vectorised call and
         writes with :class:`TrainingFileWriter` (several times faster on small events).
+    drain_kwargs
+        Passed to ``Pipeline.drain`` (``workers=N`` or ``executor=client``, see
+        :mod:`km3flow.parallel`); pipeline engine only.
 
     Returns
     -------
@@ -122,7 +126,10 @@ def bin_files(config: dict[str, Any] | str | os.PathLike, inputs: Sequence[str |
     complib = b.get("complib", "blosc:lz4")
     complevel = int(b.get("complevel", 5))
     if engine == "pipeline":
-        n_events = _bin_pipeline(b, lab, dims, dtype, paths, output, complib, complevel)
+        n_events = _bin_pipeline(b, lab, dims, dtype, paths, output, complib, complevel,
+                                 drain_kwargs or {})
+    elif drain_kwargs:
+        raise ConfigError("workers/executor need engine='pipeline'")
     elif engine == "chunked":
         n_events = _bin_chunked(b, lab, dims, dtype, paths, output, complib, complevel)
     else:
@@ -133,7 +140,7 @@ def bin_files(config: dict[str, Any] | str | os.PathLike, inputs: Sequence[str |
 
 def _bin_pipeline(b: dict[str, Any], lab: dict[str, Any], dims: list[Dimension],
                   dtype: np.dtype, paths: list[Path], output: str | os.PathLike,
-                  complib: str, complevel: int) -> int:
+                  complib: str, complevel: int, drain_kwargs: dict[str, Any]) -> int:
     from ..core import Pipeline
     from ..exceptions import ModuleError
     from ..io.hdf5 import HDF5Pump, HDF5Sink
@@ -141,12 +148,6 @@ def _bin_pipeline(b: dict[str, Any], lab: dict[str, Any], dims: list[Dimension],
 
     hits_loc = b.get("hits", "/hits")
     tracks_loc = lab.get("tracks", "/mc_tracks")
-    counter = {"n": 0}
-
-    def count(blob: Any) -> Any:
-        counter["n"] += 1
-        return blob
-
     pipe = Pipeline()
     pipe.attach(HDF5Pump, filenames=[str(p) for p in paths],
                 h5locs=[hits_loc, tracks_loc, "/event_info"])
@@ -157,7 +158,6 @@ def _bin_pipeline(b: dict[str, Any], lab: dict[str, Any], dims: list[Dimension],
                 weights=b.get("weights"), dtype=dtype,
                 image_h5loc=b.get("image_h5loc", "/x"), label_h5loc=b.get("label_h5loc", "/y"),
                 require_labels=True)
-    pipe.attach(count)
     # The sink finishes its file even when a module failed; only a complete binning may
     # appear under the output name.
     output = Path(output)
@@ -165,7 +165,7 @@ def _bin_pipeline(b: dict[str, Any], lab: dict[str, Any], dims: list[Dimension],
     pipe.attach(HDF5Sink, filename=str(part), keys=["Image", "Labels"], complib=complib,
                 complevel=complevel, shuffle=not complib.startswith("blosc"))
     try:
-        pipe.drain()
+        pipe.drain(**drain_kwargs)  # ImageBinner never drops a blob: cycles are events
     except ModuleError as err:
         part.unlink(missing_ok=True)
         raise err.__cause__ if isinstance(err.__cause__, Km3flowError) else err
@@ -173,7 +173,7 @@ def _bin_pipeline(b: dict[str, Any], lab: dict[str, Any], dims: list[Dimension],
         part.unlink(missing_ok=True)
         raise
     os.replace(part, output)
-    return counter["n"]
+    return pipe.cycles
 
 
 def _camel(h5loc: str) -> str:

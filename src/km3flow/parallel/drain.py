@@ -82,7 +82,7 @@ def drain_parallel(pipe: Pipeline, cycles: int | None = None, workers: int | Non
     if workers is not None and executor is not None:
         raise ConfigError("give either workers= (local processes) or executor= (a Dask "
                           "client), not both")
-    if pipe._finished:
+    if pipe.finished:
         raise Km3flowError("this pipeline has been drained and finished already; "
                            "build a new one to run again")
     wall0, cpu0 = time.perf_counter(), time.process_time()
@@ -166,11 +166,11 @@ def _update_pipeline(pipe: Pipeline, summary: ParallelSummary) -> None:
     pipe.cycles = summary.cycles
     pipe.cycle_times.wall_stats.merge(summary.cycle_wall)
     pipe.cycle_times.cpu_stats.merge(summary.cycle_cpu)
-    for entry in pipe._entries:
-        stats = summary.modules.get(entry.name)
+    for name, timer in pipe.module_timers.items():
+        stats = summary.modules.get(name)
         if stats is not None:
-            entry.timer.wall_stats.merge(stats.wall)
-            entry.timer.cpu_stats.merge(stats.cpu)
-            entry.timer.finish_wall += stats.finish_wall
-            entry.timer.finish_cpu += stats.finish_cpu
+            timer.wall_stats.merge(stats.wall)
+            timer.cpu_stats.merge(stats.cpu)
+            timer.finish_wall += stats.finish_wall
+            timer.finish_cpu += stats.finish_cpu
     pipe.parallel_summary = summary

@@ -100,19 +100,6 @@ class TaskReport:
     error: TaskError | None = None
 
 
-class _TaskPipeline(Pipeline):
-    """A Pipeline that remembers whether its drain was stopped by an interrupt."""
-
-    interrupted = False
-
-    def _cycle_loop(self, cycles: int | None) -> None:
-        try:
-            super()._cycle_loop(cycles)
-        except KeyboardInterrupt:
-            self.interrupted = True
-            raise
-
-
 # glibc malloc in a fresh process returns freed memory at the top of its heap to the
 # system at once (trim threshold 128 kB, adapting slowly), so numpy temporaries of a few
 # hundred kB cost page faults on every allocation: CPU-bound modules measured 1.7x slower
@@ -217,10 +204,10 @@ def run_task(task: Task) -> TaskReport:
     # Capturing stdout keeps the parent's terminal readable; only possible where this task
     # owns the process (redirect_stdout swaps sys.stdout for all threads).
     capture = contextlib.redirect_stdout(out) if main_thread else contextlib.nullcontext()
-    pipe: _TaskPipeline | None = None
+    pipe: Pipeline | None = None
     try:
         with capture:
-            pipe = _TaskPipeline.from_specs(task.specs, timeit=task.timeit)
+            pipe = Pipeline.from_specs(task.specs, timeit=task.timeit)
             report.results = dict(pipe.drain())
         if pipe.interrupted:
             report.status = "interrupted"
@@ -249,10 +236,9 @@ def _collect_stats(pipe: Pipeline, report: TaskReport) -> None:
     report.cycle_wall = _shrunk(pipe.cycle_times.wall_stats)
     report.cycle_cpu = _shrunk(pipe.cycle_times.cpu_stats)
     if pipe.timeit:
-        for entry in pipe._entries:  # the per-module timers live on the chain's entries
-            t = entry.timer
-            report.modules[entry.name] = ModuleStats(_shrunk(t.wall_stats), _shrunk(t.cpu_stats),
-                                                     t.finish_wall, t.finish_cpu)
+        for name, t in pipe.module_timers.items():
+            report.modules[name] = ModuleStats(_shrunk(t.wall_stats), _shrunk(t.cpu_stats),
+                                               t.finish_wall, t.finish_cpu)
 
 
 _SENT_SAMPLE = 2000
