@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import shutil
 import subprocess
 import sys
 
@@ -10,18 +10,7 @@ import numpy as np
 import pytest
 import tables
 
-from km3flow.cli import bin as bin_cli
-from km3flow.cli import train as train_cli
-from km3flow.exceptions import ConfigError
-
-
-def main(argv):
-    """Parse and run like ``km3flow CMD …`` (each subcommand module on its own parser, so
-    the test does not depend on the other subcommands being present)."""
-    module = {"bin": bin_cli, "train": train_cli}[argv[0]]
-    parser = argparse.ArgumentParser(prog=f"km3flow {argv[0]}")
-    module.add_arguments(parser)
-    return module.run(parser.parse_args(argv[1:]))
+from km3flow.cli.main import main
 
 from ml_files import SOURCE, TRAIN_CONFIG
 
@@ -71,11 +60,13 @@ def test_bin_then_train_from_the_shell(tmp_path, testdata, capsys):
     assert (tmp_path / "out" / "checkpoints" / "epoch_0001.pt").is_file()
 
 
-def test_bad_list_file_is_a_config_error(tmp_path):
+def test_bad_list_file_is_a_config_error(tmp_path, capsys):
     (tmp_path / "list.toml").write_text("[input xy]\ntrain_files = ['nope.h5']\n")
-    with pytest.raises(ConfigError, match="nope.h5 does not exist"):
-        main(["train", str(tmp_path / "list.toml"), str(tmp_path / "c.toml"),
-              "--model", "x:y", "--output", str(tmp_path / "out")])
+    rc = main(["train", str(tmp_path / "list.toml"), str(tmp_path / "c.toml"),
+               "--model", "x:y", "--output", str(tmp_path / "out")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "km3flow train: error:" in err and "nope.h5 does not exist" in err
 
 
 def test_import_km3flow_ml_does_not_import_torch():
@@ -93,3 +84,19 @@ def test_help(cmd, capsys):
         main([cmd, "--help"])
     assert exc.value.code == 0
     assert "usage" in capsys.readouterr().out
+
+
+def test_bin_with_workers_matches_serial(tmp_path, testdata, capsys):
+    (tmp_path / "bin.toml").write_text(BIN_TOML)
+    inputs = []
+    for k in range(2):
+        inputs.append(str(tmp_path / f"in{k}.h5"))
+        shutil.copy(testdata(SOURCE), inputs[-1])
+    serial, parallel = tmp_path / "serial.h5", tmp_path / "parallel.h5"
+    assert main(["bin", str(tmp_path / "bin.toml"), *inputs, "-o", str(serial)]) == 0
+    assert main(["bin", str(tmp_path / "bin.toml"), *inputs, "-o", str(parallel),
+                 "--workers", "2"]) == 0
+    assert "binned 1000 events" in capsys.readouterr().out
+    with tables.open_file(str(serial)) as a, tables.open_file(str(parallel)) as b:
+        assert np.array_equal(a.root.x[:], b.root.x[:])
+        assert np.array_equal(a.root.y[:], b.root.y[:])
