@@ -2,7 +2,8 @@
 
 Run: python benchmarks/pipeline_overhead.py --n 100000 --reps 3 [--ref-python /path/to/python]
 
-(a) the limit: a bare Python loop passing a fresh dict through the same 5 functions;
+(a) the limit: a bare Python loop passing a fresh dict through the same 5 functions, and the
+same loop with the two clock reads per cycle that the drain summary needs;
 (b) km3flow Pipeline, timeit off; (c) timeit on; (d) KM3Pipe's and thepipe's Pipeline run by
 --ref-python (a separate venv with km3pipe/thepipe installed), if given. Also measures the peak
 memory growth of a long drain (timeit off), which must stay flat.
@@ -47,6 +48,23 @@ def bare_loop(n: int) -> float:
     funcs = _functions()
     t0 = time.perf_counter()
     for _ in range(n):
+        blob = {}
+        for f in funcs:
+            blob = f(blob)
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def bare_loop_with_clocks(n: int) -> float:
+    """The bare loop plus what the summary needs: a wall and a CPU clock read per cycle."""
+    funcs = _functions()
+    wall, cpu = time.perf_counter, time.process_time
+    tw: list[float] = []
+    tc: list[float] = []
+    tw_append, tc_append = tw.append, tc.append
+    t0 = time.perf_counter()
+    for _ in range(n):
+        tw_append(wall())
+        tc_append(cpu())
         blob = {}
         for f in funcs:
             blob = f(blob)
@@ -132,9 +150,11 @@ def main() -> None:
     parser.add_argument("--mem-cycles", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    results: dict[str, list[float]] = {"bare loop": [], "km3flow": [], "km3flow timeit": []}
+    results: dict[str, list[float]] = {"bare loop": [], "bare + clocks": [], "km3flow": [],
+                                       "km3flow timeit": []}
     for _ in range(args.reps):
         results["bare loop"].append(bare_loop(args.n))
+        results["bare + clocks"].append(bare_loop_with_clocks(args.n))
         results["km3flow"].append(km3flow_pipeline(args.n, False))
         results["km3flow timeit"].append(km3flow_pipeline(args.n, True))
     if args.ref_python:
