@@ -175,3 +175,22 @@ def test_bin_config_errors(tmp_path, testdata):
     with pytest.raises(FormatError, match="does not exist"):
         bin_files(BIN_CONFIG, [tmp_path / "nope.h5"], tmp_path / "out.h5")
     assert not (tmp_path / "out.h5").exists()
+
+
+def test_bins_from_the_detector_geometry(testdata):
+    from km3flow.io.detector import read_detector
+    from km3flow.ml.binning import Dimension, geometry_dimension
+
+    path = testdata("detx/km3net_offline.detx")
+    det = read_detector(path)
+    optical = det.doms["n_pmts"] > 0
+    z = np.unique(np.round(np.asarray(det.dom_positions)[optical][:, 2], 1))
+    dim = Dimension.from_config({"column": "pos_z", "detector": path})
+    assert dim.edges.size == z.size + 1
+    # every DOM height sits strictly inside its own bin
+    assert np.array_equal(np.searchsorted(dim.edges, z) - 1, np.arange(z.size))
+    assert np.allclose(dim.edges[1:-1], (z[1:] + z[:-1]) / 2)
+    doms = geometry_dimension("dom_id", det)
+    assert np.array_equal(doms.categories, np.unique(det.pmts["dom_id"]))
+    with pytest.raises(ConfigError, match="bins from the detector exist for"):
+        geometry_dimension("time", det)

@@ -19,6 +19,7 @@ _LAZY = {
     "Dimension": "km3flow.ml.binning",
     "ImageBinner": "km3flow.ml.binning",
     "bin_hits": "km3flow.ml.binning",
+    "geometry_dimension": "km3flow.ml.binning",
     "TrainingFileWriter": "km3flow.ml.h5layout",
     "EventSource": "km3flow.ml.h5layout",
     "TrainingFile": "km3flow.ml.dataset",

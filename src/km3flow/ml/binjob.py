@@ -19,6 +19,9 @@ The bin config TOML::
     column = "time"
     range = [-500.0, 1500.0]
     bins = 20
+    [[dimensions]]                 # bins from the detector geometry (calibrated hits)
+    column = "pos_z"
+    detector = "detector.detx"     # one bin per DOM height; also du, floor, dom_id, …
 
     [labels]
     columns = ["dir_x", "dir_y", "dir_z", "energy"]   # from /mc_tracks (default: all)

@@ -31,7 +31,7 @@ from ..logger import get_logger
 log = get_logger("binning")
 
 TIME_REFERENCES = ("none", "first_triggered", "mean_triggered", "first_hit")
-_DIMENSION_KEYS = {"column", "edges", "range", "bins", "categories"}
+_DIMENSION_KEYS = {"column", "edges", "range", "bins", "categories", "detector"}
 
 
 class BinningError(Km3flowError, ValueError):
@@ -99,7 +99,8 @@ class Dimension:
         """Build a dimension from a TOML table.
 
         Accepted forms: ``{column, edges=[…]}``, ``{column, range=[lo, hi], bins=n}``,
-        ``{column, categories=[…]}``.
+        ``{column, categories=[…]}``, ``{column, detector="file.detx"}`` (see
+        :func:`geometry_dimension`).
         """
         unknown = set(spec) - _DIMENSION_KEYS
         if unknown:
@@ -108,6 +109,8 @@ class Dimension:
         if "column" not in spec:
             raise ConfigError("dimension: the key 'column' is missing")
         column = str(spec["column"])
+        if "detector" in spec:
+            return geometry_dimension(column, spec["detector"])
         if "edges" in spec:
             return cls(column, edges=np.asarray(spec["edges"], dtype=np.float64))
         if "range" in spec:
@@ -117,6 +120,45 @@ class Dimension:
         if "categories" in spec:
             return cls(column, categories=np.asarray(spec["categories"], dtype=np.int64))
         raise ConfigError(f"dimension '{column}': give edges, range+bins or categories")
+
+
+_GEOMETRY_CATEGORIES = ("dom_id", "du", "floor", "pmt_id", "channel_id")
+_GEOMETRY_AXES = ("pos_x", "pos_y", "pos_z")
+
+
+def geometry_dimension(column: str, detector: Any) -> Dimension:
+    """A dimension whose bins follow the detector: one bin per DOM position along an axis.
+
+    For ``pos_x``/``pos_y``/``pos_z`` the edges lie halfway between neighbouring distinct
+    DOM coordinates (rounded to 0.1 m), and half a gap beyond the outermost ones, so every
+    DOM sits in the middle of its own bin; ``dom_id``, ``du``, ``floor``, ``pmt_id`` and
+    ``channel_id`` get one category per value in the detector.
+
+    Parameters
+    ----------
+    column
+        The hit column (calibrated hits carry ``pos_x..z``, ``du``, ``floor``).
+    detector
+        A :class:`~km3flow.io.detector.Detector` or the path of a DETX/DATX file.
+    """
+    from ..io.detector import Detector, read_detector
+
+    det = detector if isinstance(detector, Detector) else read_detector(detector)
+    if column in _GEOMETRY_CATEGORIES:
+        return Dimension(column, categories=np.unique(np.asarray(det.pmts[column])))
+    if column not in _GEOMETRY_AXES:
+        raise ConfigError(f"dimension '{column}': bins from the detector exist for "
+                          f"{', '.join(_GEOMETRY_AXES + _GEOMETRY_CATEGORIES)}")
+    optical = np.asarray(det.doms["n_pmts"]) > 0  # base modules see no light
+    positions = np.asarray(det.dom_positions)[optical]
+    coords = np.unique(np.round(positions[:, _GEOMETRY_AXES.index(column)], 1))
+    if coords.size < 2:
+        half = 1.0
+        return Dimension(column, edges=np.array([coords[0] - half, coords[0] + half]))
+    mids = (coords[1:] + coords[:-1]) / 2
+    edges = np.concatenate([[coords[0] - (mids[0] - coords[0])], mids,
+                            [coords[-1] + (coords[-1] - mids[-1])]])
+    return Dimension(column, edges=edges)
 
 
 def event_offsets(counts: npt.ArrayLike) -> np.ndarray:
