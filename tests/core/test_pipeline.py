@@ -285,7 +285,8 @@ def test_missing_service_errors():
     pipe.attach(AsksLate)
     with pytest.raises(ModuleError) as err:
         pipe.drain(1)
-    assert "no service named 'nope'; available services: input_files, pipeline_description" in (
+    assert ("no service named 'nope'; available services: drain_status, input_files, "
+            "pipeline_description") in (
         str(err.value)
     )
 
@@ -331,7 +332,7 @@ def test_exception_in_finish_does_not_stop_other_finishes(capsys):
     assert Recorder.finished == ["Recorder"]
 
 
-def test_keyboard_interrupt_finishes_and_returns(capsys):
+def test_keyboard_interrupt_finishes_then_raises(capsys):
     Recorder.finished = []
 
     def interrupt(blob):
@@ -343,10 +344,47 @@ def test_keyboard_interrupt_finishes_and_returns(capsys):
     pipe.attach(Counter, n=10)
     pipe.attach(interrupt)
     pipe.attach(Recorder)
-    pipe.drain()
+    with pytest.raises(KeyboardInterrupt):
+        pipe.drain()
     assert Recorder.finished == ["Recorder"]
-    assert pipe.cycles == 3
-    assert "interrupted after 3 cycles" in capsys.readouterr().err
+    assert pipe.cycles == 3 and pipe.interrupted and pipe.finished
+    assert pipe.drain_status() == {"cycles": 3, "interrupted": True, "error": "KeyboardInterrupt: ",
+                                   "complete": False}
+    captured = capsys.readouterr()
+    assert "interrupted after 3 cycles" in captured.err
+    assert "3 cycles drained" in captured.out
+
+
+def test_failing_prepare_still_finishes_every_module():
+    Recorder.finished = []
+
+    class BadPrepare(kp.Module):
+        def prepare(self):
+            raise RuntimeError("no calibration database")
+
+    pipe = kp.Pipeline()
+    pipe.attach(Recorder, name="first")
+    pipe.attach(BadPrepare)
+    pipe.attach(Recorder, name="last")
+    with pytest.raises(ModuleError, match="BadPrepare.*prepare.*no calibration database"):
+        pipe.drain(3)
+    assert Recorder.finished == ["first", "last"]
+    assert pipe.drain_status()["error"].startswith("ModuleError")
+
+
+def test_interrupt_during_finish_still_finishes_the_others():
+    Recorder.finished = []
+
+    class SlowFinish(kp.Module):
+        def finish(self):
+            raise KeyboardInterrupt
+
+    pipe = kp.Pipeline()
+    pipe.attach(SlowFinish)
+    pipe.attach(Recorder)
+    with pytest.raises(KeyboardInterrupt):
+        pipe.drain(2)
+    assert Recorder.finished == ["Recorder"]
 
 
 def test_sigint_in_a_real_process_runs_finish(tmp_path):
@@ -373,7 +411,8 @@ def test_sigint_in_a_real_process_runs_finish(tmp_path):
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    assert proc.returncode != 0  # the interrupt is raised again once every module finished
+    assert "KeyboardInterrupt" in err
     assert marker.read_text() == "done"
     assert "cycles drained" in out
 

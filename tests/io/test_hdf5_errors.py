@@ -133,6 +133,33 @@ def test_exception_mid_drain_leaves_a_valid_file(tmp_path, capsys):
     assert [int(b["T"].i[0]) for b in blobs] == list(range(37))
     assert [len(b["H"]) for b in blobs] == [i % 7 for i in range(37)]
     assert [p.name for p in tmp_path.iterdir()] == ["out.h5"]  # no temporary file left
+    from km3flow.io.hdf5 import read_provenance
+
+    with tb.open_file(str(out)) as h5:
+        drain = read_provenance(h5)["drain"]
+    assert drain["complete"] is False and drain["interrupted"] is False
+    assert drain["cycles"] == 37 and "boom" in drain["error"]
+
+
+def test_interrupted_drain_is_recorded_in_the_file(tmp_path, capsys):
+    out = tmp_path / "out.h5"
+
+    def interrupt(blob):
+        if int(blob["T"].i[0]) == 5:
+            raise KeyboardInterrupt
+        return blob
+
+    pipe = Pipeline()
+    pipe.attach(Source)
+    pipe.attach(interrupt)
+    pipe.attach(HDF5Sink, filename=str(out))
+    with pytest.raises(KeyboardInterrupt):
+        pipe.drain(100)
+    assert len(read_everything(out)) == 5
+    from km3flow.cli.main import main
+
+    assert main(["h5info", str(out)]) == 0
+    assert "drain            INTERRUPTED after 5 cycles" in capsys.readouterr().out
 
 
 def test_sink_without_blobs_writes_a_valid_empty_file(tmp_path):

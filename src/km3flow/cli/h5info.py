@@ -66,6 +66,11 @@ def describe(path: str, out: TextIO, as_json: bool = False) -> None:
                         "platform"):
                 if key in prov:
                     out.write(f"  {key:<16} {prov[key]}\n")
+            drain = prov.get("drain")
+            if isinstance(drain, dict):
+                state = "complete" if drain.get("complete") else (
+                    "INTERRUPTED" if drain.get("interrupted") else f"FAILED ({drain.get('error')})")
+                out.write(f"  {'drain':<16} {state} after {drain.get('cycles')} cycles\n")
             if prov.get("argv"):
                 out.write(f"  {'command':<16} {' '.join(map(str, prov['argv']))}\n")
             inputs = prov.get("input_files") or []

@@ -104,6 +104,7 @@ class Pipeline:
         self._prepared = False
         self._finished = False
         self.interrupted = False
+        self.error: BaseException | None = None
         self.cycles = 0
         self.configfile = None if configfile is None else os.fspath(configfile)
         self._config: dict[str, dict[str, Any]] = {}
@@ -113,6 +114,7 @@ class Pipeline:
         # Services every pipeline offers, for sinks (provenance) and progress bars.
         self.services["pipeline_description"] = lambda: self.describe(fmt="json")
         self.services["input_files"] = self.input_files
+        self.services["drain_status"] = self.drain_status
         if self.configfile is not None:
             log.warning(
                 "Keep in mind that the module configuration file has precedence over "
@@ -254,6 +256,18 @@ class Pipeline:
                     files.extend(os.fspath(v) for v in value)
         return files
 
+    def drain_status(self) -> dict[str, Any]:
+        """How the drain went so far: cycles, and whether it was interrupted or failed.
+
+        Sinks record it (a file written after Ctrl-C or an error says so in its provenance).
+        """
+        return {
+            "cycles": self.cycles,
+            "interrupted": self.interrupted,
+            "error": None if self.error is None else f"{type(self.error).__name__}: {self.error}",
+            "complete": not self.interrupted and self.error is None,
+        }
+
     @property
     def finished(self) -> bool:
         """True once the pipeline has drained and every module has finished."""
@@ -319,7 +333,8 @@ class Pipeline:
     def drain(self, cycles: int | None = None, **kwargs: Any) -> Blob:
         """Run the pipeline for at most ``cycles`` cycles, or until the pump is exhausted.
 
-        Every module's ``finish()`` runs at the end, also after an error or Ctrl-C.
+        Every module's ``finish()`` runs at the end, also after an error or Ctrl-C (or
+        SIGTERM); the error, or the ``KeyboardInterrupt``, is raised again afterwards.
 
         Parameters
         ----------
@@ -341,22 +356,23 @@ class Pipeline:
         if self._finished:
             raise Km3flowError("this pipeline has been drained and finished already; "
                                "build a new one to run again")
-        self._prepare()
-        print(f"Pipeline and module initialisation took {self._init_wall:.3f}s "
-              f"(CPU {self._init_cpu:.3f}s).")
         error: BaseException | None = None
-        interrupted = False
         restore = _sigterm_as_interrupt()
         drain_wall, drain_cpu = time.perf_counter(), time.process_time()
         try:
+            self._prepare()  # inside the try: a failing prepare() still finishes every module
+            print(f"Pipeline and module initialisation took {self._init_wall:.3f}s "
+                  f"(CPU {self._init_cpu:.3f}s).")
             self._cycle_loop(cycles)
-        except KeyboardInterrupt:
-            interrupted = self.interrupted = True
+        except KeyboardInterrupt as err:
+            self.interrupted = True
+            error = err
             log.warning("interrupted after %d cycles; finishing all modules", self.cycles)
         except BaseException as err:  # noqa: BLE001 - re-raised after finishing
             error = err
         finally:
             restore()
+        self.error = error
         self.cycle_times.fold(keep_last=False)
         finish_error = self._finish()
         drain_wall = time.perf_counter() - drain_wall
@@ -366,8 +382,6 @@ class Pipeline:
             raise error
         if finish_error is not None:
             raise finish_error
-        if interrupted:
-            log.warning("pipeline stopped by interrupt; all modules finished")
         return self.finish_results
 
     def _cycle_loop(self, cycles: int | None) -> None:
@@ -468,6 +482,10 @@ class Pipeline:
             t0, c0 = time.perf_counter(), time.process_time()
             try:
                 result = entry.module.finish()
+            except KeyboardInterrupt as err:  # a second Ctrl-C: the others still finish
+                log.error("module '%s' interrupted in finish()", entry.name)
+                first_error = first_error or err
+                result = None
             except Exception as err:  # noqa: BLE001 - every module must get its finish
                 log.error("module '%s' failed in finish(): %s: %s",
                           entry.name, type(err).__name__, err)

@@ -209,8 +209,8 @@ def run_task(task: Task) -> TaskReport:
         with capture:
             pipe = Pipeline.from_specs(task.specs, timeit=task.timeit)
             report.results = dict(pipe.drain())
-        if pipe.interrupted:
-            report.status = "interrupted"
+    except KeyboardInterrupt:  # every module of the task has finished
+        report.status = "interrupted"
     except (Exception, SystemExit) as err:  # noqa: BLE001 - reported to the parent
         report.status = "failed"
         report.error = _task_error(err)

@@ -409,8 +409,12 @@ class HDF5Sink(Module):
         if service_inputs is not None:
             for name in resolve_service(service_inputs) or ():
                 inputs.setdefault(os.fspath(name), None)
+        status = services.get("drain_status")
         record = {
             "writer": "km3flow.io.hdf5.HDF5Sink",
+            # complete: False when the drain was interrupted or failed; the file then holds
+            # every blob processed before that.
+            "drain": None if status is None else resolve_service(status),
             "format_version": FORMAT_VERSION,
             "kid": self.kid,
             "filename": os.path.basename(self.filename),
