@@ -221,3 +221,9 @@ def test_column_assignment(tab):
     assert tab.c.tolist() == [7] * 5
     tab["a"] = 0.0
     assert tab.a.sum() == 0.0
+
+
+def test_merge_promotes_column_dtypes():
+    merged = Table.merge([Table({"x": [1, 2]}), Table({"x": [1.5]})])
+    assert merged.dtype["x"] == np.float64
+    assert merged.x.tolist() == [1.0, 2.0, 1.5]

@@ -209,3 +209,26 @@ def test_sigkill_mid_write_never_corrupts_the_final_path(tmp_path):
     assert out.read_bytes() == before  # the final path still holds the earlier, whole file
     blobs = read_everything(out)
     assert len(blobs) == 1 and blobs[0]["Hits"].t.tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("first, later, fits", [
+    ([1, 2], [1.5], False),                                         # float into an int column
+    (np.array([1], np.int32), np.array([2**40]), False),            # too big for int32
+    (np.array([1], np.uint64), np.array([-1]), False),              # negative into unsigned
+    (np.array([b"abc"]), np.array([b"abcdef"]), False),             # longer string
+    (np.array([1], np.int32), np.array([7]), True),                 # int64 values that fit
+    ([1.5], [2], True),                                             # ints into a float column
+])
+def test_later_blobs_must_fit_the_column_dtype(tmp_path, first, later, fits):
+    values = iter([first, later])
+    pipe = Pipeline()
+    pipe.attach(lambda b: Blob({"T": Table({"a": next(values)}, h5loc="/t")}), name="src")
+    pipe.attach(HDF5Sink, filename=str(tmp_path / "t.h5"))
+    if fits:
+        pipe.drain(2)
+        blobs = read_everything(tmp_path / "t.h5")
+        assert blobs[1]["T"].a.tolist() == list(np.asarray(later).tolist())
+    else:
+        with pytest.raises(ModuleError, match="column 'a' at /t was created as .* without loss"):
+            pipe.drain(2)
+        assert len(read_everything(tmp_path / "t.h5")) == 1  # the first blob is kept

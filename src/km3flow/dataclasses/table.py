@@ -277,22 +277,24 @@ class Table(np.recarray):
     def merge(cls, tables: Sequence[Table], fillna: bool = False, **meta: Any) -> Table:
         """Concatenate tables with the same columns into one (a single allocation).
 
-        Columns may come in another order in later tables. With ``fillna=True``, float
-        columns missing from some tables are filled with NaN. Metadata come from the
-        first table unless given.
+        Columns may come in another order in later tables; a column's dtype is the common
+        type of its dtypes in all tables (an int column merged with a float one becomes
+        float). With ``fillna=True``, float columns missing from some tables are filled with
+        NaN. Metadata come from the first table unless given.
         """
         tables = list(tables)
         if not tables:
             raise TableError("nothing to merge")
         first = tables[0]
-        if fillna:
-            fields: dict[str, Any] = {}
-            for t in tables:
-                for n in t.dtype.names:
-                    fields.setdefault(n, t.dtype[n])
-            dtype = np.dtype(list(fields.items()))
-        else:
-            dtype = np.dtype(np.asarray(first).dtype.descr)
+        fields: dict[str, Any] = {}
+        for t in tables if fillna else tables[:1]:
+            for n in t.dtype.names:
+                fields.setdefault(n, t.dtype[n])
+        for t in tables[1:]:
+            for n in set(t.dtype.names) & set(fields):
+                if t.dtype[n] != fields[n] and not t.dtype[n].shape and not fields[n].shape:
+                    fields[n] = np.result_type(fields[n], t.dtype[n])
+        dtype = np.dtype(list(fields.items()))
         names = set(dtype.names)
         total = sum(len(t) for t in tables)
         out = np.empty(total, dtype=dtype)

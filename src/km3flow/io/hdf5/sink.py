@@ -84,6 +84,36 @@ class _IndexRecorder:
         self.next_start = int(ends[-1])
 
 
+def _lossless(h5loc: str, column: str, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` as ``dtype`` (the dtype the location was created with), if nothing is lost.
+
+    A later blob may bring a column in another dtype (``Table({'energy': 0})`` first, floats
+    later); a silent cast would truncate, so values that do not survive it are an error.
+    """
+    values = np.asarray(values)
+    if values.dtype == dtype or np.can_cast(values.dtype, dtype, "safe"):
+        return np.array(values, dtype=dtype, copy=True)
+    with np.errstate(all="ignore"):
+        converted = values.astype(dtype)
+        if values.dtype.kind in "iub" and np.dtype(dtype).kind in "iu":
+            # a round trip hides wrapped signs (-1 -> 2**64-1 -> -1): compare the range
+            info = np.iinfo(dtype)
+            same = values.size == 0 or (int(values.min()) >= info.min
+                                        and int(values.max()) <= info.max)
+        else:
+            try:
+                same = np.array_equal(converted.astype(values.dtype), values, equal_nan=True)
+            except TypeError:  # equal_nan is undefined for non-numeric dtypes
+                same = np.array_equal(converted.astype(values.dtype), values)
+    if not same:
+        raise HDF5WriteError(
+            f"column '{column}' at {h5loc} was created as {dtype} by an earlier blob; this "
+            f"blob's {values.dtype} values do not fit it without loss. Give the Table an "
+            f"explicit dtype so every blob agrees"
+        )
+    return converted
+
+
 class _Writer:
     """Buffers the rows of one location and appends them to the file on flush."""
 
@@ -116,7 +146,7 @@ class _Writer:
                     f"NDArray at {self.h5loc} has shape {arr.shape}; earlier arrays there "
                     f"had (n,) + {self.item_shape}: only the first axis may vary"
                 )
-            return np.array(arr, dtype=self.in_dtype, copy=True)
+            return _lossless(self.h5loc, "values", arr, self.in_dtype)
         if self.in_dtype is None:
             _check_dtype(self.h5loc, arr.dtype)
             self.in_dtype = arr.dtype
@@ -130,7 +160,7 @@ class _Writer:
             )
         out = np.empty(len(arr), dtype=self.in_dtype)
         for name in self.in_dtype.names:
-            out[name] = arr[name]
+            out[name] = _lossless(self.h5loc, name, arr[name], self.in_dtype[name])
         return out
 
     def add(self, arr: np.ndarray, gid: int, position: int) -> None:
