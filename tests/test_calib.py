@@ -106,3 +106,17 @@ def test_calibration_module_in_pipeline(offline_hits, testdata):
 def test_reached_as_kp_calib():
     assert kp.calib.Calibration is Calibration
     assert kp.calib.calibrate is calibrate
+
+
+def test_calibrating_twice_equals_calibrating_once(offline_hits, testdata):
+    det = read_detector(testdata("detx/km3net_offline.detx"))
+    once = calibrate(offline_hits, det)
+    twice = calibrate(once, det)
+    assert twice.dtype.names == once.dtype.names
+    assert np.array_equal(np.asarray(twice), np.asarray(once))
+    # a recalibration with other t0s replaces the old ones instead of adding to them
+    newer = read_detector(testdata("detx/km3net_offline.detx"))
+    newer.pmts["t0"] += 100.0
+    again = calibrate(once, newer)
+    assert np.allclose(again.time - once.time, 100.0)
+    assert np.allclose(again.t0 - once.t0, 100.0)

@@ -93,6 +93,12 @@ def calibrate(hits: Any, detector: Any, by: str | None = None,
         raise ValueError(f"by must be 'omkey' or 'pmt_id', not {by!r}")
     if correct_time is None:
         correct_time = by == "omkey"
+    extra = ("pmt_id",) if by == "omkey" else ("dom_id", "channel_id")
+    if "t0" in names:
+        # Already calibrated (e.g. read from a file converted with --detector): undo it, so
+        # that calibrating again, with the same or a newer detector, equals calibrating once.
+        arr = _uncalibrated(arr, _GEOMETRY + ("du", "floor") + extra, correct_time)
+        names = arr.dtype.names
     bad = idx < 0
     if bad.any():
         if missing == "raise":
@@ -103,7 +109,6 @@ def calibrate(hits: Any, detector: Any, by: str | None = None,
                 f"{det.det_id} (first: hit {first}, {key})")
         if missing != "nan":
             raise ValueError(f"missing must be 'raise' or 'nan', not {missing!r}")
-    extra = ("pmt_id",) if by == "omkey" else ("dom_id", "channel_id")
     add = [n for n in _GEOMETRY + ("du", "floor") + extra if n not in names]
     records = _pmt_records(det, tuple(add))
     safe = np.where(bad, 0, idx) if bad.any() else idx
@@ -134,6 +139,17 @@ def calibrate(hits: Any, detector: Any, by: str | None = None,
                  split_h5=getattr(hits, "split_h5", True),
                  name=getattr(hits, "name", "CalibHits"),
                  h5singleton=getattr(hits, "h5singleton", False))
+
+
+def _uncalibrated(arr: np.ndarray, added: tuple[str, ...], correct_time: bool) -> np.ndarray:
+    """The hits without the columns a calibration added, and with ``time - t0``."""
+    keep = [n for n in arr.dtype.names if n not in added]
+    out = np.empty(len(arr), dtype=[(n, arr.dtype[n]) for n in keep])
+    for name in keep:
+        out[name] = arr[name]
+    if correct_time and "time" in keep:
+        out["time"] = arr["time"] - arr["t0"]
+    return out
 
 
 _RECORD_TYPES = {"du": "u1", "floor": "u1", "pmt_id": "<i4", "dom_id": "<i4",
