@@ -1,6 +1,7 @@
 """The pipeline cells of the talk (PyGamma19, T. Gál), run as written with km3flow in place of
 km3pipe, checking that they print what the talk shows (timing figures differ, the format not)."""
 
+import os
 import re
 import subprocess
 import sys
@@ -16,8 +17,11 @@ INIT = r"Pipeline and module initialisation took \d\.\d{3}s \(CPU \d\.\d{3}s\)\.
 
 def run_cell(code: str, tmp_path) -> subprocess.CompletedProcess:
     prelude = "import km3flow as kp\nimport km3flow.modules as km\nimport numpy as np\n"
+    # The cells run in tmp_path: hand on this interpreter's path (a relative PYTHONPATH
+    # would not resolve there).
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(os.path.abspath(p) for p in sys.path))
     return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120, env=env)
 
 
 def test_version(tmp_path):

@@ -159,6 +159,8 @@ class EvtPump(Pump):
         what was expected.
     """
 
+    parallel_input = "filename"  # one file per parallel task; FilePump spreads many files
+
     def configure(self) -> None:
         self.filename = os.fspath(self.require("filename"))
         self._file = open(self.filename, "rb")  # noqa: SIM115 (held open, closed by close())

@@ -419,6 +419,8 @@ class OnlinePump(Pump):
     (3, 96, 18)
     """
 
+    parallel_input = "filename"  # one file per parallel task; FilePump spreads many files
+
     def configure(self) -> None:
         self.filename = os.fspath(self.require("filename"))
         self.kind = self.get("kind")

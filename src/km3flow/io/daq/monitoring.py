@@ -152,6 +152,8 @@ class TMCHPump(Pump):
         The IO_MONIT dump (or ``data=``: the bytes).
     """
 
+    parallel_input = "filename"  # one file per parallel task; FilePump spreads many files
+
     def configure(self) -> None:
         filename, data = self.get("filename"), self.get("data")
         if (filename is None) == (data is None):

@@ -61,6 +61,8 @@ class DAQReader(Pump):
     >>> reader.close()
     """
 
+    parallel_input = "filename"  # one file per parallel task; FilePump spreads many files
+
     default_types: frozenset[int] | None = None
 
     def configure(self) -> None:

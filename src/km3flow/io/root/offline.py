@@ -81,6 +81,8 @@ class OfflinePump(Pump):
         chunk cannot be read.
     """
 
+    parallel_input = "filename"  # one file per parallel task; FilePump spreads many files
+
     def configure(self) -> None:
         self.filename = os.fspath(self.require("filename"))
         self.step_size = int(self.get("step_size", default=500))
