@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> dict:
         replay.start()
     try:
         results = pipe.drain()
+    except KeyboardInterrupt:  # Ctrl-C: every module has finished; show what they returned
+        results = pipe.finish_results
     finally:
         if replay is not None:
             replay.join(5)
