@@ -23,8 +23,9 @@ Use it the KM3Pipe way::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 version = __version__
@@ -59,16 +60,4 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["__version__", "version", *sorted(_ATTRIBUTES), *sorted(_SUBMODULES)]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _ATTRIBUTES:
-        value = getattr(importlib.import_module(_ATTRIBUTES[name]), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"km3flow.{name}")
-    else:
-        raise AttributeError(f"module 'km3flow' has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _ATTRIBUTES, _SUBMODULES)

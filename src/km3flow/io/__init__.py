@@ -6,8 +6,7 @@ readers import uproot only when first used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_attributes
 
 _LAZY = {
     # HDF5 (KM3Pipe layout)
@@ -44,16 +43,4 @@ _SUBMODULES = {"hdf5", "daq", "evt", "root", "online", "detector", "detect", "fi
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"km3flow.io.{name}")
-    else:
-        raise AttributeError(f"module 'km3flow.io' has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, _SUBMODULES)

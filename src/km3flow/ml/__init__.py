@@ -12,8 +12,7 @@ Importing ``km3flow.ml`` does not import torch or matplotlib; they load when tra
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_attributes
 
 _LAZY = {
     "Dimension": "km3flow.ml.binning",
@@ -35,13 +34,4 @@ _LAZY = {
 __all__ = list(sorted(_LAZY))
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'km3flow.ml' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
