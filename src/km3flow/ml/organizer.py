@@ -4,7 +4,7 @@
 
     from km3flow.ml import Organizer
     organizer = Organizer("path/to/output", "list.toml", "config.toml")
-    organizer.train_and_validate(model)        # a torch.nn.Module
+    organizer.train_and_validate(model)        # a torch.nn.Module or a Keras 3 model (torch)
     organizer.get_summary_data()               # structured array of summary.txt
 
 The output folder holds ``summary.txt`` (one line per summary point, fractional epochs,
@@ -248,6 +248,12 @@ class Organizer:
     def train_and_validate(self, model: Any, epochs: int | None = None) -> Any:
         """Train ``model`` until ``epochs`` epochs are done in total (default: the config's).
 
+        ``model`` is a ``torch.nn.Module`` returning a dict of outputs, or a Keras 3 model on
+        the torch backend (``KERAS_BACKEND=torch``; such a model is a ``torch.nn.Module``),
+        e.g. a functional model with a dict of named outputs. The optimiser, schedule and
+        losses come from the configuration, also for a compiled Keras model; give its layers
+        names so that a resumed run in a new session finds its weights again.
+
         Resumes from the latest checkpoint in the output folder. Returns the model.
 
         Raises
@@ -260,11 +266,16 @@ class Organizer:
         from . import training as T
         from .torchdata import make_loader
 
+        kind = type(model).__module__.split(".")[0]
         if not isinstance(model, torch.nn.Module):
-            kind = type(model).__module__.split(".")[0]
+            hint = (" (a Keras 3 model is one when Keras runs on the torch backend: set "
+                    "KERAS_BACKEND=torch before importing keras)" if kind == "keras" else "")
             raise ConfigError(f"train_and_validate needs a torch.nn.Module, got "
-                              f"{type(model).__name__} from '{kind}' (Keras models are not "
-                              "supported by this version)")
+                              f"{type(model).__name__} from '{kind}'{hint}")
+        if kind == "keras":
+            log.info("training the Keras model %s with the optimiser, schedule and losses of "
+                     "the configuration; its compile() settings are not used",
+                     getattr(model, "name", type(model).__name__))
         target = self.cfg.epochs if epochs is None else int(epochs)
         rank, world, local_rank = _dist_info(torch)
         device = T.resolve_device(self.cfg.device, local_rank)
