@@ -126,14 +126,14 @@ class ProgressBar(Module):
         self.bar: Any = None
 
     def prepare(self) -> None:
-        from tqdm import tqdm
-
-        total = self.total
-        if total is None and "n_cycles" in self.services:
-            total = self.services["n_cycles"]()
-        self.bar = tqdm(total=total, desc=self.desc, unit="blob")
+        if self.total is None and "n_cycles" in self.services:
+            self.total = self.services["n_cycles"]()
 
     def process(self, blob: Blob) -> Blob:
+        if self.bar is None:  # drawn from the first cycle on, after the pipeline's own lines
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, desc=self.desc, unit="blob")
         self.bar.update(self.every or 1)
         return blob
 
