@@ -278,15 +278,20 @@ def read_summaryslices(source: Source, legacy: bool = False) -> SummarysliceBatc
         s.fail(bad[0], "bad summary-frame count", legacy)
     raw = _gather(s.raw, _record_starts(s.offsets + hdr.dtype.itemsize, n, rec.itemsize), rec)
     _, frames = summary_tables({"frame_index": 0, "utc_seconds": 0, "nanoseconds": 0}, raw)
-    info = np.empty(len(hdr), TEMPLATES["SummarysliceInfo"]["dtype"])
+    return SummarysliceBatch(_slice_info(hdr, n, "SummarysliceInfo", "/summaryslice_info"),
+                             frames, _offsets(n), hdr)
+
+
+def _slice_info(hdr: np.ndarray, n_frames: np.ndarray, name: str, h5loc: str) -> Table:
+    """The per-slice info table (SummarysliceInfo/TimesliceInfo) of all slice headers."""
+    info = np.empty(len(hdr), TEMPLATES[name]["dtype"])
     common = _info_common(hdr)
     info["frame_index"] = common["frame_index"]
     info["slice_id"] = 0
     info["timestamp"] = common["utc_seconds"]
     info["nanoseconds"] = common["nanoseconds"]
-    info["n_frames"] = n
-    return SummarysliceBatch(_make_table(info, "/summaryslice_info", "SummarysliceInfo"),
-                             frames, _offsets(n), hdr)
+    info["n_frames"] = n_frames
+    return _make_table(info, h5loc, name)
 
 
 def read_timeslices(source: Source, legacy: bool = False) -> TimesliceBatch:
@@ -311,14 +316,7 @@ def read_timeslices(source: Source, legacy: bool = False) -> TimesliceBatch:
     hits_per_slice = hits_cum[frame_offsets[1:]] - hits_cum[frame_offsets[:-1]]
     _, finfo, hits = timeslice_tables({"frame_index": 0, "utc_seconds": 0, "nanoseconds": 0},
                                       sf, hits_raw)
-    info = np.empty(len(hdr), TEMPLATES["TimesliceInfo"]["dtype"])
-    common = _info_common(hdr)
-    info["frame_index"] = common["frame_index"]
-    info["slice_id"] = 0
-    info["timestamp"] = common["utc_seconds"]
-    info["nanoseconds"] = common["nanoseconds"]
-    info["n_frames"] = n
-    return TimesliceBatch(_make_table(info, "/timeslice_info", "TimesliceInfo"), finfo,
+    return TimesliceBatch(_slice_info(hdr, n, "TimesliceInfo", "/timeslice_info"), finfo,
                           frame_offsets, hits, _offsets(hits_per_slice.astype(np.int64)), hdr)
 
 
