@@ -17,6 +17,21 @@ from .blob import Blob
 _MISSING = object()
 
 
+def resolve_index(index: int, n: int, owner: str) -> int:
+    """Return ``index`` (negative counts from the end) as a position in ``0..n-1``.
+
+    Raises ``TypeError`` for non-integers and ``IndexError`` naming ``owner`` when out of range.
+    """
+    if not hasattr(index, "__index__"):
+        raise TypeError(f"{owner} indices must be integers, not {type(index).__name__}")
+    i = int(index)
+    if i < 0:
+        i += n
+    if not 0 <= i < n:
+        raise IndexError(f"{owner} index {index} out of range for {n} entries")
+    return i
+
+
 class Services(dict):
     """The services exposed by modules of one pipeline: name → callable."""
 
@@ -133,15 +148,7 @@ class Pump(Module):
         return type(self).get_blob is not Pump.get_blob
 
     def __getitem__(self, index: int) -> Blob:
-        if not isinstance(index, (int,)) and not hasattr(index, "__index__"):
-            raise TypeError(f"pump indices must be integers, not {type(index).__name__}")
-        index = int(index)
-        n = len(self)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError(f"{self.__class__.__name__} index {index} out of range (0..{n - 1})")
-        return self.get_blob(index)
+        return self.get_blob(resolve_index(index, len(self), self.__class__.__name__))
 
     def __iter__(self) -> Iterator[Blob]:
         return iter(self.blob_generator())

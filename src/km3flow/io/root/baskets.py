@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ...core.module import resolve_index
 from ...exceptions import FormatError, Km3flowError
 from ._file import wrap_read_error
 
@@ -93,12 +94,7 @@ class BasketRecords:
         return list(self._data)
 
     def __getitem__(self, index: int) -> np.recarray:
-        n = len(self)
-        i = int(index)
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError(f"entry {index} out of range for {n} entries")
+        i = resolve_index(index, len(self), self.__class__.__name__)
         data = self._data[self._basket_of[i]]
         view = np.frombuffer(data, dtype=self.dtype, count=int(self.counts[i]),
                              offset=int(self._starts[i]))

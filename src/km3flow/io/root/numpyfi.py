@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ...core.module import resolve_index
 from ...exceptions import FormatError, Km3flowError
 from ._file import get_tree, open_root_file, wrap_read_error
 from .baskets import BasketRecords, read_baskets
@@ -187,12 +188,7 @@ class JaggedRecords:
         return len(self.offsets) - 1
 
     def __getitem__(self, index: int) -> np.recarray:
-        n = len(self)
-        i = int(index)
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError(f"entry {index} out of range for {n} entries")
+        i = resolve_index(index, len(self), self.__class__.__name__)
         return self.records[self.offsets[i]:self.offsets[i + 1]]
 
     def __iter__(self) -> Iterator[np.recarray]:
