@@ -18,14 +18,16 @@ Each blob holds:
 - ``McTracks`` (h5loc ``/mc_tracks``, template McTracks) from the ``track_in`` lines:
   id, position, direction, energy, time, ``type`` as written by the generator (a GEANT3
   code for GENHEN/KM3/MUPAGE/gSeaGen, not converted) and ``length`` from an 11th column
-  when there is one (the muon track length KM3 writes), else 0;
+  when there is one (the muon track length KM3 writes), else NaN; ``status`` and
+  ``mother_id`` are not in EVT files and hold -1;
 - ``McHits`` (h5loc ``/mc_hits``, template McHits) from ``hit`` (KM3Sim/KM3 ``hit: id
-  pmt_id npe t type origin …``) or ``hit_raw`` (``id pmt_id npe t``, origin 0);
+  pmt_id npe t type origin …``) or ``hit_raw`` (``id pmt_id npe t``, origin -1);
 - ``McNeutrino`` (h5loc ``/mc_neutrino``) from the 14-column ``neutrino`` line(s) of
   GENHEN/gSeaGen/KM3 (id, position, direction, energy, time, Bjorken x and y, scattering
   type, PDG id, interaction type);
 - ``EventInfo`` (h5loc ``/event_info``): ``mc_id`` = event id, ``run_id`` = the header's
-  ``start_run``, ``weight_w1..w3`` from ``weights``; other fields 0;
+  ``start_run``, ``weight_w1..w3`` from ``weights``; the other columns hold the schema's
+  fill values (:mod:`km3flow.dataclasses.schema`; logged once per file);
 - ``RawHeader`` (h5loc ``/raw_header``, written once) and ``raw_header`` (dict tag → list of
   token lists, as KM3Pipe's EvtPump gave it).
 """
@@ -42,6 +44,7 @@ import numpy as np
 
 from ..core import Blob, Pump
 from ..dataclasses import Table
+from ..dataclasses.schema import SCHEMAS, fill_for, log_fills
 from ..exceptions import FormatError
 
 __all__ = ["NEUTRINO_DTYPE", "EvtPump", "header_table", "read_evt_header"]
@@ -182,6 +185,9 @@ class EvtPump(Pump):
         if not 0 <= self.run_id < 2**63:
             self.log.warning("start_run %r is not a run number; run_id set to 0", run[0])
             self.run_id = 0
+        # columns EVT files never have; those some files or events lack are noted on sight
+        self._noted: set[tuple[int, int]] = set()
+        log_fills(self.log, _EVT_FILLS, f"not in EVT files ({os.path.basename(self.filename)})")
 
     # -- indexing ----------------------------------------------------------------------------
     def _err(self, msg: str, offset: int) -> FormatError:
@@ -343,24 +349,48 @@ class EvtPump(Pump):
         blob.update(tags)
         try:
             track_in = tags.get("track_in")
-            blob["McTracks"] = (_TRACKS(track_in) if isinstance(track_in, np.ndarray)
-                                else _TRACKS.empty())
+            if isinstance(track_in, np.ndarray):
+                blob["McTracks"] = _TRACKS(track_in)
+                self._note(_TRACKS, track_in.shape[1])
+            else:
+                blob["McTracks"] = _TRACKS.empty()
             hits = tags.get("hit")
             layout = _HITS_KM3SIM
             if hits is None:
                 hits, layout = tags.get("hit_raw"), _HITS_RAW
-            blob["McHits"] = layout(hits) if isinstance(hits, np.ndarray) else layout.empty()
+            if isinstance(hits, np.ndarray):
+                blob["McHits"] = layout(hits)
+                self._note(layout, hits.shape[1])
+            else:
+                blob["McHits"] = layout.empty()
             nu = tags.get("neutrino")
             if isinstance(nu, np.ndarray) and nu.shape[1] >= len(NEUTRINO_DTYPE):
                 # (CORANT's 'neutrino' lines have another, 13-column layout: raw only)
                 blob["McNeutrino"] = _NEUTRINO(nu)
-            blob["EventInfo"] = _event_info(tags["start_event"][0], self.run_id,
-                                            tags.get("weights"))
+            weights = tags.get("weights")
+            blob["EventInfo"] = _event_info(tags["start_event"][0], self.run_id, weights)
+            self._note(_WEIGHTS, weights.shape[1] if isinstance(weights, np.ndarray) else 0)
         except (ValueError, OverflowError) as err:
             raise self._err(f"in event {index}: {err}", int(self._starts[index])) from None
         blob["RawHeader"] = self.raw_header
         blob["raw_header"] = self.header
         return blob
+
+    def _note(self, layout: _Layout, width: int) -> None:
+        """Log (once per file and column) the columns this event's lines are too short for."""
+        key = (id(layout), width)
+        if key in self._noted:
+            return
+        self._noted.add(key)
+        columns = layout.absent(width)
+        seen = {c for k in self._noted if k[0] == id(layout) and k != key
+                for c in layout.absent(k[1])}
+        name = layout.meta["name"]
+        new = [c for c in columns if c not in seen and c not in _EVT_FILLS.get(name, ())]
+        if new:
+            log_fills(self.log, {name: new},
+                      f"the lines of some events in {os.path.basename(self.filename)} are "
+                      f"shorter (e.g. {layout.tag}: {width} values)")
 
     def close(self) -> None:
         data = getattr(self, "_data", None)
@@ -460,11 +490,14 @@ class _Layout:
     fields, is cast to the target dtype in one ``astype`` (no per-field Python work).
     """
 
-    def __init__(self, dtype: np.dtype, columns: dict[str, int], meta: dict[str, Any]):
+    def __init__(self, dtype: np.dtype, columns: dict[str, int], meta: dict[str, Any],
+                 tag: str = ""):
         self.dtype = np.dtype(dtype)
+        self.tag = tag
         names = list(self.dtype.names)
-        # a column index per field; fields not filled from the file read a column of zeros
+        # a column index per field; fields not filled from the file hold the schema's fill
         self.src = np.array([columns.get(n, -1) for n in names], dtype=np.intp)
+        self.fill = np.array([fill_for(self.dtype[n]) for n in names], dtype=np.float64)
         self.float_dtype = np.dtype([(n, "<f8") for n in names])
         ints = [k for k, n in enumerate(names) if self.dtype[n].kind in "iu"]
         self.int_pos = np.array(ints, dtype=np.intp)
@@ -477,16 +510,21 @@ class _Layout:
     def empty(self) -> Table:
         return Table(np.zeros(0, self.dtype), **self.meta)
 
+    def absent(self, width: int) -> list[str]:
+        """The fields lines of ``width`` values do not give (they hold their fill)."""
+        return [n for n, k in zip(self.dtype.names, self.src) if k < 0 or k >= width]
+
     def __call__(self, arr: np.ndarray) -> Table:
         n, width = arr.shape
         ok = self._ok.get(width)
         if ok is None:
             ok = self._ok[width] = (self.src >= 0) & (self.src < width)
-        sub = np.zeros((n, len(self.src)))
+        sub = np.empty((n, len(self.src)))
+        sub[:] = self.fill
         sub[:, ok] = arr[:, self.src[ok]]
         nan = np.isnan(sub)
-        if nan.any():  # rows padded because they were shorter
-            sub[nan] = 0.0
+        if nan.any():  # rows padded because they were shorter (float fills stay NaN)
+            sub[nan] = np.broadcast_to(self.fill, sub.shape)[nan]
         if len(self.int_pos):
             ints = sub[:, self.int_pos]
             good = (ints >= self.lo) & (ints <= self.hi)
@@ -498,16 +536,22 @@ class _Layout:
         return Table(rec.astype(self.dtype), **self.meta)
 
 
-def _template_layout(template: str, columns: dict[str, int]) -> _Layout:
+def _template_layout(template: str, columns: dict[str, int], tag: str) -> _Layout:
     tmpl = _TEMPLATES[template]
     return _Layout(tmpl["dtype"], columns, {
         "h5loc": tmpl["h5loc"], "split_h5": tmpl["split_h5"], "name": template,
-        "h5singleton": tmpl["h5singleton"]})
+        "h5singleton": tmpl["h5singleton"]}, tag)
+
+
+_INFO = SCHEMAS["EventInfo"]
+# the EventInfo columns an EVT event gives (weights only with a 'weights' line)
+_EVT_INFO_COLUMNS = ("mc_id", "run_id", "weight_w1", "weight_w2", "weight_w3")
+_EVT_FILLS = {"EventInfo": _INFO.missing(_EVT_INFO_COLUMNS),
+              "McTracks": ["status", "mother_id"]}
 
 
 def _event_info(mc_id: int, run_id: int, weights: Any) -> Table:
-    tmpl = _TEMPLATES["EventInfo"]
-    out = np.zeros(1, tmpl["dtype"])
+    out = _INFO.filled(1)
     if not -2**31 <= mc_id < 2**31:
         raise ValueError(f"expected an event id in int32 range, got {mc_id}")
     out["mc_id"] = mc_id
@@ -515,16 +559,18 @@ def _event_info(mc_id: int, run_id: int, weights: Any) -> Table:
     if isinstance(weights, np.ndarray) and weights.size:
         for k in range(min(3, weights.shape[1])):
             out[f"weight_w{k + 1}"] = weights[0, k]
-    return Table(out, h5loc=tmpl["h5loc"], split_h5=tmpl["split_h5"], name="EventInfo",
-                 h5singleton=tmpl["h5singleton"])
+    return Table._wrap(out, _INFO.h5loc, "EventInfo", _INFO.split_h5)
 
 
 from ..dataclasses.templates import TEMPLATES as _TEMPLATES
 
 _TRACKS = _template_layout("McTracks", {
     "id": 0, "pos_x": 1, "pos_y": 2, "pos_z": 3, "dir_x": 4, "dir_y": 5, "dir_z": 6,
-    "energy": 7, "time": 8, "type": 9, "length": 10})
-_HITS_KM3SIM = _template_layout("McHits", {"pmt_id": 1, "a": 2, "time": 3, "origin": 5})
-_HITS_RAW = _template_layout("McHits", {"pmt_id": 1, "a": 2, "time": 3})
+    "energy": 7, "time": 8, "type": 9, "length": 10}, "track_in")
+_HITS_KM3SIM = _template_layout("McHits", {"pmt_id": 1, "a": 2, "time": 3, "origin": 5}, "hit")
+_HITS_RAW = _template_layout("McHits", {"pmt_id": 1, "a": 2, "time": 3}, "hit_raw")
 _NEUTRINO = _Layout(NEUTRINO_DTYPE, {n: k for k, n in enumerate(NEUTRINO_DTYPE.names)},
-                    {"h5loc": "/mc_neutrino", "name": "McNeutrino"})
+                    {"h5loc": "/mc_neutrino", "name": "McNeutrino"}, "neutrino")
+# only to note weights lines that are missing or short
+_WEIGHTS = _Layout(np.dtype([(f"weight_w{k}", "<f8") for k in (1, 2, 3)]),
+                   {f"weight_w{k}": k - 1 for k in (1, 2, 3)}, {"name": "EventInfo"}, "weights")

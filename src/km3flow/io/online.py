@@ -31,7 +31,8 @@ from .._optional import import_optional
 from ..core import Blob, Pump
 from ..exceptions import FormatError
 from .daq.format import TIMESLICE_STREAMS
-from .daq.parse import event_tables, summary_tables, timeslice_tables
+from ..dataclasses.schema import log_fills
+from .daq.parse import DAQ_FILLS, event_tables, summary_tables, timeslice_tables
 
 _BC_FLAG = 0x40000000
 _MEMBERWISE = 0x4000
@@ -451,6 +452,8 @@ class OnlinePump(Pump):
             self.stream = None
             self._n = self.file.n_entries(_EVENT if self.kind == "events" else _SUMMARY)
         self._chunk: tuple[int, Any] | None = None
+        if self.kind == "events" and self._n:
+            log_fills(self.log, DAQ_FILLS, f"not in online events ({self.file.path})")
 
     def __len__(self) -> int:
         return self._n

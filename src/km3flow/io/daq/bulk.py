@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ...dataclasses import Table
-from ...dataclasses.templates import TEMPLATES
+from ...dataclasses.schema import SCHEMAS, TEMPLATES
 from ...exceptions import FormatError
 from .format import (
     CLASS_VERSIONS, EVENT_TYPE, FRAME_HIT_DTYPE, SNAPSHOT_HIT_DTYPE, SUMMARY_FRAME_DTYPE,
@@ -187,8 +187,7 @@ def read_events(source: Source, legacy: bool = False) -> EventBatch:
     snap_raw = _gather(s.raw, _record_starts(snap_pos + 4, ns, 10), SNAPSHOT_HIT_DTYPE)
     hits_offsets, trig_offsets = _offsets(ns), _offsets(nt)
 
-    tmpl = TEMPLATES["EventInfo"]
-    info = np.zeros(len(hdr), tmpl["dtype"])
+    info = SCHEMAS["EventInfo"].filled(len(hdr))
     common = _info_common(hdr)
     info["det_id"] = common["detector_id"]
     info["run_id"] = common["run"]

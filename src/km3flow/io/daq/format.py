@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from ...dataclasses.schema import SCHEMAS
+
 #: Data-type codes of the JDAQPreamble (``data_type`` field) and the Jpp class they announce.
 DATA_TYPES: dict[int, str] = {
     101: "DAQSuperFrame",
@@ -87,23 +89,10 @@ RATE_TABLE: npt.NDArray[np.float64] = np.concatenate(
 )
 
 # Output dtypes (native byte order, ready for numba/arrow/HDF5).
-SUMMARY_DTYPE = np.dtype([
-    ("dom_id", "<u4"), ("dq_status", "<u4"), ("hrv", "<u4"), ("fifo", "<u4"),
-    ("status3", "<u4"), ("status4", "<u4"),
-    ("n_udp_packets", "<u4"), ("max_sequence_number", "<u4"),
-    ("has_udp_trailer", "?"), ("white_rabbit", "?"), ("dom_rate", "<f8"),
-    ("rates", "<f8", (31,)), ("raw_rates", "u1", (31,)),
-])
-FRAME_INFO_DTYPE = np.dtype([
-    ("dom_id", "<u4"), ("dq_status", "<u4"), ("hrv", "<u4"), ("fifo", "<u4"),
-    ("status3", "<u4"), ("status4", "<u4"), ("n_hits", "<u4"),
-    ("n_udp_packets", "<u4"), ("max_sequence_number", "<u4"),
-    ("has_udp_trailer", "?"), ("white_rabbit", "?"),
-])
-TRIGGERED_HITS_DTYPE = np.dtype([
-    ("channel_id", "u1"), ("dom_id", "<u4"), ("time", "<f8"), ("tot", "u1"),
-    ("trigger_mask", "<u8"),
-])
+#: The decoded tables' dtypes are those of km3flow.dataclasses.schema.
+SUMMARY_DTYPE = SCHEMAS["Summaryslice"].dtype
+FRAME_INFO_DTYPE = SCHEMAS["TimesliceFrameInfo"].dtype
+TRIGGERED_HITS_DTYPE = SCHEMAS["TriggeredHits"].dtype
 
 
 def decode_rates(values: npt.ArrayLike) -> npt.NDArray[np.float64]:

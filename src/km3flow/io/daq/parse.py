@@ -16,7 +16,7 @@ import numpy as np
 
 from ...core.blob import Blob
 from ...dataclasses import Table
-from ...dataclasses.templates import TEMPLATES
+from ...dataclasses.schema import SCHEMAS, TEMPLATES
 from ...exceptions import FormatError
 from .format import (
     CLASS_VERSIONS, EVENT_TYPE, FRAME_HIT_DTYPE, FRAME_INFO_DTYPE, PREAMBLE_SIZE,
@@ -35,6 +35,11 @@ _TSHITS = TEMPLATES["TimesliceHits"]
 _EVENTINFO = TEMPLATES["EventInfo"]
 _SUMINFO = TEMPLATES["SummarysliceInfo"]
 _TSINFO = TEMPLATES["TimesliceInfo"]
+#: The EventInfo columns a DAQ event header gives; the schema's other columns hold their
+#: fill values (DAQ and online ROOT events alike).
+DAQ_EVENTINFO_COLUMNS = ("det_id", "frame_index", "overlays", "trigger_counter", "trigger_mask",
+                         "utc_nanoseconds", "utc_seconds", "run_id")
+DAQ_FILLS = {"EventInfo": SCHEMAS["EventInfo"].missing(DAQ_EVENTINFO_COLUMNS)}
 _SF_HEADER_SIZE = SUPERFRAME_HEADER_DTYPE.itemsize  # 56
 _CYCLES_PER_SECOND = 62_500_000  # 16 ns ticks in a second
 
@@ -255,7 +260,7 @@ def event_tables(
     dom_id, channel_id, time, tot (and trigger_mask), in any byte order (the DAQ stream
     and the ROOT online files share this function).
     """
-    info = np.zeros(1, _EVENTINFO["dtype"])
+    info = SCHEMAS["EventInfo"].filled(1)
     info["det_id"] = hdr["detector_id"]
     info["run_id"] = hdr["run"]
     info["frame_index"] = hdr["frame_index"]

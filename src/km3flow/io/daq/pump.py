@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from ...core import Blob, Pump
+from ...dataclasses.schema import log_fills
 from ...exceptions import FormatError
 from .format import (
     DATA_TYPES, EVENT_TYPE, SUMMARYSLICE_TYPE, TIMESLICE_STREAMS, TIMESLICE_TYPES,
 )
 from .frames import FrameRef, index_frames, source_name
 from .bulk import read_events, read_summaryslices, read_timeslices
-from .parse import DAQHeader, _make_table, parse_frame
+from .parse import DAQ_FILLS, DAQHeader, _make_table, parse_frame
 
 
 class DAQReader(Pump):
@@ -99,6 +100,8 @@ class DAQReader(Pump):
         if self.data_types is not None:
             frames = frames[np.isin(frames["data_type"], list(self.data_types))]
         self.frames = frames
+        if np.any(frames["data_type"] == EVENT_TYPE):
+            log_fills(self.log, DAQ_FILLS, f"not in DAQ events ({self.path or 'data in memory'})")
         self.log.debug("indexed %d frames (%d served) in %s", len(self.all_frames),
                        len(frames), self.path)
 

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 
 from ...dataclasses import Table
+from ...dataclasses.schema import MAX_REC_STAGES, SCHEMAS
 from ...exceptions import FormatError
 from .definitions import FITINF_COLUMNS
 
 EVT = "Evt"
-MAX_REC_STAGES = 8
 _POS_DIR = ("pos_x", "pos_y", "pos_z", "dir_x", "dir_y", "dir_z")
 _VEC = ("pos.x", "pos.y", "pos.z", "dir.x", "dir.y", "dir.z")
 
@@ -29,44 +29,45 @@ def leaf(collection: str | None, member: str) -> str:
     return f"{EVT}/{collection}/{collection}.{member}"
 
 
+def _spec(table: str, members: dict[str, str | None]) -> dict[str, tuple[str, str | None]]:
+    """Column → (dtype, Evt member) in the schema's column order and dtypes.
+
+    Columns without a member (``None`` or not listed) are not in aanet files: they hold
+    the schema's fill value (:mod:`km3flow.dataclasses.schema`).
+    """
+    schema = SCHEMAS[table]
+    unknown = set(members) - set(schema.names)
+    if unknown:  # pragma: no cover - a programming error caught at import
+        raise ValueError(f"{table} has no columns {sorted(unknown)}")
+    return {name: (schema.dtype[name].str if not schema.dtype[name].shape
+                   else schema.dtype[name], members.get(name)) for name in schema.names}
+
+
 # Table column → (dtype, Evt member).  Members are read from the collection's branches.
-EVENT_INFO = {
-    "det_id": ("<i4", "det_id"), "frame_index": ("<u4", "frame_index"),
-    "livetime_sec": ("<u8", None), "mc_id": ("<i4", "mc_id"), "mc_t": ("<f8", "mc_t"),
-    "n_events_gen": ("<u8", None), "n_files_gen": ("<u8", None),
-    "overlays": ("<u4", "overlays"), "trigger_counter": ("<u8", "trigger_counter"),
-    "trigger_mask": ("<u8", "trigger_mask"), "utc_nanoseconds": ("<u8", "t/t.fNanoSec"),
-    "utc_seconds": ("<u8", "t/t.fSec"), "weight_w1": ("<f8", None),
-    "weight_w2": ("<f8", None), "weight_w3": ("<f8", None), "weight_w4": ("<f8", None),
-    "run_id": ("<u8", "run_id"), "event_id": ("<i4", "id"),
+EVENT_INFO = _spec("EventInfo", {
+    "det_id": "det_id", "frame_index": "frame_index", "mc_id": "mc_id", "mc_t": "mc_t",
+    "overlays": "overlays", "trigger_counter": "trigger_counter",
+    "trigger_mask": "trigger_mask", "utc_nanoseconds": "t/t.fNanoSec", "utc_seconds": "t/t.fSec",
+    "run_id": "run_id", "event_id": "id", "mc_run_id": "mc_run_id",
+})
+_WEIGHTS = ("weight_w1", "weight_w2", "weight_w3", "weight_w4")  # from Evt::w
+_HIT_MEMBERS = {"channel_id": "channel_id", "dom_id": "dom_id", "time": "t", "tot": "tot",
+                "triggered": "trig"}
+HITS = _spec("Hits", _HIT_MEMBERS)
+CALIB_HITS = _spec("CalibHits", {**_HIT_MEMBERS, **dict(zip(_POS_DIR, _VEC))})
+MC_HITS = _spec("McHits", {"a": "a", "origin": "origin", "pmt_id": "pmt_id", "time": "t"})
+_TRACK_MEMBERS = {
+    "dir_x": "dir.x", "dir_y": "dir.y", "dir_z": "dir.z", "energy": "E", "id": "id",
+    "length": "len", "pos_x": "pos.x", "pos_y": "pos.y", "pos_z": "pos.z", "time": "t",
+    "type": "type", "status": "status", "mother_id": "mother_id",
 }
-HITS = {
-    "channel_id": ("u1", "channel_id"), "dom_id": ("<u4", "dom_id"), "time": ("<f8", "t"),
-    "tot": ("u1", "tot"), "triggered": ("?", "trig"),
-}
-CALIB_HITS = {**HITS, **{c: ("<f8", m) for c, m in zip(_POS_DIR, _VEC)}}
-MC_HITS = {
-    "a": ("<f4", "a"), "origin": ("<u4", "origin"), "pmt_id": ("<u4", "pmt_id"),
-    "time": ("<f8", "t"),
-}
-_TRACK_BASE = {
-    "dir_x": ("<f8", "dir.x"), "dir_y": ("<f8", "dir.y"), "dir_z": ("<f8", "dir.z"),
-    "energy": ("<f8", "E"), "id": ("<u4", "id"), "length": ("<f8", "len"),
-}
-_TRACK_POS = {
-    "pos_x": ("<f8", "pos.x"), "pos_y": ("<f8", "pos.y"), "pos_z": ("<f8", "pos.z"),
-    "time": ("<f8", "t"), "type": ("<i4", "type"),
-}
-MC_TRACKS = {**_TRACK_BASE, **_TRACK_POS, "status": ("<i4", "status"),
-             "mother_id": ("<i4", "mother_id")}
-TRACKS = {
-    **_TRACK_BASE, "likelihood": ("<f8", "lik"), **_TRACK_POS,
-    "rec_type": ("<i4", "rec_type"), "status": ("<i4", "status"),
-    "mother_id": ("<i4", "mother_id"), "n_rec_stages": ("<i4", None),
-    **{f"rec_stage_{i}": ("<i4", None) for i in range(MAX_REC_STAGES)},
-    "n_fitinf": ("<i4", None),
-    **{name: ("<f8", None) for name in FITINF_COLUMNS},
-}
+MC_TRACKS = _spec("McTracks", _TRACK_MEMBERS)
+TRACKS = _spec("Tracks", {**_TRACK_MEMBERS, "likelihood": "lik", "rec_type": "rec_type"})
+# Tracks columns filled from the doubly jagged rec_stages and fitinf branches
+_VECTOR_COLUMNS = frozenset(("n_rec_stages", "n_fitinf", *FITINF_COLUMNS,
+                             *(f"rec_stage_{i}" for i in range(MAX_REC_STAGES))))
+_VECTOR_LEAVES = {"rec_stages": ["n_rec_stages"] + [f"rec_stage_{i}" for i in range(MAX_REC_STAGES)],
+                  "fitinf": ["n_fitinf", *FITINF_COLUMNS]}
 
 # blob key → (collection, column spec, h5loc, split_h5, Table name)
 COLLECTIONS = {
@@ -159,7 +160,7 @@ def _pad_into(block: np.ndarray, values: np.ndarray, offsets: np.ndarray,
 
 
 def build_event_info(arrays: dict[str, Any], n: int, path: str) -> Table:
-    out = np.zeros(n, dtype=dtype_of(EVENT_INFO))
+    out = SCHEMAS["EventInfo"].filled(n)  # columns the file lacks keep their fill
     for column, (_, member) in EVENT_INFO.items():
         if member is not None and leaf(None, member) in arrays:
             out[column] = np.asarray(arrays[leaf(None, member)].layout.data)
@@ -168,8 +169,6 @@ def build_event_info(arrays: dict[str, Any], n: int, path: str) -> Table:
         values, offsets = _flat(arrays[w_name].layout, path, w_name)
         if n:
             _pad_into(_block(out, "weight_w1", 4), values, offsets, np.nan)
-    elif n:
-        _block(out, "weight_w1", 4)[...] = np.nan
     return Table(out, h5loc="/event_info", name="EventInfo")
 
 
@@ -195,12 +194,13 @@ def build_collection(arrays: dict[str, Any], key: str, spec: dict, n_events: int
         offsets = np.zeros(n_events + 1, dtype=np.int64)
     out = np.empty(int(offsets[-1]), dtype=dtype_of(spec))
     pairs: list[tuple[np.ndarray, Any]] = []
+    schema = SCHEMAS["CalibHits" if spec is CALIB_HITS else name]
     for column, (_, member) in spec.items():
-        if member is None:
-            continue
-        if column not in columns:
-            # older files lack some members; mother_id -1 is TRK_MOTHER_UNDEFINED
-            pairs.append((out[column], -1 if column == "mother_id" else 0))
+        if member is None and key == "Tracks" and column in _VECTOR_COLUMNS:
+            continue  # from rec_stages/fitinf below
+        if member is None or column not in columns:
+            # not in aanet files (t0 of calibrated hits) or not in this older file
+            pairs.append((out[column], schema.fill(column)))
         elif column == "triggered":
             pairs.append((out[column], columns[column] != 0))
         else:
@@ -249,7 +249,33 @@ def _track_vectors(arrays: dict[str, Any], out: np.ndarray, path: str
             dense = np.empty((len(out), width), dtype=dtype)  # contiguous: cheap to pad
             pairs.append((out[count], _pad_into(dense, values, offsets, fill)))
             pairs.append((block, dense))
-        else:
+        else:  # not in this file: the schema's fills (-1 count: unknown)
             pairs.append((block, fill))
-            pairs.append((out[count], 0))
+            pairs.append((out[count], -1))
     return pairs
+
+
+def filled_columns(spec_by_key: dict[str, dict], missing_leaves: set[str]
+                   ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Which columns hold fills: (not in any aanet file, not in this file's branches).
+
+    Keys of the dicts are schema table names (``CalibHits`` for calibrated hits).
+    """
+    always: dict[str, list[str]] = {"EventInfo": [c for c, (_, m) in EVENT_INFO.items()
+                                                  if m is None and c not in _WEIGHTS]}
+    absent: dict[str, list[str]] = {"EventInfo": [
+        c for c, (_, m) in EVENT_INFO.items() if m is not None and leaf(None, m) in missing_leaves]}
+    if leaf(None, "w") in missing_leaves:
+        absent["EventInfo"] += list(_WEIGHTS)
+    for key, spec in spec_by_key.items():
+        collection, name = COLLECTIONS[key][0], COLLECTIONS[key][4]
+        table = "CalibHits" if spec is CALIB_HITS else name
+        always[table] = [c for c, (_, m) in spec.items()
+                         if m is None and not (key == "Tracks" and c in _VECTOR_COLUMNS)]
+        absent[table] = [c for c, (_, m) in spec.items()
+                         if m is not None and leaf(collection, m) in missing_leaves]
+        if key == "Tracks":
+            for member, cols in _VECTOR_LEAVES.items():
+                if leaf(collection, member) in missing_leaves:
+                    absent[table] += cols
+    return always, absent

@@ -7,41 +7,9 @@ and to the numbers in ``Trk.rec_stages`` and name the fields of the MC header li
 
 from __future__ import annotations
 
-# Positions in Trk::fitinf used by the Jpp reconstructions (JFitParameters).  Indices 0..25
-# are all defined, so the offline Tracks table carries exactly these 26 fit-info columns.
-FITINF_INDEX: dict[str, int] = {
-    "JGANDALF_BETA0_RAD": 0,
-    "JGANDALF_BETA1_RAD": 1,
-    "JGANDALF_CHI2": 2,
-    "JGANDALF_NUMBER_OF_HITS": 3,
-    "JENERGY_ENERGY": 4,
-    "JENERGY_CHI2": 5,
-    "JGANDALF_LAMBDA": 6,
-    "JGANDALF_NUMBER_OF_ITERATIONS": 7,
-    "JSTART_NPE_MIP": 8,
-    "JSTART_NPE_MIP_TOTAL": 9,
-    "JSTART_LENGTH_METRES": 10,
-    "JVETO_NPE": 11,
-    "JVETO_NUMBER_OF_HITS": 12,
-    "JENERGY_MUON_RANGE_METRES": 13,
-    "JENERGY_NOISE_LIKELIHOOD": 14,
-    "JENERGY_NDF": 15,
-    "JENERGY_NUMBER_OF_HITS": 16,
-    "JCOPY_Z_M": 17,
-    "JPP_COVERAGE_ORIENTATION": 18,
-    "JPP_COVERAGE_POSITION": 19,
-    "JENERGY_MINIMAL_ENERGY": 20,
-    "JENERGY_MAXIMAL_ENERGY": 21,
-    "JSTART_NPE_MIP_MISSED": 22,
-    "JMUONFEATURES_NUMBER_OF_DOMS": 23,
-    "JMUONFEATURES_NUMBER_OF_LINES": 24,
-    "JMUONFEATURES_NUMBER_OF_HITS": 25,
-}
-
-#: Column names of the fit-info values in the Tracks table, in index order.
-FITINF_COLUMNS: tuple[str, ...] = tuple(
-    name.lower() for name, _ in sorted(FITINF_INDEX.items(), key=lambda item: item[1])
-)
+# Positions in Trk::fitinf used by the Jpp reconstructions (JFitParameters): defined with the
+# Tracks table in km3flow.dataclasses.schema, whose fit-info columns they name.
+from ...dataclasses.schema import FITINF_COLUMNS, FITINF_INDEX
 
 # Trk::rec_type and the stage numbers found in Trk::rec_stages.
 RECONSTRUCTION: dict[str, int] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from ...core import Blob, Pump
 from ...dataclasses import Table
+from ...dataclasses.schema import log_fills
 from ...exceptions import FormatError, Km3flowError
 from ._file import get_tree, open_root_file, wrap_read_error
 from ._tables import (
@@ -19,6 +21,7 @@ from ._tables import (
     Chunk,
     build_collection,
     build_event_info,
+    filled_columns,
     leaf,
     needed_leaves,
 )
@@ -121,6 +124,11 @@ class OfflinePump(Pump):
         if self.calibrated and "Hits" in self._specs:
             self._specs["Hits"] = CALIB_HITS
         self._leaves = self._wanted_leaves()
+        always, absent = filled_columns(self._specs, set(self.missing_branches))
+        name = os.path.basename(self.filename)
+        log_fills(self.log, always, f"not in offline files ({name})")
+        log_fills(self.log, absent, f"their branches are missing from {name}",
+                  level=logging.WARNING)
         self.log.debug("%s: %d events, %d branches per chunk", self.filename, self._n,
                        len(self._leaves))
 
