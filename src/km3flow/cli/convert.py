@@ -14,6 +14,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", default=None,
                         help="a DETX/DATX file to calibrate hits with on the way")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--conform", action="store_true",
+                        help="give HDF5 inputs' tables km3flow's schema (docs/schema.md), e.g. "
+                             "to join KM3Pipe files of different versions; automatic when the "
+                             "inputs are not all HDF5")
     from ..parallel.options import add_parallel_arguments
 
     add_parallel_arguments(parser)
@@ -27,7 +31,8 @@ def build_pipeline(args: argparse.Namespace):
     from ..modules import ProgressBar
 
     pipe = Pipeline()
-    pipe.attach(FilePump, filenames=list(args.inputs))
+    pipe.attach(FilePump, filenames=list(args.inputs),
+                conform=True if getattr(args, "conform", False) else None)
     if args.detector:
         from ..calib import Calibration
 

@@ -20,6 +20,12 @@ class FilePump(Pump):
         The input files (a single path is accepted too, as ``filename``).
     reader_params
         Extra parameters passed to every file's pump (e.g. ``{"step_size": 100}``).
+    conform : bool, optional
+        Read HDF5 inputs with ``conform=True`` (:mod:`km3flow.io.hdf5.conform`): their
+        EventInfo, Hits, McTracks … get the schema's columns and dtypes, as every other
+        reader gives them, so that they can be written together. By default on when the
+        inputs are not all HDF5 files; HDF5 inputs alone are read as written (extra
+        columns kept; files of different layouts then need ``conform=True``).
 
     Each blob gets ``blob["Filename"]``. ``len()`` and random access open every file once to
     learn its length; plain iteration opens one file at a time.
@@ -39,6 +45,10 @@ class FilePump(Pump):
             raise ValueError("FilePump needs at least one file")
         self.reader_params: dict[str, Any] = dict(self.get("reader_params", default={}) or {})
         self.classes = [pump_class(f) for f in self.filenames]  # fails early on a bad file
+        conform = self.get("conform", default=None)
+        if conform is None:
+            conform = not all(getattr(c, "conformable", False) for c in self.classes)
+        self.conform = bool(conform)
         self._open: tuple[int, Pump] | None = None
         self._offsets: list[int] | None = None
 
@@ -46,7 +56,10 @@ class FilePump(Pump):
         if self._open is not None and self._open[0] == k:
             return self._open[1]
         self.close()
-        pump = self.classes[k](filename=self.filenames[k], **self.reader_params)
+        params = dict(self.reader_params)
+        if self.conform and getattr(self.classes[k], "conformable", False):
+            params.setdefault("conform", True)
+        pump = self.classes[k](filename=self.filenames[k], **params)
         self._open = (k, pump)
         return pump
 

@@ -94,10 +94,10 @@ def _cast(values: np.ndarray, target: np.dtype, where: str, path: str) -> np.nda
 
 def conform_table(data: np.ndarray, h5loc: str, path: str,
                   log: logging.Logger | None = None,
-                  noted: set[str] | None = None) -> tuple[np.ndarray, str] | None:
+                  noted: set[str] | None = None) -> tuple[np.ndarray, TableSchema] | None:
     """``data`` (rows of the table at ``h5loc``) as the schema's columns and dtypes.
 
-    Returns ``(array, schema name)``, or None if ``h5loc`` is not a schema location. The
+    Returns ``(array, schema)``, or None if ``h5loc`` is not a schema location. The
     fills and dropped columns are logged the first time an ``h5loc`` is seen (tracked in
     ``noted``, one set per file).
     """
@@ -122,4 +122,4 @@ def conform_table(data: np.ndarray, h5loc: str, path: str,
             out[col] = data[src]
             continue
         out[col] = _cast(data[src], target, f"{h5loc} column '{src}' ({data.dtype[src]})", path)
-    return out, schema.name
+    return out, schema

@@ -21,6 +21,7 @@ from ...core import Blob, Pump
 from ...dataclasses import NDArray, Table
 from ...exceptions import ConfigError, FormatError
 from .format import COLUMNS_ATTR, PROVENANCE_NODE, attr_str, camelise, open_km3_file
+from .conform import conform_table
 from .header import HDF5Header
 
 _BLOCK_ROWS = 2**18  # rows per location and read block: bounds memory, amortises calls
@@ -86,8 +87,12 @@ class _Location:
 class _FileReader:
     """The locations and group → rows maps of one file; opened on demand."""
 
-    def __init__(self, path: str, h5locs: Sequence[str] | None, group_offset: int = 0) -> None:
+    def __init__(self, path: str, h5locs: Sequence[str] | None, group_offset: int = 0,
+                 conform: bool = False, log: Any = None) -> None:
         self.path = path
+        self.conform = conform
+        self.log = log
+        self.noted: set[str] = set()  # h5locs whose conformance was logged
         self.h5locs = None if h5locs is None else [loc.rstrip("/") or "/" for loc in h5locs]
         self.group_offset = group_offset
         self.h5: tb.File | None = None
@@ -280,8 +285,14 @@ class _FileReader:
                                   f"{_first_line(err)}", path=self.path) from err
             if self.group_offset and data.dtype.names and "group_id" in data.dtype.names:
                 data["group_id"] += self.group_offset
+            name, split = loc.name, loc.kind == "split"
+            if self.conform and loc.kind in ("table", "split"):
+                conformed = conform_table(data, loc.h5loc, self.path, self.log, self.noted)
+                if conformed is not None:
+                    data, schema = conformed
+                    name, split = schema.name, schema.split_h5
             if loc.kind != "ndarray":
-                data = Table._wrap(data, loc.h5loc, loc.name, split_h5=loc.kind == "split")
+                data = Table._wrap(data, loc.h5loc, name, split_h5=split)
             block[loc.key] = (loc, data, local, c)
         return block
 
@@ -298,6 +309,8 @@ class _FileReader:
             if loc.kind == "singleton":
                 blob[loc.key] = self.singletons[loc.h5loc]
                 continue
+            if self.conform and loc.h5loc == "/group_info":
+                continue  # the writer numbers the groups of a conversion anew
             _, data, local, counts = block[loc.key]
             n = int(counts[i])
             if loc.kind == "table" and n == 0:
@@ -329,6 +342,11 @@ class HDF5Pump(Pump):
         Yield the groups of all files in a random order (for training).
     seed : int, optional
         Seed of the shuffling.
+    conform : bool
+        Give the tables at the locations of km3flow's schema (/event_info, /hits,
+        /mc_tracks …) the schema's columns and dtypes, mapping KM3Pipe's older names, and
+        leave out ``GroupInfo`` (see :mod:`km3flow.io.hdf5.conform`); for converting HDF5
+        files together with other formats. Off by default: a file reads back as written.
 
     Notes
     -----
@@ -342,6 +360,7 @@ class HDF5Pump(Pump):
     """
 
     parallel_input = ("filenames", "filename")  # what km3flow.parallel splits over
+    conformable = True  # FilePump may ask for conform=True (mixed-format conversion)
 
     def configure(self) -> None:
         filename = self.get("filename", default=None)
@@ -357,11 +376,13 @@ class HDF5Pump(Pump):
             self.h5locs = [self.h5locs]
         self.shuffle = bool(self.get("shuffle", default=False))
         self.seed = self.get("seed", default=None)
+        self.conform = bool(self.get("conform", default=False))
         self._readers: list[_FileReader] = []
         offset = 0
         for name in self.filenames:
             self.print(f"Opening {name}")
-            reader = _FileReader(name, self.h5locs, group_offset=offset)
+            reader = _FileReader(name, self.h5locs, group_offset=offset, conform=self.conform,
+                                 log=self.log)
             if reader.n_groups:
                 offset += int(reader.group_ids.max()) + 1
             reader.close()

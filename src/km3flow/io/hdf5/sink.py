@@ -114,6 +114,26 @@ def _lossless(h5loc: str, column: str, values: np.ndarray, dtype: np.dtype) -> n
     return converted
 
 
+def _mismatch(h5loc: str, new: np.dtype, old: np.dtype) -> str:
+    """Name the columns (and dtypes) by which a table differs from the earlier ones."""
+    def cols(names: list[str]) -> str:
+        return ", ".join(f"'{n}'" for n in names)
+
+    only_new = [n for n in new.names if n not in old.names]
+    only_old = [n for n in old.names if n not in new.names]
+    parts = []
+    if only_new:
+        parts.append(f"column{'s' if len(only_new) > 1 else ''} {cols(only_new)} only in the "
+                     "new table")
+    if only_old:
+        parts.append(f"column{'s' if len(only_old) > 1 else ''} {cols(only_old)} only in the "
+                     "earlier ones")
+    parts += [f"'{n}' is {new[n].str} here but {old[n].str} before"
+              for n in new.names if n in old.names and new[n] != old[n]]
+    return (f"table at {h5loc} cannot be joined to the earlier tables there: "
+            f"{'; '.join(parts)} (km3flow's readers give the same columns: see docs/schema.md)")
+
+
 class _Writer:
     """Buffers the rows of one location and appends them to the file on flush."""
 
@@ -154,10 +174,7 @@ class _Writer:
         if arr.dtype == self.in_dtype:
             return arr.copy()
         if set(arr.dtype.names) != set(self.in_dtype.names):
-            raise HDF5WriteError(
-                f"table at {self.h5loc} has columns {list(arr.dtype.names)}, but the "
-                f"earlier tables there had {list(self.in_dtype.names)}"
-            )
+            raise HDF5WriteError(_mismatch(self.h5loc, arr.dtype, self.in_dtype))
         out = np.empty(len(arr), dtype=self.in_dtype)
         for name in self.in_dtype.names:
             out[name] = _lossless(self.h5loc, name, arr[name], self.in_dtype[name])
