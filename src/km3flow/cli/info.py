@@ -54,13 +54,14 @@ def describe_file(path: str, max_blobs: int | None = None) -> dict[str, Any]:
                 rows[key] += len(value)
                 names = value.dtype.names or ()
                 if "det_id" in names and len(value):
-                    # 0 means "no detector" (simulation without one)
-                    det_ids.update(int(d) for d in np.unique(value["det_id"]) if d != 0)
+                    # 0 means "no detector" (simulation without one), -1 "not in the format"
+                    det_ids.update(int(d) for d in np.unique(value["det_id"]) if d > 0)
                 for column, table in _TIME_COLUMNS:
                     if key == table and column in names and len(value):
                         times = np.asarray(value[column])
                         # Simulations count seconds from 0; only real stamps make a range.
-                        times = times[times >= _YEAR_2000]
+                        # The schema fills unsigned columns a format lacks with their maximum.
+                        times = times[(times >= _YEAR_2000) & (times < np.iinfo(np.uint32).max)]
                         if times.size:
                             t_min = min(t_min, float(times.min()))
                             t_max = max(t_max, float(times.max()))
