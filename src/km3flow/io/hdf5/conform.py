@@ -65,7 +65,8 @@ def plan(schema: TableSchema, names: tuple[str, ...]) -> tuple[dict[str, str], l
     return source, fill, dropped
 
 
-def _cast(values: np.ndarray, target: np.dtype, where: str, path: str) -> np.ndarray:
+def _cast(values: np.ndarray, target: np.dtype, where: str, path: str,
+          rows: str) -> np.ndarray:
     src = values.dtype
     if src == target:
         return values
@@ -86,20 +87,21 @@ def _cast(values: np.ndarray, target: np.dtype, where: str, path: str) -> np.nda
         if not bad.any():
             return values
         row = int(np.flatnonzero(bad)[0])
-        raise FormatError(f"{where}: value {values[row]!r} in row {row} does not fit the "
-                          f"schema's {target} (see docs/schema.md)", path=path)
+        raise FormatError(f"{where}: value {values[row].item()!r} in row {row} of {rows} does not "
+                          f"fit the schema's {target} (see docs/schema.md)", path=path)
     raise FormatError(f"{where}: a {src} column cannot be cast to the schema's {target}",
                       path=path)
 
 
 def conform_table(data: np.ndarray, h5loc: str, path: str,
                   log: logging.Logger | None = None,
-                  noted: set[str] | None = None) -> tuple[np.ndarray, TableSchema] | None:
+                  noted: set[str] | None = None, rows: str = "the table"
+                  ) -> tuple[np.ndarray, TableSchema] | None:
     """``data`` (rows of the table at ``h5loc``) as the schema's columns and dtypes.
 
     Returns ``(array, schema)``, or None if ``h5loc`` is not a schema location. The
     fills and dropped columns are logged the first time an ``h5loc`` is seen (tracked in
-    ``noted``, one set per file).
+    ``noted``, one set per file). ``rows`` says which rows ``data`` holds (for errors).
     """
     names = data.dtype.names or ()
     schema = schema_for(h5loc, names)
@@ -121,5 +123,6 @@ def conform_table(data: np.ndarray, h5loc: str, path: str,
         if target.shape:
             out[col] = data[src]
             continue
-        out[col] = _cast(data[src], target, f"{h5loc} column '{src}' ({data.dtype[src]})", path)
+        out[col] = _cast(data[src], target, f"{h5loc} column '{src}' ({data.dtype[src]})", path,
+                         rows)
     return out, schema

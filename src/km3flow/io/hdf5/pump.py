@@ -287,7 +287,8 @@ class _FileReader:
                 data["group_id"] += self.group_offset
             name, split = loc.name, loc.kind == "split"
             if self.conform and loc.kind in ("table", "split"):
-                conformed = conform_table(data, loc.h5loc, self.path, self.log, self.noted)
+                conformed = conform_table(data, loc.h5loc, self.path, self.log, self.noted,
+                                          f"the rows of groups {p0}..{p1 - 1}")
                 if conformed is not None:
                     data, schema = conformed
                     name, split = schema.name, schema.split_h5
