@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,3 +76,16 @@ def test_describe_and_log_fills(capsys):
     err = capsys.readouterr().err
     assert err.count("filled") == 1
     assert "INFO ++ test_schema_fills: filled EventInfo.mc_t = NaN: not in X files (x.dat)" in err
+
+
+def test_docs_list_every_column_with_its_dtype():
+    text = (Path(__file__).parents[2] / "docs" / "schema.md").read_text()
+    sections = text.split("\n### ")[1:]
+    documented = {sec.split("\n", 1)[0].strip(): sec for sec in sections}
+    assert set(documented) == set(SCHEMAS)
+    for name, schema in SCHEMAS.items():
+        section = documented[name]
+        assert f"`{schema.h5loc}`" in section, name
+        for col in schema.columns:
+            dtype = np.dtype(col.dtype).str + (f" ×{col.shape[0]}" if col.shape else "")
+            assert f"| `{col.name}` | `{dtype}` |" in section, (name, col.name)
