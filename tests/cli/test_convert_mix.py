@@ -95,3 +95,17 @@ def test_sink_error_names_differing_columns_and_dtypes(tmp_path):
         "table at /t cannot be joined to the earlier tables there: column 'b' only in the "
         "new table; column 'a' only in the earlier ones; 'time' is <i4 here but <f8 before "
         "(km3flow's readers give the same columns: see docs/schema.md)")
+
+
+def test_parallel_mixed_convert_conforms_in_every_worker(testdata, tmp_path):
+    # each worker gets one file; the HDF5 one must be conformed too, or the parts differ
+    inputs = [testdata("daq/IO_EVT.dat"), testdata(MCV5)]
+    serial, parallel = tmp_path / "serial.h5", tmp_path / "parallel.h5"
+    assert main(["convert", *inputs, "-o", str(serial), "--no-progress"]) == 0
+    assert main(["convert", *inputs, "-o", str(parallel), "--workers", "2"]) == 0
+    _check_schema_tables(parallel)
+    with HDF5Pump(filename=str(serial)) as a, HDF5Pump(filename=str(parallel)) as b:
+        assert len(a) == len(b) == 13
+        for i in (0, 3, 12):
+            assert np.asarray(a[i]["EventInfo"]).tobytes() == \
+                np.asarray(b[i]["EventInfo"]).tobytes()

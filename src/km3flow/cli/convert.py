@@ -31,8 +31,13 @@ def build_pipeline(args: argparse.Namespace):
     from ..modules import ProgressBar
 
     pipe = Pipeline()
-    pipe.attach(FilePump, filenames=list(args.inputs),
-                conform=True if getattr(args, "conform", False) else None)
+    conform = bool(getattr(args, "conform", False))
+    if not conform:
+        from ..io.detect import detect_format
+
+        # decided here over all inputs: a parallel drain gives each worker only some files
+        conform = not all(detect_format(f) == "hdf5" for f in args.inputs)
+    pipe.attach(FilePump, filenames=list(args.inputs), conform=conform)
     if args.detector:
         from ..calib import Calibration
 

@@ -25,7 +25,8 @@ class FilePump(Pump):
         EventInfo, Hits, McTracks … get the schema's columns and dtypes, as every other
         reader gives them, so that they can be written together. By default on when the
         inputs are not all HDF5 files; HDF5 inputs alone are read as written (extra
-        columns kept; files of different layouts then need ``conform=True``).
+        columns kept; files of different layouts then need ``conform=True``). For a
+        parallel drain pass it explicitly: each worker sees only some of the files.
 
     Each blob gets ``blob["Filename"]``. ``len()`` and random access open every file once to
     learn its length; plain iteration opens one file at a time.

@@ -54,7 +54,10 @@ class OfflinePump(Pump):
     tot, triggered, and pos/dir when the hits are calibrated), ``McHits`` (/mc_hits),
     ``Tracks`` (/reco/tracks: the reconstructed tracks with rec_type, the rec_stages as
     ``rec_stage_0…7`` padded with -1, and the fit info as one column per Jpp fit parameter,
-    NaN where absent), ``McTracks`` (/mc_tracks) and, if the file has one, ``Header``
+    NaN where absent), ``McTracks`` (/mc_tracks) — all with the columns and dtypes of
+    :mod:`km3flow.dataclasses.schema`; what the file lacks holds the schema's fill (logged
+    once: INFO for what aanet files never have, WARNING for branches missing from this
+    file) — and, if the file has one, ``Header``
     (/raw_header, an h5singleton table; the parsed dict is ``pump.header`` and the service
     ``offline_header``).
 
