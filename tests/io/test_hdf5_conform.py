@@ -107,7 +107,8 @@ def test_value_out_of_the_schema_range_names_file_column_and_row(testdata, tmp_p
         assert pump[0]["Hits"].channel_id[5] == 300
     with HDF5Pump(filename=str(bad), conform=True) as pump, pytest.raises(
             FormatError, match=r"bad\.h5.*/hits column 'channel_id' \(int64\): value 300 in "
-                               r"row 5 of the rows of groups 0\.\.0 does not fit the schema's uint8"):
+                               r"row 5 of the rows of groups 0\.\.0 does not fit the "
+                               r"schema's uint8"):
         pump[0]
 
 

@@ -1,4 +1,4 @@
-"""Every reader gives the schema's tables (km3flow.dataclasses.schema) on real files, logs its fills once."""
+"""Every reader gives the schema's tables on real files and logs its fills once per file."""
 
 from __future__ import annotations
 

@@ -66,8 +66,10 @@ TRACKS = _spec("Tracks", {**_TRACK_MEMBERS, "likelihood": "lik", "rec_type": "re
 # Tracks columns filled from the doubly jagged rec_stages and fitinf branches
 _VECTOR_COLUMNS = frozenset(("n_rec_stages", "n_fitinf", *FITINF_COLUMNS,
                              *(f"rec_stage_{i}" for i in range(MAX_REC_STAGES))))
-_VECTOR_LEAVES = {"rec_stages": ["n_rec_stages"] + [f"rec_stage_{i}" for i in range(MAX_REC_STAGES)],
-                  "fitinf": ["n_fitinf", *FITINF_COLUMNS]}
+_VECTOR_LEAVES = {
+    "rec_stages": ["n_rec_stages"] + [f"rec_stage_{i}" for i in range(MAX_REC_STAGES)],
+    "fitinf": ["n_fitinf", *FITINF_COLUMNS],
+}
 
 # blob key → (collection, column spec, h5loc, split_h5, Table name)
 COLLECTIONS = {
