@@ -111,7 +111,7 @@ def test_offline_event_id_and_missing_branches(testdata):
 @pytest.fixture
 def info_logs(capsys):
     """Turn the readers' loggers to INFO; yield a function returning what they wrote."""
-    names = ["DAQReader", "EvtPump", "OfflinePump", "OnlinePump", "HDF5Pump"]
+    names = ["DAQReader", "DAQPump", "EvtPump", "OfflinePump", "OnlinePump", "HDF5Pump"]
     loggers = [get_logger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
@@ -159,3 +159,14 @@ def test_plain_hdf5_reading_is_unchanged(testdata):
         blob = pump[0]
     assert "GroupInfo" in blob and "timestamp" in blob["EventInfo"].dtype.names
     assert blob["Hits"].dtype["channel_id"] == np.dtype("<i8")
+
+
+def test_file_pump_logs_once_for_each_file(testdata, info_logs):
+    from km3flow.io.files import FilePump
+
+    files = [testdata("daq/IO_EVT.dat"), testdata("evt/KM3Sim.evt"), testdata("daq/IO_EVT.dat")]
+    with FilePump(filenames=files) as pump:
+        assert len(list(pump)) == 16
+    err = info_logs()
+    assert err.count("not in DAQ events (IO_EVT.dat)") == 2
+    assert err.count("not in EVT files (KM3Sim.evt)") == 1

@@ -363,3 +363,23 @@ def log_fills(log: logging.Logger, fills: dict[str, list[str]], why: str,
     fills = {t: c for t, c in fills.items() if c}
     if fills:
         log.log(level, "filled %s: %s (fill values: docs/schema.md)", describe_fills(fills), why)
+
+
+class FillNote:
+    """A reader's fills, logged with :func:`log_fills` the first time it is called.
+
+    Readers create it when they open a file and call it when they build their first
+    tables, so that opening a file only to count its events (as ``FilePump`` does for
+    ``len()``) logs nothing.
+    """
+
+    __slots__ = ("log", "fills", "why", "level")
+
+    def __init__(self, log: logging.Logger, fills: dict[str, list[str]], why: str,
+                 level: int = logging.INFO) -> None:
+        self.log, self.fills, self.why, self.level = log, fills, why, level
+
+    def __call__(self) -> None:
+        if self.fills is not None:
+            fills, self.fills = self.fills, None
+            log_fills(self.log, fills, self.why, self.level)

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..core import Blob, Pump
 from ..dataclasses import Table
-from ..dataclasses.schema import SCHEMAS, fill_for, log_fills
+from ..dataclasses.schema import SCHEMAS, FillNote, fill_for, log_fills
 from ..exceptions import FormatError
 
 __all__ = ["NEUTRINO_DTYPE", "EvtPump", "header_table", "read_evt_header"]
@@ -187,7 +187,8 @@ class EvtPump(Pump):
             self.run_id = 0
         # columns EVT files never have; those some files or events lack are noted on sight
         self._noted: set[tuple[int, int]] = set()
-        log_fills(self.log, _EVT_FILLS, f"not in EVT files ({os.path.basename(self.filename)})")
+        self._fill_note = FillNote(self.log, _EVT_FILLS,
+                                   f"not in EVT files ({os.path.basename(self.filename)})")
 
     # -- indexing ----------------------------------------------------------------------------
     def _err(self, msg: str, offset: int) -> FormatError:
@@ -345,6 +346,7 @@ class EvtPump(Pump):
 
     def get_blob(self, index: int) -> Blob:
         tags = self.parse_tags(index)
+        self._fill_note()
         blob = Blob()
         blob.update(tags)
         try:

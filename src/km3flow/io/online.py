@@ -31,7 +31,7 @@ from .._optional import import_optional
 from ..core import Blob, Pump
 from ..exceptions import FormatError
 from .daq.format import TIMESLICE_STREAMS
-from ..dataclasses.schema import log_fills
+from ..dataclasses.schema import FillNote
 from .daq.parse import DAQ_FILLS, event_tables, summary_tables, timeslice_tables
 
 _BC_FLAG = 0x40000000
@@ -452,8 +452,8 @@ class OnlinePump(Pump):
             self.stream = None
             self._n = self.file.n_entries(_EVENT if self.kind == "events" else _SUMMARY)
         self._chunk: tuple[int, Any] | None = None
-        if self.kind == "events" and self._n:
-            log_fills(self.log, DAQ_FILLS, f"not in online events ({self.file.path})")
+        # logged with the first event decoded
+        self._fill_note = FillNote(self.log, DAQ_FILLS, f"not in online events ({self.file.path})")
 
     def __len__(self) -> int:
         return self._n
@@ -494,6 +494,7 @@ class OnlinePump(Pump):
             blob["EventInfo"] = info
             blob["Hits"] = hits
             blob["TriggeredHits"] = trig
+            self._fill_note()
         else:
             fo = chunk["frame_offsets"]
             info, frames = summary_tables(_header(hdr, self.file.path, f"summary slice {index}"),

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ...core import Blob, Pump
-from ...dataclasses.schema import log_fills
+from ...dataclasses.schema import FillNote
 from ...exceptions import FormatError
 from .format import (
     DATA_TYPES, EVENT_TYPE, SUMMARYSLICE_TYPE, TIMESLICE_STREAMS, TIMESLICE_TYPES,
@@ -100,8 +100,9 @@ class DAQReader(Pump):
         if self.data_types is not None:
             frames = frames[np.isin(frames["data_type"], list(self.data_types))]
         self.frames = frames
-        if np.any(frames["data_type"] == EVENT_TYPE):
-            log_fills(self.log, DAQ_FILLS, f"not in DAQ events ({self.path or 'data in memory'})")
+        # logged with the first event decoded
+        self._fill_note = FillNote(self.log, DAQ_FILLS,
+                                   f"not in DAQ events ({self.path or 'data in memory'})")
         self.log.debug("indexed %d frames (%d served) in %s", len(self.all_frames),
                        len(frames), self.path)
 
@@ -138,6 +139,8 @@ class DAQReader(Pump):
         ref = self.frame(index)
         blob = parse_frame(self.raw(index), self.legacy, path=self.path, offset=ref.offset)
         blob["DAQFrame"] = ref
+        if ref.data_type == EVENT_TYPE:
+            self._fill_note()
         return blob
 
     def blob_generator(self) -> Iterator[Blob]:
@@ -182,6 +185,7 @@ class DAQReader(Pump):
             info, hits, trig = (np.asarray(t) for t in (batch.info, batch.hits,
                                                         batch.triggered_hits))
             ho, to = batch.hits_offsets, batch.triggered_offsets
+            self._fill_note()
             for k in range(j - i):
                 blob = Blob()
                 blob["DAQHeader"] = headers[k]

@@ -10,7 +10,7 @@ import numpy as np
 
 from ...core import Blob, Pump
 from ...dataclasses import Table
-from ...dataclasses.schema import log_fills
+from ...dataclasses.schema import FillNote
 from ...exceptions import FormatError, Km3flowError
 from ._file import get_tree, open_root_file, wrap_read_error
 from ._tables import (
@@ -129,9 +129,11 @@ class OfflinePump(Pump):
         self._leaves = self._wanted_leaves()
         always, absent = filled_columns(self._specs, set(self.missing_branches))
         name = os.path.basename(self.filename)
-        log_fills(self.log, always, f"not in offline files ({name})")
-        log_fills(self.log, absent, f"their branches are missing from {name}",
-                  level=logging.WARNING)
+        # logged when the first chunk is read
+        self._fill_notes = (
+            FillNote(self.log, always, f"not in offline files ({name})"),
+            FillNote(self.log, absent, f"their branches are missing from {name}",
+                     level=logging.WARNING))
         self.log.debug("%s: %d events, %d branches per chunk", self.filename, self._n,
                        len(self._leaves))
 
@@ -171,6 +173,8 @@ class OfflinePump(Pump):
         except Exception as err:
             raise wrap_read_error(err, self.filename, f"events {start}..{stop}") from err
         n = stop - start
+        for note in self._fill_notes:
+            note()
         try:
             chunk = Chunk(start, stop, build_event_info(arrays, n, self.filename))
             for key in self._specs:
