@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..exceptions import Km3flowError, ModuleError, ServiceNotFound
+from ..exceptions import ConfigError, Km3flowError, ModuleError, ServiceNotFound
 from ..logger import get_logger, get_printer
 from .blob import Blob
 from .config import load_pipeline_config
@@ -340,7 +340,7 @@ class Pipeline:
         ----------
         cycles
             The maximum number of cycles; ``None`` runs until a module (the pump) raises
-            ``StopIteration``.
+            ``StopIteration``, and needs a :class:`~km3flow.core.module.Pump` attached.
         workers, executor, ordered
             Drain in parallel over the pump's files (see :mod:`km3flow.parallel`).
 
@@ -348,6 +348,11 @@ class Pipeline:
         -------
         Blob
             The non-``None`` results of the modules' ``finish()``, keyed by module name.
+
+        Raises
+        ------
+        ConfigError
+            ``cycles`` is ``None`` and no pump is attached: nothing would ever end the run.
         """
         if kwargs:
             from ..parallel import drain_parallel
@@ -356,6 +361,10 @@ class Pipeline:
         if self._finished:
             raise Km3flowError("this pipeline has been drained and finished already; "
                                "build a new one to run again")
+        if cycles is None and not any(isinstance(e.module, Pump) for e in self._entries):
+            # KM3Pipe loops forever here; a user who forgot the pump would wait for nothing.
+            raise ConfigError("drain() without a pump needs a cycle count: attach a Pump "
+                              "(a subclass of km3flow.core.Pump) or call drain(n)")
         error: BaseException | None = None
         restore = _sigterm_as_interrupt()
         drain_wall, drain_cpu = time.perf_counter(), time.process_time()
