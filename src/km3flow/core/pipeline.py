@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..exceptions import ConfigError, Km3flowError, ModuleError, ServiceNotFound
+from ..exceptions import Km3flowError, ModuleError, ServiceNotFound
 from ..logger import get_logger, get_printer
 from .blob import Blob
 from .config import load_pipeline_config
 from .module import Module, Pump, Services
+from ..exceptions import ConfigError
 from .timing import FOLD_EVERY, DurationRecorder, IntervalRecorder, peak_memory_mb
 
 log = get_logger("Pipeline")
