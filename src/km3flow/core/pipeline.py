@@ -22,8 +22,8 @@ from ..logger import get_logger, get_printer
 from .blob import Blob
 from .config import load_pipeline_config
 from .module import Module, Pump, Services
-from ..exceptions import ConfigError
 from .timing import FOLD_EVERY, DurationRecorder, IntervalRecorder, peak_memory_mb
+from ..exceptions import ConfigError
 
 log = get_logger("Pipeline")
 _print = get_printer("Pipeline")
@@ -341,7 +341,7 @@ class Pipeline:
         ----------
         cycles
             The maximum number of cycles; ``None`` runs until a module (the pump) raises
-            ``StopIteration``, and needs a :class:`~km3flow.core.module.Pump` attached.
+            ``StopIteration``.
         workers, executor, ordered
             Drain in parallel over the pump's files (see :mod:`km3flow.parallel`).
 
@@ -353,7 +353,8 @@ class Pipeline:
         Raises
         ------
         ConfigError
-            ``cycles`` is ``None`` and no pump is attached: nothing would ever end the run.
+            ``cycles`` is ``None`` and no :class:`~km3flow.core.module.Pump` is attached:
+            nothing would ever end the run.
         """
         if kwargs:
             from ..parallel import drain_parallel
