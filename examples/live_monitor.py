@@ -9,9 +9,12 @@ Run it as::
 
     python examples/live_monitor.py --rate 200 --repeat 100
 
-or against a running ``km3flow ligier`` fed by ``km3flow ch-replay``::
+or, as in the README, against a running ``km3flow ligier`` fed by ``km3flow ch-replay``
+(giving ``--port`` means: use the dispatcher listening there)::
 
-    python examples/live_monitor.py --port 5553 --no-local
+    km3flow ligier --port 5553 &
+    km3flow ch-replay IO_EVT.dat --rate 10 --repeat 0 --port 5553 &
+    python examples/live_monitor.py --port 5553
 """
 
 from __future__ import annotations
@@ -70,15 +73,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--file", default=data_path("daq/IO_EVT.dat"))
     parser.add_argument("--rate", type=float, default=200.0, help="events per second")
     parser.add_argument("--repeat", type=int, default=100, help="times to send the file")
-    parser.add_argument("--port", type=int, default=0, help="dispatcher port (0: free)")
+    parser.add_argument("--port", type=int, default=None,
+                        help="port of a running dispatcher to read from (default: start "
+                             "one on a free port and feed it --file)")
     parser.add_argument("--no-local", action="store_true",
-                        help="use a running dispatcher instead of starting one")
+                        help="use a running dispatcher (on --port, default 5553)")
     parser.add_argument("--timeout", type=float, default=2.0,
                         help="stop after this many seconds without data")
     args = parser.parse_args(argv)
 
-    ligier = None if args.no_local else DispatcherThread(port=args.port).start()
-    port = args.port if ligier is None else ligier.port
+    # An explicit --port names a dispatcher that runs already (the README's steps); without
+    # one the example is self-contained: its own dispatcher and replay in threads.
+    local = args.port is None and not args.no_local
+    ligier = DispatcherThread(port=0).start() if local else None
+    port = ligier.port if ligier is not None else (5553 if args.port is None else args.port)
     pipe = kp.Pipeline()
     pipe.attach(CHPump, port=port, tags="IO_EVT", timeout=args.timeout, max_queue=1000)
     pipe.attach(Monitor, interval=1.0)

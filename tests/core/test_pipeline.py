@@ -391,7 +391,11 @@ def test_sigint_in_a_real_process_runs_finish(tmp_path):
     script = tmp_path / "run.py"
     marker = tmp_path / "finished.txt"
     script.write_text(textwrap.dedent(f"""
-        import time, km3flow as kp
+        import itertools, time, km3flow as kp
+        class Endless(kp.Pump):
+            def blob_generator(self):
+                for i in itertools.count():
+                    yield kp.Blob(i=i)
         class Slow(kp.Module):
             def process(self, blob):
                 time.sleep(0.01)
@@ -399,6 +403,7 @@ def test_sigint_in_a_real_process_runs_finish(tmp_path):
             def finish(self):
                 open({str(marker)!r}, "w").write("done")
         pipe = kp.Pipeline()
+        pipe.attach(Endless)
         pipe.attach(Slow)
         print("started", flush=True)
         pipe.drain()
@@ -415,6 +420,17 @@ def test_sigint_in_a_real_process_runs_finish(tmp_path):
     assert "KeyboardInterrupt" in err
     assert marker.read_text() == "done"
     assert "cycles drained" in out
+
+
+def test_drain_without_pump_or_cycle_count_is_an_error_not_an_endless_loop():
+    ran = []
+    pipe = kp.Pipeline()
+    pipe.attach(lambda b: ran.append(1) or b, name="x")
+    with pytest.raises(kp.exceptions.ConfigError, match="without a pump needs a cycle count"):
+        pipe.drain()
+    assert ran == []
+    assert pipe.drain(2) == {}  # nothing ran, so the pipeline can still be drained
+    assert ran == [1, 1]
 
 
 def test_drained_pipeline_cannot_run_again():

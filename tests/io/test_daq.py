@@ -384,3 +384,24 @@ def test_legacy_detection(testdata, name, legacy):
     reader = DAQReader(filename=testdata(f"daq/{name}"), legacy=None)
     assert reader.legacy is legacy
     assert len(list(reader)) == len(reader)
+
+
+@pytest.mark.parametrize("name, n", [("IO_EVT.dat", 3), ("IO_SUM.dat", 3), ("IO_TSSN.dat", 3)])
+def test_len_of_bulk_results_is_the_number_of_frames_not_fields(testdata, name, n):
+    import dataclasses
+    import pickle
+
+    from km3flow.io.daq import read_events, read_summaryslices, read_timeslices
+
+    reader = {"E": read_events, "S": read_summaryslices, "T": read_timeslices}[name[3]]
+    batch = reader(testdata(f"daq/{name}"))
+    assert len(batch) == len(batch.info) == len(DAQReader(filename=testdata(f"daq/{name}")))
+    assert len(batch) == n
+    # iterating still gives the fields in order (unpacking as before), and it pickles
+    fields = tuple(batch)
+    assert len(fields) == len(dataclasses.fields(batch)) and fields[0] is batch.info
+    first, *rest = batch
+    assert first is batch.info and len(rest) == len(fields) - 1
+    again = pickle.loads(pickle.dumps(batch))
+    assert len(again) == n and np.array_equal(again.header, batch.header)
+    assert len(dataclasses.replace(batch, info=batch.info[:1])) == 1

@@ -136,3 +136,22 @@ def test_numpyfi_unsplit_needs_a_layout(testdata):
     wrong = np.dtype(SNAPSHOT.descr + [("pad", "u1")])  # 11 bytes: does not divide
     with pytest.raises(FormatError, match="not a whole number of 11-byte records"):
         numpyfi(testdata(ONLINE), "snapshotHits", tree="KM3NET_EVENT", dtype=wrong)
+
+
+def test_numpyfi_fields_keep_the_entries_as_the_readme_shows(testdata):
+    hits = numpyfi(testdata("offline/usr-sample.root"), "Evt/hits")
+    # hits.time / hits.pos.x as in the talk and the README: per entry, views of one buffer
+    assert isinstance(hits.time, JaggedRecords) and isinstance(hits.pos.x, JaggedRecords)
+    assert hits.pos.x.counts.tolist() == hits.counts.tolist()
+    for i in (0, 1, -1):
+        assert np.array_equal(hits.pos.x[i], hits[i].pos.x)
+        assert np.array_equal(hits.time[i], hits[i].t)  # alias title of aanet's "t"
+    assert hits.pos.x[0][0] == pytest.approx(464.43319912912)
+    flat = np.asarray(hits.pos.x)
+    assert flat.shape == (len(hits.records),) and np.shares_memory(flat, hits.records)
+    assert np.array_equal(np.asarray(hits["dom_id"]), hits.records.dom_id)
+    assert np.mean(hits.pos.z) == pytest.approx(hits.records.pos.z.mean())
+    with pytest.raises(AttributeError, match="no field 'nope'.*fields: id, dom_id"):
+        hits.nope
+    with pytest.raises(KeyError, match="no field 'y'"):
+        hits.time["y"]

@@ -23,6 +23,7 @@ from .blob import Blob
 from .config import load_pipeline_config
 from .module import Module, Pump, Services
 from .timing import FOLD_EVERY, DurationRecorder, IntervalRecorder, peak_memory_mb
+from ..exceptions import ConfigError
 
 log = get_logger("Pipeline")
 _print = get_printer("Pipeline")
@@ -348,6 +349,12 @@ class Pipeline:
         -------
         Blob
             The non-``None`` results of the modules' ``finish()``, keyed by module name.
+
+        Raises
+        ------
+        ConfigError
+            ``cycles`` is ``None`` and no :class:`~km3flow.core.module.Pump` is attached:
+            nothing would ever end the run.
         """
         if kwargs:
             from ..parallel import drain_parallel
@@ -356,6 +363,10 @@ class Pipeline:
         if self._finished:
             raise Km3flowError("this pipeline has been drained and finished already; "
                                "build a new one to run again")
+        if cycles is None and not any(isinstance(e.module, Pump) for e in self._entries):
+            # KM3Pipe loops forever here; a user who forgot the pump would wait for nothing.
+            raise ConfigError("drain() without a pump needs a cycle count: attach a Pump "
+                              "(a subclass of km3flow.core.Pump) or call drain(n)")
         error: BaseException | None = None
         restore = _sigterm_as_interrupt()
         drain_wall, drain_cpu = time.perf_counter(), time.process_time()

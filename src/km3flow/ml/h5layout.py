@@ -69,8 +69,13 @@ class TrainingFileWriter:
 
     Examples
     --------
-    >>> with TrainingFileWriter("train.h5") as w:            # doctest: +SKIP
+    >>> import numpy as np
+    >>> imgs = np.zeros((4, 31, 20), dtype=np.uint8)        # 4 events: 31 x 20 images
+    >>> labels = np.zeros(4, dtype=[("dir_x", "f4"), ("dir_y", "f4"), ("dir_z", "f4")])
+    >>> with TrainingFileWriter("train.h5") as w:
     ...     w.append(images={"/x": imgs}, tables={"/y": labels})
+    >>> w.n_groups
+    4
     """
 
     def __init__(self, path: str | os.PathLike, complib: str = "zlib", complevel: int = 5,

@@ -22,8 +22,16 @@ class BatchDataset(IterableDataset):
 
     Examples
     --------
-    >>> reader = BatchReader(InputSet({"xy": ["train.h5"]}), 32)   # doctest: +SKIP
-    >>> loader = make_loader(reader, num_workers=2)                 # doctest: +SKIP
+    >>> import numpy as np
+    >>> from km3flow.ml.dataset import InputSet
+    >>> from km3flow.ml.h5layout import TrainingFileWriter
+    >>> with TrainingFileWriter("train.h5") as w:
+    ...     w.append(images={"/x": np.ones((100, 8, 8), np.uint8)},
+    ...              tables={"/y": np.zeros(100, [("dir_x", "f4")])})
+    >>> reader = BatchReader(InputSet({"xy": ["train.h5"]}), 32)
+    >>> loader = make_loader(reader, num_workers=2)     # a DataLoader with 2 processes
+    >>> sorted(len(batch) for batch in loader)          # the events of the batches
+    [4, 32, 32, 32]
     """
 
     def __init__(self, reader: BatchReader) -> None:

@@ -12,7 +12,9 @@ the layout of KM3Pipe's HDF5 ``_indices`` tables.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +35,22 @@ from .parse import (
 _CYCLES_PER_SECOND = 62_500_000
 
 
-class EventBatch(NamedTuple):
+class _Batch:
+    """Base of the bulk results: ``len()`` is the number of frames (rows of ``info``), and
+    iterating gives the fields in order, so ``info, hits, *rest = read_events(f)`` unpacks
+    as it did when these were named tuples."""
+
+    info: Table
+
+    def __len__(self) -> int:
+        return len(self.info)
+
+    def __iter__(self) -> Iterator[Any]:
+        return (getattr(self, f.name) for f in dataclasses.fields(self))  # type: ignore[arg-type]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EventBatch(_Batch):
     """All events of a stream: one EventInfo row per event, flat hits with offsets."""
 
     info: Table
@@ -44,7 +61,8 @@ class EventBatch(NamedTuple):
     header: np.ndarray  # the DAQ header of every frame (length, data_type, ...)
 
 
-class SummarysliceBatch(NamedTuple):
+@dataclasses.dataclass(frozen=True, eq=False)
+class SummarysliceBatch(_Batch):
     """All summary slices of a stream: one info row per slice, flat per-DOM rows."""
 
     info: Table
@@ -53,7 +71,8 @@ class SummarysliceBatch(NamedTuple):
     header: np.ndarray  # the DAQ header of every frame (length, data_type, ...)
 
 
-class TimesliceBatch(NamedTuple):
+@dataclasses.dataclass(frozen=True, eq=False)
+class TimesliceBatch(_Batch):
     """All timeslices of a stream: info per slice, per-DOM frame info and flat hits."""
 
     info: Table

@@ -9,7 +9,8 @@ from what any ROOT file carries, its streamer info, read with uproot:
   variable length (``vector``, ``string``) cannot live in a fixed-size record and are left out
   (:func:`variable_members` lists them).
 * :func:`numpyfi` reads a branch into one flat record array plus per-entry offsets
-  (:class:`JaggedRecords`); ``records[offsets[i]:offsets[i+1]]`` is entry ``i``.
+  (:class:`JaggedRecords`); ``records[offsets[i]:offsets[i+1]]`` is entry ``i``, and a
+  field (``hits.time``, ``hits.pos.x``) keeps the offsets: ``hits.pos.x[i]`` is entry ``i``.
 
 On copies: in the offline (aanet) files the collections are *split*: every member is its own
 branch, stored column by column.  A record array interleaves the members, so assembling it
@@ -178,18 +179,53 @@ class JaggedRecords:
     """A flat record array and the offsets of each entry's records in it.
 
     ``jr[i]`` is entry ``i`` as a ``np.recarray`` view (``jr[i].pos.x``); ``jr.records`` are
-    all records of all entries, ``jr.counts`` the number per entry.
+    all records of all entries, ``jr.counts`` the number per entry.  A field, by attribute
+    or by name, is again a :class:`JaggedRecords` with the same offsets, viewing the field
+    of the flat records: ``hits.pos.x[i]`` are the x of entry ``i``'s hits,
+    ``np.asarray(hits.time)`` the times of all hits (no copy).
+
+    Examples
+    --------
+    >>> from km3net_testdata import data_path
+    >>> hits = numpyfi(data_path("offline/km3net_offline.root"), "Evt/hits")
+    >>> hits.time
+    JaggedRecords(10 entries, 1434 records, dtype=float64)
+    >>> float(hits.time[0][0]), len(hits.pos.x[2]), np.asarray(hits["dom_id"]).shape
+    (70104010.0, 318, (1434,))
     """
 
-    records: np.recarray
+    records: np.ndarray
     offsets: np.ndarray
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    def __getitem__(self, index: int) -> np.recarray:
+    def __getitem__(self, index: int | str) -> Any:
+        if isinstance(index, str):
+            return self._field(index, KeyError)
         i = resolve_index(index, len(self), self.__class__.__name__)
         return self.records[self.offsets[i]:self.offsets[i + 1]]
+
+    def __getattr__(self, name: str) -> "JaggedRecords":
+        # only called for names that are not attributes: the fields of the records
+        if name.startswith("_") or "records" not in self.__dict__:
+            raise AttributeError(name)
+        return self._field(name, AttributeError)
+
+    def _field(self, name: str, error: type[Exception]) -> "JaggedRecords":
+        fields = self.records.dtype.fields
+        if fields is None or name not in fields:
+            names = ", ".join(self.records.dtype.names or ()) or "none (not records)"
+            raise error(f"no field '{name}' in these records; fields: {names}")
+        column = self.records[name]
+        if column.dtype.names is not None:
+            column = column.view(np.recarray)
+        return JaggedRecords(column, self.offsets)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        # the flat values of all entries: np.asarray(hits.time), np.mean(hits.pos.z)
+        values = self.records if dtype is None else self.records.astype(dtype, copy=False)
+        return np.array(values, copy=True) if copy else np.asarray(values)
 
     def __iter__(self) -> Iterator[np.recarray]:
         for i in range(len(self)):
