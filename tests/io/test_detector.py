@@ -236,7 +236,8 @@ def test_write_other_version(testdata, tmp_path):
 
 def test_modified_detector_keeps_layout(testdata):
     det = read_detector(testdata("detx/detx_v5.detx"))
-    det.pmts.t0[0] += 1.0
+    with det.edit():
+        det.pmts.t0[0] += 1.0
     text = det.to_detx()
     line = next(ln for ln in text.split("\n") if ln.startswith("    10057 "))
     assert line == ("    10057  +484.761  +564.607   +26.805 +0.803578 -0.215292 +0.554898 "
@@ -275,7 +276,9 @@ def test_floor_minus_one_written_back_unless_changed(testdata):
         testdata("detx/orca_115strings_av23min20mhorizontal_18OMs_alt9mvertical_v1.detx"))
     assert orca.doms.floor[:3].tolist() == [1, 2, 3]
     assert orca.to_detx().split("\n")[1] == "1 1 -1 31"
-    orca.doms.floor[0] = 7
+    with orca.edit():
+        orca.doms.floor[0] = 7
     assert orca.to_detx().split("\n")[1] == "1 1 7 31"
-    det.doms.floor[0] = 5
+    with det.edit():
+        det.doms.floor[0] = 5
     assert Detector.from_string(det.to_detx()).doms.floor[0] == 5
