@@ -213,7 +213,9 @@ def test_detector_edit_is_honoured_by_calibrate(offline_hits, testdata, tmp_path
 
 
 def test_pickled_detector_stays_read_only(testdata):
-    """Workers of a parallel run get pickled detectors: they must keep the guard."""
+    """Workers of a parallel run get pickled detectors: they must keep the guard (and so
+    must deep copies)."""
+    import copy
     import pickle
 
     det = read_detector(testdata("datx/KM3NeT_00000133_20221025.datx"))
@@ -221,6 +223,8 @@ def test_pickled_detector_stays_read_only(testdata):
     np.testing.assert_array_equal(np.asarray(again.pmts), np.asarray(det.pmts))
     with pytest.raises(DetectorReadOnlyError):
         again.pmts.t0[0] = 0.0
+    with pytest.raises(DetectorReadOnlyError):
+        copy.deepcopy(det).doms.t0[0] = 0.0
     with again.edit():
         again.pmts.t0[0] = 0.0
     assert again.pmts.t0[0] == 0.0 and det.pmts.t0[0] != 0.0

@@ -133,6 +133,11 @@ class _FrozenTable(Table):
         constructor, args, state = super().__reduce__()
         return constructor, args, (state, self.flags.writeable)
 
+    def __deepcopy__(self, memo: Any) -> Any:
+        out = super().__deepcopy__(memo)
+        out.flags.writeable = self.flags.writeable  # ndarray's deep copy is writable
+        return out
+
     def __setstate__(self, state: Any) -> None:
         # numpy's pickles do not keep the read-only flag: restore it
         base_state, writeable = state
