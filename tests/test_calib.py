@@ -227,4 +227,7 @@ def test_pickled_detector_stays_read_only(testdata):
         copy.deepcopy(det).doms.t0[0] = 0.0
     with again.edit():
         again.pmts.t0[0] = 0.0
-    assert again.pmts.t0[0] == 0.0 and det.pmts.t0[0] != 0.0
+        with again.edit():  # nested: the outer block finishes the edit
+            again.pmts.t0[1] = 0.0
+        again.pmts.t0[2] = 0.0
+    assert (again.pmts.t0[:3] == 0.0).all() and det.pmts.t0[0] != 0.0

@@ -238,6 +238,9 @@ class Detector:
         ...
         km3flow.io.detector.DetectorReadOnlyError: cannot write into Detector.pmts: ...
         """
+        if self._pmts.flags.writeable:  # nested in another edit(): that one finishes
+            yield self
+            return
         self._doms = Table._wrap(np.array(self._doms), "/doms", self._doms.name)
         self._pmts = Table._wrap(np.array(self._pmts), "/pmts", self._pmts.name)
         try:
