@@ -15,7 +15,7 @@ import pytest
 import km3flow as kp
 from km3flow.calib import Calibration, CalibrationError, calibrate
 from km3flow.dataclasses import Table
-from km3flow.io.detector import read_detector
+from km3flow.io.detector import DetectorReadOnlyError, read_detector
 from km3flow.io.evt import EvtPump
 
 
@@ -116,7 +116,118 @@ def test_calibrating_twice_equals_calibrating_once(offline_hits, testdata):
     assert np.array_equal(np.asarray(twice), np.asarray(once))
     # a recalibration with other t0s replaces the old ones instead of adding to them
     newer = read_detector(testdata("detx/km3net_offline.detx"))
-    newer.pmts["t0"] += 100.0
+    with newer.edit():
+        newer.pmts["t0"] += 100.0
     again = calibrate(once, newer)
     assert np.allclose(again.time - once.time, 100.0)
     assert np.allclose(again.t0 - once.t0, 100.0)
+
+
+def test_detector_written_in_place_is_refused_loudly(offline_hits, testdata):
+    """calibrate() caches per-PMT records on the detector, so a write into det.pmts/doms
+    outside edit() raises instead of being ignored by later calls."""
+    det = read_detector(testdata("detx/km3net_offline.detx"))
+    before = calibrate(offline_hits, det)  # builds the caches
+    t0 = det.pmts["t0"]
+    writes = {
+        "column item": lambda: t0.__setitem__(0, 1.0),
+        "column +=": lambda: np.add(t0, 100.0, out=t0),
+        "attribute item": lambda: det.pmts.t0.__setitem__(slice(0, 3), 0.0),
+        "column assignment": lambda: det.pmts.__setitem__("t0", 0.0),
+        "attribute assignment": lambda: setattr(det.pmts, "pos_z", 0.0),
+        "row": lambda: det.pmts.__setitem__(0, det.pmts[1]),
+        "vector": lambda: setattr(det.pmts, "pos", np.zeros((det.n_pmts, 3))),
+        "vector item": lambda: det.pmts.dir.__setitem__(0, [0.0, 0.0, 1.0]),
+        "slice of a column": lambda: det.pmts.pos_x[5:9].__setitem__(0, 3.0),
+        "DOM column": lambda: det.doms.floor.__setitem__(0, 7),
+        "replacing pmts": lambda: setattr(det, "pmts", det.pmts),
+    }
+    for what, write in writes.items():
+        with pytest.raises(DetectorReadOnlyError, match=r"det\.edit\(\)") as err:
+            write()
+        assert isinstance(err.value, ValueError), what
+    with pytest.raises(DetectorReadOnlyError, match="Detector.doms"):
+        det.doms.floor[0] = 7
+    # numpy's own read-only error where the guard cannot reach: loud, never silent
+    with pytest.raises(ValueError, match="read-only"):
+        np.asarray(det.pmts)["t0"][0] = 1.0
+    np.testing.assert_array_equal(np.asarray(calibrate(offline_hits, det)), np.asarray(before))
+    # copies are the user's own, writable arrays
+    copy = det.pmts[det.pmts.du == 2]
+    copy["t0"] += 1.0
+    column = det.pmts.t0 * 2
+    column[0] = 0.0
+    assert type(column) is np.ndarray and column.flags.writeable
+
+
+def test_detector_edit_is_honoured_by_calibrate(offline_hits, testdata, tmp_path):
+    """Values changed inside det.edit() are used by the next calibrate(): the result equals
+    calibrating with a detector read from the edited detector's DETX file."""
+    det = read_detector(testdata("detx/km3net_offline.detx"))
+    rng = np.random.default_rng(11)
+    row = int(det.pmt_index(offline_hits.dom_id[:1], offline_hits.channel_id[:1])[0])
+    results, kept = [], []
+
+    def edit_after_first_cycle(blob):
+        results.append(blob["Hits"])
+        if len(results) == 1:  # the module has calibrated once: its caches are built
+            with det.edit():
+                det.pmts["t0"] += rng.normal(0, 5, det.n_pmts)
+                det.pmts.pos += [1.0, -2.0, 0.5]
+                det.pmts.dir_z[row] = -det.pmts.dir_z[row]
+                # ids too: two PMTs trade their global ids (the pmt_id lookup must follow)
+                det.pmts.pmt_id[[0, row]] = det.pmts.pmt_id[[row, 0]]
+                kept.append(det.pmts["t0"])
+            with pytest.raises(DetectorReadOnlyError):
+                det.pmts.t0[0] = 0.0  # read-only again once the block ends
+            kept[0][:] = 0.0  # a view of the working copy cannot reach the detector
+        return blob
+
+    pipe = kp.Pipeline()
+    pipe.attach(lambda blob: blob.__setitem__("Hits", offline_hits) or blob)
+    pipe.attach(Calibration, detector=det)
+    pipe.attach(edit_after_first_cycle)
+    pipe.drain(2)
+    assert len(results) == 2 and det.pmts.t0.min() > 1e5
+    edited = tmp_path / "edited.detx"
+    det.write(edited)
+    fresh = calibrate(offline_hits, read_detector(edited))
+    assert results[1].dtype == fresh.dtype
+    for name in fresh.dtype.names:
+        np.testing.assert_allclose(results[1][name], fresh[name], rtol=0, atol=1e-3,
+                                   err_msg=name)
+    assert np.abs(results[1].time - results[0].time).max() > 1.0
+    assert results[1].pmt_id[0] == read_detector(edited).pmts.pmt_id[row]
+    assert results[1].dir_z[0] == pytest.approx(-results[0].dir_z[0], abs=1e-6)
+    # by pmt_id: the traded ids find the PMTs that now carry them
+    mc = Table({"pmt_id": det.pmts.pmt_id[[0, row]], "time": [1.0, 2.0]}, h5loc="/mc_hits")
+    c = calibrate(mc, det)
+    assert list(c.dom_id) == [det.pmts.dom_id[0], det.pmts.dom_id[row]]
+    # an exception inside the block leaves the detector read-only and the caches rebuilt
+    with pytest.raises(RuntimeError), det.edit():
+        det.pmts["t0"] += 1000.0
+        raise RuntimeError("stop")
+    assert calibrate(offline_hits, det).t0[0] == pytest.approx(results[1].t0[0] + 1000.0)
+    with pytest.raises(DetectorReadOnlyError):
+        det.pmts["t0"][0] = 0.0
+
+
+def test_pickled_detector_stays_read_only(testdata):
+    """Workers of a parallel run get pickled detectors: they must keep the guard (and so
+    must deep copies)."""
+    import copy
+    import pickle
+
+    det = read_detector(testdata("datx/KM3NeT_00000133_20221025.datx"))
+    again = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(np.asarray(again.pmts), np.asarray(det.pmts))
+    with pytest.raises(DetectorReadOnlyError):
+        again.pmts.t0[0] = 0.0
+    with pytest.raises(DetectorReadOnlyError):
+        copy.deepcopy(det).doms.t0[0] = 0.0
+    with again.edit():
+        again.pmts.t0[0] = 0.0
+        with again.edit():  # nested: the outer block finishes the edit
+            again.pmts.t0[1] = 0.0
+        again.pmts.t0[2] = 0.0
+    assert (again.pmts.t0[:3] == 0.0).all() and det.pmts.t0[0] != 0.0

@@ -9,11 +9,13 @@ that file is checked against ``detx_v5.detx``'s layout and its own header instea
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from km3flow.exceptions import FormatError
 from km3flow.io.detector import Detector, read_detector
 
 # file: (det_id, version, n_doms, n_pmts, n_dus,
@@ -236,7 +238,8 @@ def test_write_other_version(testdata, tmp_path):
 
 def test_modified_detector_keeps_layout(testdata):
     det = read_detector(testdata("detx/detx_v5.detx"))
-    det.pmts.t0[0] += 1.0
+    with det.edit():
+        det.pmts.t0[0] += 1.0
     text = det.to_detx()
     line = next(ln for ln in text.split("\n") if ln.startswith("    10057 "))
     assert line == ("    10057  +484.761  +564.607   +26.805 +0.803578 -0.215292 +0.554898 "
@@ -275,7 +278,82 @@ def test_floor_minus_one_written_back_unless_changed(testdata):
         testdata("detx/orca_115strings_av23min20mhorizontal_18OMs_alt9mvertical_v1.detx"))
     assert orca.doms.floor[:3].tolist() == [1, 2, 3]
     assert orca.to_detx().split("\n")[1] == "1 1 -1 31"
-    orca.doms.floor[0] = 7
+    with orca.edit():
+        orca.doms.floor[0] = 7
     assert orca.to_detx().split("\n")[1] == "1 1 7 31"
-    det.doms.floor[0] = 5
+    with det.edit():
+        det.doms.floor[0] = 5
     assert Detector.from_string(det.to_detx()).doms.floor[0] == 5
+
+
+def _mutated_pmt_lines(text: str, rows: list[int], change) -> tuple[str, list[int]]:
+    """``text`` with ``change(tokens)`` applied to the PMT lines ``rows`` (by PMT row);
+    returns the new text and the 1-based line numbers changed."""
+    det = Detector.from_string(text)
+    lines = text.split("\n")
+    pmt_lines = [i for i, ln in enumerate(lines)
+                 if len(ln.split()) in (8, 9) and not ln.lstrip().startswith("#")]
+    assert len(pmt_lines) == det.n_pmts
+    changed = []
+    for row in rows:
+        i = pmt_lines[row]
+        toks = lines[i].split()
+        assert int(toks[0]) == det.pmts.pmt_id[row]
+        lines[i] = " ".join(change(toks))
+        changed.append(i + 1)
+    return "\n".join(lines), changed
+
+
+def test_nan_pmt_direction_is_a_format_error(testdata, tmp_path):
+    src = testdata("detx/km3net_offline.detx")
+    text = Path(src).read_text()
+    for bad in ("nan", "inf", "-inf"):
+        mutated, changed = _mutated_pmt_lines(
+            text, [100, 2000], lambda t: t[:5] + [bad] + t[6:])
+        path = tmp_path / f"{bad}.detx"
+        path.write_text(mutated)
+        with pytest.raises(FormatError, match="expected a finite direction") as err:
+            read_detector(path)
+        pmt_id = int(read_detector(src).pmts.pmt_id[100])
+        assert err.value.line == changed[0] and err.value.path == str(path)
+        assert f"{path}: line {changed[0]}: " in str(err.value)
+        assert f"for PMT {pmt_id}," in str(err.value) and "(2 PMTs in all)" in str(err.value)
+    # DATX: the error names the byte offset of the direction fields of that PMT
+    det = read_detector(testdata("datx/KM3NeT_00000133_20221025.datx"))
+    data = bytearray(Path(testdata("datx/KM3NeT_00000133_20221025.datx")).read_bytes())
+    row = 4321
+    record = struct.pack("<i3d", det.pmts.pmt_id[row], det.pmts.pos_x[row],
+                         det.pmts.pos_y[row], det.pmts.pos_z[row])
+    start = bytes(data).index(record)
+    data[start + 44:start + 52] = struct.pack("<d", float("nan"))  # dir_z
+    with pytest.raises(FormatError, match=f"for PMT {det.pmts.pmt_id[row]}") as err:
+        Detector.from_bytes(bytes(data), "bad.datx")
+    assert err.value.offset == start + 28 and str(err.value).startswith("bad.datx: at byte")
+
+
+def test_non_unit_pmt_directions_are_logged_once_per_file(testdata, tmp_path, capsys):
+    # the real files, old ones written with 3 decimals (|norm - 1| up to 5.9e-4), are quiet
+    for name in sorted(KM3PIPE) + ["../datx/KM3NeT_00000133_20221025.datx"]:
+        if name not in ("detx_v1.detx", "detx_v2.detx", "detx_v3.detx",
+                        "detx_v3_whitespace.detx"):  # toy files with made-up directions
+            read_detector(testdata(f"detx/{name}"))
+    assert "unit vectors" not in capsys.readouterr().err
+    text = Path(testdata("detx/detx_v5.detx")).read_text()
+    scale = {17: 1.002, 1800: 0.5, 3000: 1.0011}  # by PMT row; 1.0009 stays within 1e-3
+    mutated, changed = _mutated_pmt_lines(text, [17, 1800, 3000, 5], lambda t: t)
+    lines = mutated.split("\n")
+    for row, lineno in zip([17, 1800, 3000, 5], changed):
+        toks = lines[lineno - 1].split()
+        f = scale.get(row, 1.0009)
+        toks[4:7] = [repr(float(v) * f) for v in toks[4:7]]
+        lines[lineno - 1] = " ".join(toks)
+    path = tmp_path / "scaled.detx"
+    path.write_text("\n".join(lines))
+    det = read_detector(path)
+    err = capsys.readouterr().err
+    assert err.count("unit vectors") == 1
+    assert (f"{path}: 3 of 3348 PMT directions are not unit vectors (length off 1 by more "
+            f"than 0.001); the largest deviation, 0.5, is PMT {det.pmts.pmt_id[1800]} at "
+            f"line {changed[1]}") in err
+    # the directions are kept as written
+    assert np.linalg.norm(det.pmts.dir[1800]) == pytest.approx(0.5, abs=1e-5)

@@ -7,8 +7,11 @@ import shutil
 import numpy as np
 import pytest
 import tables
+from h5compare import assert_same_h5
 
+from km3flow.cli.main import main
 from km3flow.exceptions import FormatError
+from km3flow.io.hdf5.provenance import read_provenance
 from km3flow.parallel.merge_hdf5 import merge_hdf5
 
 SAMPLE = "online/events_sample.h5"  # KM3Pipe 9.0: 10 groups, /hits split, no MC
@@ -88,3 +91,31 @@ def test_merge_refuses_an_unfinished_part(testdata, tmp_path):
         del f.root._v_attrs.format_version  # what a writer that died before finish leaves
     with pytest.raises(FormatError, match="crashed.h5: no format_version"):
         merge_hdf5([testdata(SAMPLE), part], tmp_path / "x.h5")
+
+
+@pytest.mark.parametrize("names", [
+    ("evt/example_numuCC.evt", "evt/example_numuNC.evt"),
+    ("offline/numucc.root", "offline/km3net_offline.root"),
+])
+def test_parallel_convert_writes_the_serial_file(names, testdata, tmp_path):
+    """``convert --workers 2`` of 4 real files writes every node of the serial run byte for
+    byte, /group_info included. The first blob of every file carries its raw header, a
+    singleton the serial sink writes (and counts in ``blob_length``) once per output; each
+    part writes its own copy, and the merge keeps one and counts it once."""
+    a, b = (testdata(n) for n in names)
+    inputs = [a, b, a, b]
+    serial, parallel = tmp_path / "serial.h5", tmp_path / "parallel.h5"
+    assert main(["convert", *inputs, "-o", str(serial), "--no-progress"]) == 0
+    assert main(["convert", *inputs, "-o", str(parallel), "--workers", "2",
+                 "--no-progress"]) == 0
+    assert_same_h5(str(serial), str(parallel), provenance=False)
+    with tables.open_file(serial) as s, tables.open_file(parallel) as p:
+        lengths = s.root.group_info.col("blob_length")
+        assert "/raw_header" in s and len(lengths) == p.root.group_info.nrows
+        parts = read_provenance(p)["parts"]
+        starts = np.cumsum([0] + [part["n_groups"] for part in parts])[:-1]
+        assert len(starts) == 4 and starts[1] > 0
+        # group 0 counts the header; the first group of the same file read again does not
+        assert lengths[0] == lengths[starts[2]] + 1
+        assert read_provenance(s)["singleton_groups"] == {"/raw_header": 0}
+        assert read_provenance(p)["singleton_groups"] == {"/raw_header": 0}

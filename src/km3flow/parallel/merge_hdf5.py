@@ -11,7 +11,9 @@ keeps the file self-consistent:
   part that lacks a ragged node gets ``n_items = 0`` rows for each of its groups, so every
   index table keeps one row per group;
 * singletons (tables without ``group_id``, plain arrays) are taken from the first part
-  that has them;
+  that has them; where a later part wrote its own copy, the ``/group_info.blob_length`` of
+  the group that counted it (``singleton_groups`` in the part's provenance) loses one, so
+  the merged file counts each singleton once, as a serial run writes it;
 * root attributes come from the first part with a new ``kid``; the km3flow provenance
   records of the parts are combined into one (all input files, total groups, earliest
   start, latest end) that lists the parts under ``"parts"``.
@@ -89,9 +91,11 @@ class _Merger:
                               path=paths[0])
         self.n_groups = [_n_groups(f) for f in files]
         self.offsets = np.concatenate([[0], np.cumsum(self.n_groups)[:-1]]).astype(np.int64)
+        self.records = [read_provenance(f) for f in files]
 
     def run(self) -> None:
         layout = self._layout()
+        self.dropped = self._dropped_singletons(layout)
         with tables.open_file(self.final, "w", title=self.files[0].title) as out:
             for path, kind in layout.items():
                 if kind == "group":
@@ -137,6 +141,19 @@ class _Merger:
                 return "ndarray"
         return "singleton"
 
+    def _dropped_singletons(self, layout: dict[str, str]) -> dict[int, np.ndarray]:
+        """Per part, the (unshifted) group ids that counted a singleton which the merge
+        drops because an earlier part has it (one entry per dropped singleton)."""
+        dropped: dict[int, list[int]] = {}
+        for path, kind in layout.items():
+            if kind != "singleton":
+                continue
+            for k, _ in self._parts_with(path)[1:]:
+                groups = (self.records[k] or {}).get("singleton_groups") or {}
+                if path in groups:
+                    dropped.setdefault(k, []).append(int(groups[path]))
+        return {k: np.asarray(v, np.int64) for k, v in dropped.items()}
+
     def _parts_with(self, path: str) -> list[tuple[int, Any]]:
         return [(k, f.get_node(path)) for k, f in enumerate(self.files) if path in f]
 
@@ -177,6 +194,8 @@ class _Merger:
         for k, node in parts:
             for start in range(0, node.nrows, self.chunk):
                 data = node.read(start, min(start + self.chunk, node.nrows))
+                if path == "/group_info" and k in self.dropped:
+                    _uncount(data, self.dropped[k])
                 if shift_group_id and self.offsets[k]:
                     if kind == "table":
                         data["group_id"] += self.offsets[k]
@@ -225,10 +244,24 @@ class _Merger:
         kid = str(uuid.uuid4())
         if "kid" in attrs._f_list("user"):
             out.root._v_attrs.kid = np.bytes_(kid.encode())
-        records = [read_provenance(f) for f in self.files]
+        records = self.records
         if any(r is not None for r in records):
-            write_provenance(out, _merged_provenance(records, self.paths, kid,
-                                                     sum(self.n_groups)))
+            merged = _merged_provenance(records, self.paths, kid, sum(self.n_groups))
+            # the singletons kept, with the merged group ids that count them
+            kept: dict[str, int] = {}
+            for k, r in enumerate(records):
+                for path, group in ((r or {}).get("singleton_groups") or {}).items():
+                    kept.setdefault(path, int(group) + int(self.offsets[k]))
+            merged["singleton_groups"] = kept
+            write_provenance(out, merged)
+
+
+def _uncount(group_info: np.ndarray, groups: np.ndarray) -> None:
+    """Subtract one from ``blob_length`` per entry of ``groups`` (a chunk of /group_info)."""
+    if "blob_length" not in (group_info.dtype.names or ()):
+        return
+    for group in groups:
+        group_info["blob_length"][group_info["group_id"] == group] -= 1
 
 
 def _merged_provenance(records: list[dict[str, Any] | None], paths: list[str], kid: str,

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import os
 from collections import namedtuple
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -29,9 +31,10 @@ from ...dataclasses import Table
 from ...exceptions import FormatError
 from ._datx import parse_datx, write_datx
 from ._detx import MAX_VERSION, DetxData, parse_detx, write_detx
+from ._frozen import DetectorReadOnlyError, freeze
 
-__all__ = ["DOM_DTYPE", "MAX_VERSION", "PMT_DTYPE", "Detector", "FormatError", "UTMReference",
-           "read_detector"]
+__all__ = ["DOM_DTYPE", "MAX_VERSION", "PMT_DTYPE", "Detector", "DetectorReadOnlyError",
+           "FormatError", "UTMReference", "read_detector"]
 
 UTMReference = namedtuple("UTMReference", "label ellipsoid zone easting northing z")
 
@@ -88,6 +91,12 @@ class Detector:
         pos_x..z, dir_x..z, t0, status``); ``channel_id`` is the position in the DOM block.
     comments
         The comment lines of the file, without the leading ``#``.
+
+    Notes
+    -----
+    ``doms`` and ``pmts`` are read-only: calibration and the lookups cache values taken
+    from them, so a write raises :class:`DetectorReadOnlyError` instead of being ignored
+    by later calls. Change values inside :meth:`edit`.
     """
 
     def __init__(self, filename: str | os.PathLike | None = None) -> None:
@@ -101,8 +110,8 @@ class Detector:
         self.comments: list[str] = []
         self._detx_source: DetxData | None = None
         self._lookup_cache: dict[str, Any] = {}
-        self.doms = Table(np.empty(0, DOM_DTYPE), h5loc="/doms", name="DOMs")
-        self.pmts = Table(np.empty(0, PMT_DTYPE), h5loc="/pmts", name="PMTs")
+        self._doms = freeze(Table(np.empty(0, DOM_DTYPE), h5loc="/doms", name="DOMs"))
+        self._pmts = freeze(Table(np.empty(0, PMT_DTYPE), h5loc="/pmts", name="PMTs"))
         self._file_floors = np.empty(0, np.int64)
         self._derived_floors = np.empty(0, np.int64)
         if filename is not None:
@@ -181,9 +190,65 @@ class Detector:
         pmt_tab["floor"] = dom_tab["floor"][dom_of_pmt]
         starts = np.concatenate([[0], np.cumsum(n_pmts)[:-1]]) if len(n_pmts) else n_pmts
         pmt_tab["channel_id"] = np.arange(n) - np.repeat(starts, n_pmts)
-        self.doms = Table(dom_tab, h5loc="/doms", name="DOMs")
-        self.pmts = Table(pmt_tab, h5loc="/pmts", name="PMTs")
+        self._doms = freeze(Table(dom_tab, h5loc="/doms", name="DOMs"))
+        self._pmts = freeze(Table(pmt_tab, h5loc="/pmts", name="PMTs"))
         self._lookup_cache = {}
+
+    # -- the tables ------------------------------------------------------------------------
+    @property
+    def doms(self) -> Table:
+        """The DOMs (read-only outside :meth:`edit`)."""
+        return self._doms
+
+    @doms.setter
+    def doms(self, value: Any) -> None:
+        raise DetectorReadOnlyError(
+            "Detector.doms cannot be replaced; change its values inside 'with det.edit(): "
+            "...'")
+
+    @property
+    def pmts(self) -> Table:
+        """The PMTs (read-only outside :meth:`edit`)."""
+        return self._pmts
+
+    @pmts.setter
+    def pmts(self, value: Any) -> None:
+        raise DetectorReadOnlyError(
+            "Detector.pmts cannot be replaced; change its values inside 'with det.edit(): "
+            "...'")
+
+    @contextmanager
+    def edit(self) -> Iterator[Detector]:
+        """Change PMT or DOM values in place; the caches are rebuilt when the block ends.
+
+        Inside the block ``det.pmts`` and ``det.doms`` are writable working copies; when it
+        ends (also by an exception) they become the detector's read-only tables again and
+        the lookup and calibration caches are dropped, so the next :func:`calibrate` uses
+        the new values. Columns derived from the DOMs (``dom_id, du, floor`` of the PMTs)
+        are not updated for you.
+
+        Examples
+        --------
+        >>> from km3net_testdata import data_path
+        >>> det = read_detector(data_path("detx/detx_v5.detx"))
+        >>> with det.edit():
+        ...     det.pmts["t0"] += 10.0
+        >>> det.pmts["t0"][:1] += 1.0  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        km3flow.io.detector.DetectorReadOnlyError: cannot write into Detector.pmts: ...
+        """
+        if self._pmts.flags.writeable:  # nested in another edit(): that one finishes
+            yield self
+            return
+        self._doms = Table._wrap(np.array(self._doms), "/doms", self._doms.name)
+        self._pmts = Table._wrap(np.array(self._pmts), "/pmts", self._pmts.name)
+        try:
+            yield self
+        finally:
+            self._doms = freeze(self._doms)
+            self._pmts = freeze(self._pmts)
+            self._lookup_cache = {}
 
     # -- summary ----------------------------------------------------------------------------
     @property
@@ -283,7 +348,7 @@ class Detector:
         return self._lookup_cache["channel"]
 
     def reset_caches(self) -> None:
-        """Forget the lookup tables (call after changing ids in :attr:`doms`/:attr:`pmts`)."""
+        """Forget the lookup and calibration tables (:meth:`edit` does it for you)."""
         self._lookup_cache = {}
 
     def pmt_index(self, dom_ids: npt.ArrayLike, channel_ids: npt.ArrayLike

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ...exceptions import FormatError
+from ._checks import check_pmt_directions
 
 COMMENT_MAGIC = b"####"
 
@@ -93,6 +94,7 @@ def parse_datx(data: bytes, path: Any = None) -> dict[str, Any]:
                           path=path, offset=npos)
     doms = np.empty(n_doms, DOM_RECORD)
     pmt_blocks = []
+    pmt_starts = []
     for k in range(n_doms):
         dpos = r.pos
         rec = np.frombuffer(r.take(DOM_RECORD.itemsize, f"DOM record {k}"), DOM_RECORD)[0]
@@ -102,12 +104,21 @@ def parse_datx(data: bytes, path: Any = None) -> dict[str, Any]:
                               f"the file, got {n_pmts}", path=path,
                               offset=dpos + DOM_RECORD.itemsize - 4)
         doms[k] = rec
+        pmt_starts.append(r.pos)
         pmt_blocks.append(np.frombuffer(r.take(n_pmts * PMT_RECORD.itemsize,
                                                f"the PMTs of DOM {k}"), PMT_RECORD))
     if r.pos != len(data):
         raise FormatError(f"expected the end of the file after {n_doms} DOMs, "
                           f"{len(data) - r.pos} bytes follow", path=path, offset=r.pos)
     pmts = np.concatenate(pmt_blocks) if pmt_blocks else np.empty(0, PMT_RECORD)
+    if len(pmts):
+        # byte offset of each PMT record's direction fields (after pmt_id and x, y, z)
+        n = doms["n_pmts"].astype(np.int64)
+        rank = np.arange(len(pmts)) - np.repeat(np.cumsum(n) - n, n)
+        offsets = (np.repeat(np.asarray(pmt_starts, np.int64), n)
+                   + rank * PMT_RECORD.itemsize + PMT_RECORD.fields["dir_x"][1])
+        dirs = np.column_stack([pmts["dir_x"], pmts["dir_y"], pmts["dir_z"]])
+        check_pmt_directions(dirs, pmts["pmt_id"], path, offsets=offsets)
     return {
         "comments": comments, "det_id": det_id, "version": version, "version_token": token,
         "valid_from": valid_from, "valid_until": valid_until,

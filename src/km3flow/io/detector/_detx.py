@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ...exceptions import FormatError
+from ._checks import check_pmt_directions
 from ._layout import Column, infer_columns, render_line, render_lines
 
 _HEADER_V = re.compile(r"^[ \t]*([+-]?\d+)[ \t]+[vV](\d+)[ \t]*\r?$", re.MULTILINE)
@@ -249,6 +250,7 @@ def _parse_pmt_lines(lines: list[str], idx: list[int], nf: int, version: int,
             i = idx[int(bad[0])]
             raise _err(path, i + 1, f"expected a 32-bit integer in field {col + 1} of the PMT line, "
                                     f"got {lines[i].split()[col]!r}")
+    check_pmt_directions(arr[:, 4:7], arr[:, 0], path, lines=np.asarray(idx) + 1)
     return arr
 
 

@@ -349,6 +349,9 @@ class HDF5Sink(Module):
         self._group_info: list[tuple[int, int]] = []
         self._group_info_writer: _Writer | None = None
         self._singletons_written: set[str] = set()
+        # h5loc -> group whose blob_length counts the singleton (kept in the provenance, so
+        # that merging parts, each with its own copy, can count it once as a serial run does)
+        self._singleton_groups: dict[str, int] = {}
         self._buffered = 0
         self._since_flush = 0
         self._input_files: dict[str, None] = {}
@@ -417,6 +420,8 @@ class HDF5Sink(Module):
             nbytes += arr.nbytes
             if writer.kind == "singleton":
                 self._singletons_written.add(writer.h5loc)
+                if not has_group_info:
+                    self._singleton_groups[writer.h5loc] = position
         if not has_group_info:
             self._group_info.append((len(staged), position))
         self.index += 1
@@ -468,6 +473,7 @@ class HDF5Sink(Module):
             "start_time": self._started,
             "end_time": utc_now(),
             "n_groups": self.index,
+            "singleton_groups": dict(self._singleton_groups),
             **environment(),
             "input_files": list(inputs),
             "pipeline": None if pipeline is None else resolve_service(pipeline),
