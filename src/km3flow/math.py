@@ -95,7 +95,7 @@ def theta(v: Any) -> Any:
 
     Up-going tracks have θ = 0, horizontal ones π/2, down-going ones π (the opposite of
     :func:`zenith`).  As in KM3Pipe, ``dir_z`` is taken as given (directions are unit
-    vectors in KM3NeT files).
+    vectors in KM3NeT files): NaN where it lies outside [-1, 1].
 
     Examples
     --------
@@ -103,7 +103,8 @@ def theta(v: Any) -> Any:
     (0.0, 3.141592653589793)
     """
     vs, single = _stack(v)
-    return _answer(np.arccos(vs[:, 2]), single)
+    with np.errstate(invalid="ignore"):
+        return _answer(np.arccos(vs[:, 2]), single)
 
 
 def phi(v: Any) -> Any:

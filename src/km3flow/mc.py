@@ -148,22 +148,23 @@ def pdg2name(pdg_id: npt.ArrayLike) -> Any:
 
 
 @lru_cache(maxsize=1)
-def _names_to_codes() -> dict[str, int]:
-    by_name: dict[str, int] = {}
-    ambiguous = set()
+def _names_to_codes() -> tuple[dict[str, int], dict[str, list[int]]]:
+    """Name → code of the unique names, and name → codes of names several particles share."""
+    codes: dict[str, list[int]] = {}
     for code, name in PDG_NAMES.items():
-        if name in by_name and by_name[name] != code:
-            ambiguous.add(name)
-        by_name[name] = code
-    for name in ambiguous:
-        del by_name[name]
-    return by_name
+        codes.setdefault(name, []).append(code)
+    unique = {name: found[0] for name, found in codes.items() if len(found) == 1}
+    shared = {name: found for name, found in codes.items() if len(found) > 1}
+    return unique, shared
 
 
 def _code_of(name: str) -> int:
-    code = _names_to_codes().get(name)
-    if code is not None:
-        return code
+    unique, shared = _names_to_codes()
+    if name in unique:
+        return unique[name]
+    if name in shared:
+        raise ParticleError(f"the name {name!r} is shared by the PDG codes "
+                            f"{', '.join(map(str, shared[name]))}; use the code")
     match = _NUCLEUS_NAME.fullmatch(name)
     if match:
         symbol, a, bar = match.group(1), int(match.group(2)), match.group(3)
@@ -173,7 +174,7 @@ def _code_of(name: str) -> int:
                 code = _NUCLEUS_BASE + z * 10_000 + a * 10
                 if _nucleus_name(code) == name.rstrip("~"):
                     return -code if bar else code
-    known = ", ".join(list(_names_to_codes())[:12])
+    known = ", ".join(list(unique)[:12])
     raise ParticleError(
         f"no particle named {name!r} in the PDG table (names as pdg2name gives them, "
         f"e.g. {known}, ..., or nuclei like 'O16')"
