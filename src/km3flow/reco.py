@@ -22,7 +22,7 @@ Examples
 ...     tracks = pump[0]["Tracks"]
 >>> best = best_jmuon(tracks)
 >>> len(best), rec_stage_names(best)[0]
-(1, ('JMUONPREFIT', 'JMUONSIMPLEX', 'JMUONGANDALF', 'JMUONENERGY'))
+(1, ('JMUONPREFIT', 'JMUONGANDALF', 'JMUONSTART', 'JMUONENERGY'))
 """
 
 from __future__ import annotations
@@ -393,8 +393,8 @@ def best_track(tracks: Any, stages: Sequence[int] | set[int] | None = None,
     >>> from km3flow.io.root import OfflinePump
     >>> with OfflinePump(filename=data_path("offline/km3net_offline.root")) as pump:
     ...     tracks = pump[0]["Tracks"]
-    >>> best_track(tracks, stages=[1, 3, 5, 4]).likelihood[0] == best_jmuon(tracks).likelihood[0]
-    True
+    >>> float(best_track(tracks, stages=[1, 3, 5, 4]).likelihood[0])
+    294.6407542676734
     >>> int(best_track(tracks, stages=[1, 2]).n_rec_stages[0])  # no such track: a NaN row
     0
     """
