@@ -171,3 +171,11 @@ def test_real_tracks_match_km3pipe(testdata):
     np.testing.assert_allclose(kmath.zenith(tracks), REAL_ZEN, **TIGHT)
     np.testing.assert_allclose(kmath.azimuth(tracks), REAL_AZI, **TIGHT)
     np.testing.assert_allclose(kmath.angle_between(tracks, tracks[::-1]), REAL_ANG, **NEAR_ONE)
+
+
+def test_stdlib_math_is_not_shadowed():
+    # km3flow.math is a submodule; ``import math`` inside km3flow stays the standard library
+    from km3flow.core import timing
+
+    assert timing.math is pymath and pymath.__name__ == "math"
+    assert kmath.__name__ == "km3flow.math" and not hasattr(pymath, "zenith")
