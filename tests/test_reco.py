@@ -354,3 +354,18 @@ def test_whole_file_from_hdf5_matches_km3io(testdata, tmp_path):
     expected = np.array([np.nan if x is None else x for x in V92_LIK["jshower"]])
     np.testing.assert_array_equal(best.likelihood, expected)
     assert best.group_id.tolist() == list(range(30))
+
+
+def test_nan_likelihoods_as_awkwards_argmax():
+    # awkward 2.14 (km3io's argmax): ak.argmax([[1.0, nan, 2.0], [nan, 1.0], [nan, nan]],
+    # axis=1) == [2, 0, 0] -- NaN is skipped unless it comes first
+    lik = [1.0, np.nan, 2.0, np.nan, 1.0, np.nan, np.nan]
+    tracks = Table({"rec_stage_0": 1, "rec_stage_1": -1, "n_rec_stages": 1, "likelihood": lik,
+                    "group_id": [0, 0, 0, 1, 1, 2, 2], "row": np.arange(7)})
+    assert reco.best_jmuon(tracks).row.tolist() == [2, 3, 5]
+    # the first passing track with the most stages counts, not the first track of the event
+    tracks.n_rec_stages[3] = 0
+    tracks.rec_stage_0[3] = -1
+    tracks.n_rec_stages[6] = 2
+    tracks.rec_stage_1[6] = 3
+    assert reco.best_jmuon(tracks).row.tolist() == [2, 4, 6]

@@ -280,21 +280,34 @@ def _fill_row(dtype: np.dtype) -> np.ndarray:
     return row
 
 
-def _select(tracks: Any, mask: np.ndarray, groups: np.ndarray, wanted: np.ndarray,
-            n: np.ndarray, lik: np.ndarray) -> np.ndarray:
-    """For each id in ``wanted``, the row of ``tracks`` to take (-1 for none)."""
-    candidates = np.flatnonzero(mask)
+def _select(mask: np.ndarray, groups: np.ndarray, wanted: np.ndarray, n: np.ndarray,
+            lik: np.ndarray) -> np.ndarray:
+    """For each id in ``wanted`` (sorted), the row to take (-1 for none).
+
+    km3io keeps, per event, the passing tracks with the most stages and takes awkward's
+    ``argmax`` of their likelihoods: the first of equals, NaN skipped, except that a NaN in
+    the first place is never beaten (awkward compares ``x > best``).
+    """
+    candidates = np.flatnonzero(mask)  # in row order: the order of tracks in an event
     g = groups[candidates]
-    # most stages first, then the highest likelihood, then the first row (argmax's pick)
-    order = np.lexsort((candidates, -lik[candidates], -n[candidates], g))
+    _, inverse = np.unique(g, return_inverse=True)
+    most = np.full(inverse.max() + 1 if len(inverse) else 0, -1, dtype=np.int64)
+    np.maximum.at(most, inverse, n[candidates])
+    keep = n[candidates] == most[inverse]
+    candidates, g, inverse = candidates[keep], g[keep], inverse[keep]
+    key = -lik[candidates]
+    nan = np.isnan(key)
+    key[nan] = np.inf
+    _, first_of_event = np.unique(inverse, return_index=True)
+    key[first_of_event[nan[first_of_event]]] = -np.inf
+    order = np.lexsort((candidates, key, g))
     g_sorted = g[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = g_sorted[1:] != g_sorted[:-1]
     best_rows, best_groups = candidates[order][first], g_sorted[first]
     out = np.full(len(wanted), -1, dtype=np.int64)
     if len(best_groups):
-        pos = np.searchsorted(best_groups, wanted)
-        pos = np.minimum(pos, len(best_groups) - 1)
+        pos = np.minimum(np.searchsorted(best_groups, wanted), len(best_groups) - 1)
         hit = best_groups[pos] == wanted
         out[hit] = best_rows[pos[hit]]
     return out
@@ -324,7 +337,7 @@ def _best(tracks: Any, seq: Any, start: int | None, end: int | None,
                                       "table of many events); this table has none")
         groups = np.zeros(len(tracks), dtype=np.int64)
         wanted = np.zeros(1, dtype=np.int64)
-    rows = _select(tracks, mask, groups, np.sort(wanted), n, lik)
+    rows = _select(mask, groups, np.sort(wanted), n, lik)
     rows = rows[np.argsort(np.argsort(wanted, kind="stable"), kind="stable")]
     data = np.asarray(tracks)
     out = np.repeat(_fill_row(data.dtype), len(wanted))
