@@ -119,6 +119,31 @@ def _names_of(tracks: Any) -> tuple[str, ...]:
     return names
 
 
+def _stage_view(tracks: Any) -> np.ndarray:
+    """The ``rec_stage_*`` columns as one ``(n, width)`` array, a view where they are adjacent.
+
+    Reading the stages as one strided block touches each (wide) track record once instead
+    of once per column.
+    """
+    names = _names_of(tracks)
+    columns = sorted((int(m.group(1)), name) for name in names
+                     if (m := _STAGE_COLUMN.fullmatch(name)))
+    if not columns or [i for i, _ in columns] != list(range(len(columns))):
+        raise TrackSelectionError(
+            f"expected the columns rec_stage_0, rec_stage_1, ... of a Tracks table; "
+            f"found {', '.join(name for _, name in columns) or 'none'} among {', '.join(names)}")
+    data = np.asarray(tracks)
+    fields = [data.dtype.fields[name] for _, name in columns]
+    fmt, offset = fields[0][0], fields[0][1]
+    if data.ndim == 1 and fmt.kind in "iu" and all(
+            f[0] == fmt and f[1] == offset + i * fmt.itemsize for i, f in enumerate(fields)):
+        first = data[columns[0][1]]  # a strided view of rec_stage_0; the others follow it
+        return np.lib.stride_tricks.as_strided(
+            first, shape=(len(first), len(columns)), strides=(first.strides[0], fmt.itemsize),
+            writeable=False)
+    return np.column_stack([np.asarray(data[name]) for _, name in columns])
+
+
 def rec_stages(tracks: Any) -> npt.NDArray[np.int64]:
     """Return the reconstruction stages of each track as an ``(n, width)`` array.
 
@@ -137,20 +162,11 @@ def rec_stages(tracks: Any) -> npt.NDArray[np.int64]:
     TrackSelectionError
         When the table has no ``rec_stage_*`` columns.
     """
-    names = _names_of(tracks)
-    columns = sorted((int(m.group(1)), name) for name in names
-                     if (m := _STAGE_COLUMN.fullmatch(name)))
-    if not columns or [i for i, _ in columns] != list(range(len(columns))):
-        raise TrackSelectionError(
-            f"expected the columns rec_stage_0, rec_stage_1, ... of a Tracks table; "
-            f"found {', '.join(name for _, name in columns) or 'none'} among {', '.join(names)}")
-    out = np.empty((len(tracks), len(columns)), dtype=np.int64)
-    for i, name in columns:
-        out[:, i] = tracks[name]
-    return out
+    return _stage_view(tracks).astype(np.int64)
 
 
 def _n_stages(tracks: Any, stages: np.ndarray) -> np.ndarray:
+    """Number of stages of each track; checks that the table holds them all."""
     if "n_rec_stages" in _names_of(tracks):
         n = np.asarray(tracks["n_rec_stages"], dtype=np.int64)
     else:  # the stages are padded with -1 (RECSTAGE_UNKNOWN)
@@ -178,7 +194,7 @@ def rec_stage_names(tracks: Any) -> list[tuple[str, ...]]:
         Per track, the names of its stages in order (``"JMUONPREFIT"`` …), the number
         itself as a string where the format names none.
     """
-    stages = rec_stages(tracks)
+    stages = _stage_view(tracks)
     n = _n_stages(tracks, stages)
     return [tuple(_STAGE_NAMES.get(int(s), str(int(s))) for s in row[:k])
             for row, k in zip(stages, n)]
@@ -317,8 +333,11 @@ def _best(tracks: Any, seq: Any, start: int | None, end: int | None,
           minmax: tuple[int, int] | None, rec_type: int | None, group_ids: Any,
           h5loc: str, name: str, one_event: bool = False) -> Table:
     names = _names_of(tracks)
-    stages = rec_stages(tracks)
-    n = _n_stages(tracks, stages)
+    view = _stage_view(tracks)
+    n = _n_stages(tracks, view)
+    # only the columns some track uses, copied once into a compact array
+    width = min(view.shape[1], max(1, int(n.max()) if len(n) else 1))
+    stages = np.ascontiguousarray(view[:, :width])
     mask = _criterion(stages, n, seq, start, end, minmax)
     if rec_type is not None:
         if "rec_type" not in names:
