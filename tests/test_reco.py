@@ -382,3 +382,12 @@ def test_strided_and_copied_tables_agree(events):
         np.testing.assert_array_equal(a.likelihood, b.likelihood)
         np.testing.assert_array_equal(a.group_id, b.group_id)
     np.testing.assert_array_equal(reco.rec_stages(strided), reco.rec_stages(copied))
+
+
+def test_best_tracks_module_needs_the_tracks_key():
+    from km3flow.core import Blob
+    from km3flow.exceptions import BlobKeyError
+
+    module = reco.BestTracks(key="RecoTracks")
+    with pytest.raises(BlobKeyError, match="RecoTracks"):
+        module.process(Blob({"Tracks": Table({"likelihood": [1.0]})}))
