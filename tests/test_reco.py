@@ -389,5 +389,5 @@ def test_best_tracks_module_needs_the_tracks_key():
     from km3flow.exceptions import BlobKeyError
 
     module = reco.BestTracks(key="RecoTracks")
-    with pytest.raises(BlobKeyError, match="RecoTracks"):
+    with pytest.raises(BlobKeyError, match="no key .RecoTracks. in blob .*present: Tracks"):
         module.process(Blob({"Tracks": Table({"likelihood": [1.0]})}))

@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 from .core import Blob, Module
 from .dataclasses import Table
-from .exceptions import Km3flowError
+from .exceptions import BlobKeyError, Km3flowError
 from .io.root.definitions import FITINF_INDEX, RECONSTRUCTION
 
 __all__ = [
@@ -496,6 +496,9 @@ class BestTracks(Module):
         self.key = str(self.get("key", default="Tracks"))
 
     def process(self, blob: Blob) -> Blob:
+        if self.key not in blob:
+            raise BlobKeyError(f"no key '{self.key}' in blob for BestTracks; present: "
+                               f"{', '.join(map(str, blob)) or 'none'}")
         tracks = blob[self.key]
         for kind in self.kinds:
             blob[f"Best{kind.capitalize()}"] = _best(
