@@ -7,6 +7,9 @@ Subpackages (loaded on first use, so ``import km3flow`` stays light):
 - ``km3flow.dataclasses``: Table and NDArray, numpy containers with HDF5 metadata
 - ``km3flow.io``: pumps and sinks for KM3NeT formats (HDF5, DAQ, EVT, ROOT, detector files)
 - ``km3flow.calib``: detector calibration of hits
+- ``km3flow.mc``: particle codes (GEANT3 → PDG, names), neutrino/muon flags
+- ``km3flow.math``: directions (zenith, azimuth, angles, source directions)
+- ``km3flow.reco``: best-track selection, reconstruction stages and fit info by name
 - ``km3flow.controlhost``: the ControlHost protocol, client and dispatcher (live data)
 - ``km3flow.modules``: commonly used pipeline modules
 - ``km3flow.ml``: binning of hits and the training organiser (PyTorch)
@@ -36,6 +39,9 @@ _SUBMODULES = {
     "dataclasses",
     "io",
     "calib",
+    "mc",
+    "math",
+    "reco",
     "controlhost",
     "modules",
     "ml",
