@@ -63,8 +63,23 @@ class ModuleError(Km3flowError):
         super().__init__(message)
 
 
-class ParameterError(Km3flowError, TypeError):
-    """A module parameter is missing or has the wrong type."""
+class ParameterError(Km3flowError, TypeError, ValueError):
+    """A module parameter is missing, unknown, of the wrong type or has a bad value.
+
+    One class for all of these, so ``except ParameterError`` catches every parameter
+    problem; it derives from ``TypeError`` (as Python's own "unexpected keyword argument"
+    and the talk's ``require``) and from ``ValueError`` (a bad value), so code catching
+    either keeps working. ``module`` and ``parameter`` name what was wrong.
+    """
+
+    def __init__(self, message: str, module: str | None = None,
+                 parameter: str | None = None) -> None:
+        self.module = module
+        self.parameter = parameter
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple:  # survive pickling to and from worker processes
+        return (type(self), (str(self), self.module, self.parameter))
 
 
 class ServiceNotFound(Km3flowError, KeyError):

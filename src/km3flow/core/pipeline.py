@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..exceptions import Km3flowError, ModuleError, ServiceNotFound
+from ..exceptions import Km3flowError, ModuleError, ParameterError, ServiceNotFound
 from ..logger import get_logger, get_printer
 from .blob import Blob
-from .config import load_pipeline_config
+from .config import did_you_mean, load_pipeline_config
 from .module import Module, Pump, Services
 from .timing import FOLD_EVERY, DurationRecorder, IntervalRecorder, peak_memory_mb
 
@@ -185,13 +185,12 @@ class Pipeline:
                     f"before it exposes; available services: "
                     f"{', '.join(sorted(self.services)) or 'none'}"
                 )
-            module = module_factory(name=None if name == base_name else name,
-                                    services=self.services, **params)
+            try:
+                module = module_factory(name=None if name == base_name else name,
+                                        services=self.services, **params)
+            except ParameterError as err:
+                raise self._config_parameter_error(err, name) from err
             module.name = name
-            unused = module.unused_parameters
-            if unused:
-                log.warning("module '%s' got parameters it does not use: %s",
-                            name, ", ".join(unused))
             call = module.process
         elif callable(module_factory):
             module = None
@@ -208,6 +207,13 @@ class Pipeline:
         self._init_wall += time.perf_counter() - t_wall
         self._init_cpu += time.process_time() - t_cpu
         return self
+
+    def _config_parameter_error(self, err: ParameterError, name: str) -> ParameterError:
+        """``err``, naming the configuration file when the parameter came from there."""
+        if err.parameter is None or err.parameter not in self._config.get(name, {}):
+            return err
+        return ParameterError(f"configuration file '{self.configfile}', section [{name}]: {err}",
+                              module=err.module, parameter=err.parameter)
 
     def _unique_name(self, name: str) -> str:
         taken = {e.name for e in self._entries}
@@ -232,7 +238,10 @@ class Pipeline:
         except (TypeError, ValueError):
             unknown = []
         if unknown:
-            raise TypeError(f"function module '{name}' has no parameters {unknown}")
+            known = [k for k in sig.parameters if k != next(iter(sig.parameters), None)]
+            hints = ", ".join(f"'{k}'{did_you_mean(k, known)}" for k in unknown)
+            raise ParameterError(f"function module '{name}' has no parameters {hints}",
+                                 module=name, parameter=unknown[0])
 
         def call(blob: Blob) -> Any:
             return func(blob, **params)
