@@ -7,6 +7,7 @@ A :class:`Pump` is the first module of a pipeline: it produces the blobs.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from typing import Any, Callable, ClassVar
 
@@ -139,7 +140,7 @@ class Module:
         For modules that check a value read with ``get``: ``raise
         self.parameter_error("keys", "must not be empty")``.
         """
-        return ParameterError(f"{self._who()}: parameter '{key}' {reason}",
+        return ParameterError(f"{self._who()}: parameter '{key}': {reason}",
                               module=self.name, parameter=key)
 
     def _who(self) -> str:
@@ -154,7 +155,10 @@ class Module:
                 except (TypeError, ValueError) as err:
                     raise self.parameter_error(key, str(err)) from err
             elif declaration.required:
-                raise ParameterError(f"{self.__class__} requires the parameter '{key}'.",
+                given = [k for k in self.parameters if k not in self.declared_parameters]
+                close = difflib.get_close_matches(key, given, n=1)
+                hint = f" It got '{close[0]}': misspelt?" if close else ""
+                raise ParameterError(f"{self.__class__} requires the parameter '{key}'.{hint}",
                                      module=self.name, parameter=key)
             else:
                 value = declaration.default

@@ -20,7 +20,7 @@ from typing import Any
 from ..exceptions import Km3flowError, ModuleError, ParameterError, ServiceNotFound
 from ..logger import get_logger, get_printer
 from .blob import Blob
-from .config import did_you_mean, load_pipeline_config
+from .config import Parameter, did_you_mean, load_pipeline_config
 from .module import Module, Pump, Services
 from .timing import FOLD_EVERY, DurationRecorder, IntervalRecorder, peak_memory_mb
 
@@ -48,7 +48,24 @@ class ModuleSpec:
             "every": self.every,
             "only_if": list(self.only_if),
             "params": {k: _jsonable(v) for k, v in self.params.items()},
+            "declared": [{k: _jsonable(v) for k, v in p.describe().items()}
+                         for p in self.declarations().values()],
         }
+
+    def declarations(self) -> dict[str, Parameter]:
+        """The parameters the module's class declares (none for functions)."""
+        factory = self.factory
+        cls = type(factory) if isinstance(factory, Module) else factory
+        if isinstance(cls, type) and issubclass(cls, Module):
+            return dict(cls.declared_parameters)
+        return {}
+
+
+def _describe_parameter(record: dict[str, Any]) -> str:
+    default = "required" if record["required"] else f"default {record['default']!r}"
+    choices = f", one of {record['choices']}" if "choices" in record else ""
+    help_text = f" - {record['help']}" if record["help"] else ""
+    return f"{record['name']}: {record['type']}, {default}{choices}{help_text}"
 
 
 def _is_function(obj: Any) -> bool:
@@ -313,6 +330,9 @@ class Pipeline:
             lines.append(f"  {i}: {r['name']} ({r['module']}){extra}")
             if params:
                 lines.append(f"       {params}")
+            if r["declared"]:
+                lines.append("       declared parameters:")
+                lines.extend(f"         {_describe_parameter(d)}" for d in r["declared"])
         return "\n".join(lines)
 
     @reprlib.recursive_repr("<this Pipeline>")

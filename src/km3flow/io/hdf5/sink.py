@@ -324,8 +324,9 @@ class HDF5Sink(Module):
             self.filters = make_filters(self.complib, self.complevel, self.shuffle,
                                         self.fletcher32)
         except (ValueError, tb.FiltersWarning) as err:
-            raise self.parameter_error("complib", f"(or complevel): bad compression "
-                                       f"settings: {err}") from err
+            raise self.parameter_error("complib", f"bad compression settings (complib "
+                                       f"{self.complib!r}, complevel {self.complevel}): "
+                                       f"{err}") from err
         directory = os.path.dirname(os.path.abspath(self.filename))
         if not os.path.isdir(directory):
             raise self.parameter_error("filename", f"'{self.filename}': the directory "
