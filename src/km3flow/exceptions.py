@@ -63,6 +63,37 @@ class ModuleError(Km3flowError):
         super().__init__(message)
 
 
+class WorkerError(ModuleError):
+    """A module failed inside a worker of a task drain; names worker, module, files, cycle.
+
+    ``remote_traceback`` holds the worker's formatted traceback; ``__cause__`` is the
+    original exception when it could be transported back.
+    """
+
+    def __init__(self, message: str, module: str | None = None, cycle: int | None = None,
+                 worker: str | None = None, task: int | None = None,
+                 input_files: list[str] | None = None, remote_traceback: str = "") -> None:
+        super().__init__(message, module=module, cycle=cycle)
+        self.worker = worker
+        self.task = task
+        self.input_files = list(input_files or [])
+        self.remote_traceback = remote_traceback
+
+
+class WorkerLost(Km3flowError):
+    """A worker process died (killed, out of memory) while it processed a task."""
+
+    def __init__(self, message: str, worker: str | None = None,
+                 input_files: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.worker = worker
+        self.input_files = list(input_files or [])
+
+
+class WorkerInterrupted(Km3flowError):
+    """A worker was stopped by a signal before its input was exhausted."""
+
+
 class ParameterError(Km3flowError, TypeError, ValueError):
     """A module parameter is missing, unknown, of the wrong type or has a bad value.
 

@@ -21,7 +21,9 @@ from ..exceptions import Km3flowError, ModuleError, ParameterError, ServiceNotFo
 from ..logger import get_logger, get_printer
 from .blob import Blob
 from .config import Parameter, did_you_mean, load_pipeline_config
+from .executor import resolve_executor
 from .module import Module, Pump, Services
+from .tasks import drain_tasks
 from .timing import FOLD_EVERY, DurationRecorder, IntervalRecorder, peak_memory_mb
 
 log = get_logger("Pipeline")
@@ -123,6 +125,7 @@ class Pipeline:
         self.interrupted = False
         self.error: BaseException | None = None
         self.cycles = 0
+        self.parallel_summary: Any = None  # the summary of a task drain (drain(executor=…))
         self.configfile = None if configfile is None else os.fspath(configfile)
         self._config: dict[str, dict[str, Any]] = {}
         self._config_used: set[str] = set()
@@ -266,15 +269,21 @@ class Pipeline:
         return call
 
     def input_files(self) -> list[str]:
-        """The input files named by the attached pumps' filename/filenames parameters."""
+        """The input files of the attached pumps.
+
+        Read from the parameters a pump declares as its ``parallel_input``; for pumps that
+        declare none, from ``filename``/``filenames``/``filepath``/``input``.
+        """
         files: list[str] = []
         for spec in self.specs:
             factory = spec.factory
-            is_pump = isinstance(factory, Pump) or (
-                isinstance(factory, type) and issubclass(factory, Pump))
-            if not is_pump:
+            cls = type(factory) if isinstance(factory, Pump) else factory
+            if not (isinstance(cls, type) and issubclass(cls, Pump)):
                 continue
-            for key in ("filename", "filenames", "filepath", "input"):
+            declared = cls.parallel_input
+            names = ((declared,) if isinstance(declared, str) else tuple(declared or ())) or (
+                "filename", "filenames", "filepath", "input")
+            for key in names:
                 value = spec.params.get(key)
                 if isinstance(value, (str, os.PathLike)):
                     files.append(os.fspath(value))
@@ -359,7 +368,9 @@ class Pipeline:
         self._init_wall += time.perf_counter() - t_wall
         self._init_cpu += time.process_time() - t_cpu
 
-    def drain(self, cycles: int | None = None, **kwargs: Any) -> Blob:
+    def drain(self, cycles: int | None = None, *, executor: Any = None,
+              workers: int | None = None, ordered: bool | None = None,
+              files_per_task: int | None = None, merge: bool | None = None) -> Blob:
         """Run the pipeline for at most ``cycles`` cycles, or until the pump is exhausted.
 
         Every module's ``finish()`` runs at the end, also after an error or Ctrl-C (or
@@ -370,18 +381,30 @@ class Pipeline:
         cycles
             The maximum number of cycles; ``None`` runs until a module (the pump) raises
             ``StopIteration``.
-        workers, executor, ordered
-            Drain in parallel over the pump's files (see :mod:`km3flow.parallel`).
+        executor
+            Drain as tasks, one per input file of the pump, on this executor (see
+            :mod:`km3flow.core.executor`): an ``Executor``, a registered name such as
+            ``"serial"``, or a ``dask.distributed.Client``.
+        workers
+            Drain as tasks on this many local worker processes (:mod:`km3flow.parallel`).
+        ordered, files_per_task, merge
+            Options of a task drain (with ``executor`` or ``workers`` only); see
+            :func:`km3flow.core.tasks.drain_tasks`.
 
         Returns
         -------
         Blob
             The non-``None`` results of the modules' ``finish()``, keyed by module name.
         """
-        if kwargs:
-            from ..parallel import drain_parallel
-
-            return drain_parallel(self, cycles=cycles, **kwargs)
+        if executor is not None or workers is not None:
+            options = {k: v for k, v in (("ordered", ordered), ("files_per_task", files_per_task),
+                                         ("merge", merge)) if v is not None}
+            return drain_tasks(self, resolve_executor(executor, workers), cycles, **options)
+        given = [k for k, v in (("ordered", ordered), ("files_per_task", files_per_task),
+                                ("merge", merge)) if v is not None]
+        if given:
+            raise TypeError(f"drain() got {', '.join(repr(k) for k in given)}, which only "
+                            f"apply to a drain with executor= or workers=")
         if self._finished:
             raise Km3flowError("this pipeline has been drained and finished already; "
                                "build a new one to run again")
@@ -412,6 +435,37 @@ class Pipeline:
         if finish_error is not None:
             raise finish_error
         return self.finish_results
+
+    def hand_over(self) -> None:
+        """Give this pipeline's drain to tasks that rebuild it (a task drain).
+
+        Closes what the attached pumps opened and marks the pipeline as used: its own
+        module instances are never drained.
+        """
+        for module in self.modules:
+            if isinstance(module, Pump):
+                module.close()
+        self._finished = True
+
+    def record_task_drain(self, summary: Any, results: dict[str, Any]) -> None:
+        """Take the statistics and finish() results of a task drain as this pipeline's.
+
+        ``summary`` is the drain's :class:`~km3flow.core.task_summary.ParallelSummary`
+        (kept as :attr:`parallel_summary`); cycle and module timings are merged in, as if
+        this pipeline had drained.
+        """
+        self.cycles = summary.cycles
+        self.cycle_times.wall_stats.merge(summary.cycle_wall)
+        self.cycle_times.cpu_stats.merge(summary.cycle_cpu)
+        for name, timer in self.module_timers.items():
+            stats = summary.modules.get(name)
+            if stats is not None:
+                timer.wall_stats.merge(stats.wall)
+                timer.cpu_stats.merge(stats.cpu)
+                timer.finish_wall += stats.finish_wall
+                timer.finish_cpu += stats.finish_cpu
+        self.parallel_summary = summary
+        self.finish_results.update(results)
 
     def _cycle_loop(self, cycles: int | None) -> None:
         entries = self._entries
