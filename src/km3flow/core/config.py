@@ -5,7 +5,6 @@ A pipeline configuration file has one TOML section of parameters per module name
 
 from __future__ import annotations
 
-import difflib
 import numbers
 import os
 import sys
@@ -170,7 +169,15 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The one of ``candidates`` closest to ``word`` (a likely misspelling), or None."""
+    import difflib  # only for error messages; keeps `import km3flow.core` light
+
+    close = difflib.get_close_matches(word, list(candidates), n=1)
+    return close[0] if close else None
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """``" (did you mean 'x'?)"`` for the closest of ``candidates``, or ``""``."""
-    close = difflib.get_close_matches(word, list(candidates), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    close = closest(word, candidates)
+    return f" (did you mean '{close}'?)" if close else ""

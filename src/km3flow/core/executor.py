@@ -21,7 +21,6 @@ import importlib
 import io
 import os
 import pickle
-import socket
 import threading
 import time
 import traceback
@@ -170,6 +169,8 @@ def run_task(task: Task, worker: str | None = None) -> TaskReport:
     worker
         The name of the worker in reports (default ``host:pid``).
     """
+    import socket  # only task drains need it; keeps `import km3flow.core` light
+
     from .pipeline import Pipeline  # the pipeline module imports this one
 
     main_thread = threading.current_thread() is threading.main_thread()

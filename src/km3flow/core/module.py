@@ -7,14 +7,13 @@ A :class:`Pump` is the first module of a pipeline: it produces the blobs.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from typing import Any, Callable, ClassVar
 
 from ..exceptions import ConfigError, ParameterError, ServiceNotFound
 from ..logger import Km3Logger, get_logger, get_printer
 from .blob import Blob
-from .config import Parameter, did_you_mean
+from .config import Parameter, closest, did_you_mean
 
 _MISSING = object()
 
@@ -156,8 +155,8 @@ class Module:
                     raise self.parameter_error(key, str(err)) from err
             elif declaration.required:
                 given = [k for k in self.parameters if k not in self.declared_parameters]
-                close = difflib.get_close_matches(key, given, n=1)
-                hint = f" It got '{close[0]}': misspelt?" if close else ""
+                close = closest(key, given)
+                hint = f" It got '{close}': misspelt?" if close else ""
                 raise ParameterError(f"{self.__class__} requires the parameter '{key}'.{hint}",
                                      module=self.name, parameter=key)
             else:

@@ -12,7 +12,6 @@ The tasks themselves are run by an :class:`~km3flow.core.executor.Executor`.
 
 from __future__ import annotations
 
-import glob
 import os
 import pickle
 import re
@@ -147,6 +146,8 @@ def check_picklable(task: Task) -> None:
 
 def remove_stale_parts(outputs: list[OutputSpec]) -> None:
     """Remove ``<path>.part-<k>`` files left by an earlier failed run."""
+    import glob  # only task drains need it; keeps `import km3flow.core` light
+
     for out in outputs:
         pattern = re.compile(re.escape(os.path.basename(out.path)) + r"\.part-\d+$")
         for stale in glob.glob(glob.escape(out.path) + ".part-*"):
