@@ -254,3 +254,24 @@ def test_core_imports_nothing_of_the_higher_layers():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+class CtrlC(kp.Module):
+    def process(self, blob):
+        raise KeyboardInterrupt
+
+
+def test_serial_executor_passes_ctrl_c_on_after_the_task_finished(testdata, tmp_path):
+    finished = tmp_path / "finished"
+
+    class Marker(kp.Module):
+        def finish(self):
+            finished.write_text("yes")
+
+    pipe = build(testdata, tmp_path / "x.txt", Marker, CtrlC)
+    with pytest.raises(KeyboardInterrupt, match="task 0 was interrupted"):
+        pipe.drain(executor="serial")
+    # The interrupted task finished its modules; no output was merged.
+    assert finished.read_text() == "yes"
+    assert not (tmp_path / "x.txt").exists()
+    assert [p.name for p in tmp_path.glob("x.txt.part-*")] == ["x.txt.part-0"]
