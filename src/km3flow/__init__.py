@@ -55,12 +55,13 @@ _ATTRIBUTES = {
     "Module": "km3flow.core",
     "Pump": "km3flow.core",
     "Blob": "km3flow.core",
+    "Parameter": "km3flow.core",
     "Table": "km3flow.dataclasses",
     "NDArray": "km3flow.dataclasses",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .core import Blob, Module, Pipeline, Pump
+    from .core import Blob, Module, Parameter, Pipeline, Pump
     from .dataclasses import NDArray, Table
 
 __all__ = ["__version__", "version", *sorted(_ATTRIBUTES), *sorted(_SUBMODULES)]

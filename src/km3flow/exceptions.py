@@ -63,8 +63,54 @@ class ModuleError(Km3flowError):
         super().__init__(message)
 
 
-class ParameterError(Km3flowError, TypeError):
-    """A module parameter is missing or has the wrong type."""
+class WorkerError(ModuleError):
+    """A module failed inside a worker of a task drain; names worker, module, files, cycle.
+
+    ``remote_traceback`` holds the worker's formatted traceback; ``__cause__`` is the
+    original exception when it could be transported back.
+    """
+
+    def __init__(self, message: str, module: str | None = None, cycle: int | None = None,
+                 worker: str | None = None, task: int | None = None,
+                 input_files: list[str] | None = None, remote_traceback: str = "") -> None:
+        super().__init__(message, module=module, cycle=cycle)
+        self.worker = worker
+        self.task = task
+        self.input_files = list(input_files or [])
+        self.remote_traceback = remote_traceback
+
+
+class WorkerLost(Km3flowError):
+    """A worker process died (killed, out of memory) while it processed a task."""
+
+    def __init__(self, message: str, worker: str | None = None,
+                 input_files: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.worker = worker
+        self.input_files = list(input_files or [])
+
+
+class WorkerInterrupted(Km3flowError):
+    """A worker was stopped by a signal before its input was exhausted."""
+
+
+class ParameterError(Km3flowError, TypeError, ValueError):
+    """A module parameter is missing, unknown, of the wrong type or has a bad value.
+
+    One class for all of these, so ``except ParameterError`` catches every parameter
+    problem; it derives from ``TypeError`` (as Python's own "unexpected keyword argument"
+    and the talk's ``require``) and from ``ValueError`` (a bad value), so code catching
+    either keeps working. ``module`` and ``parameter`` name what was wrong.
+    """
+
+    def __init__(self, message: str, module: str | None = None,
+                 parameter: str | None = None) -> None:
+        self.module = module
+        self.parameter = parameter
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple:  # survive pickling to and from worker processes
+        return (type(self), (str(self), self.module, self.parameter))
 
 
 class ServiceNotFound(Km3flowError, KeyError):

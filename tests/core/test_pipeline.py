@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import km3flow as kp
-from km3flow.exceptions import ConfigError, ModuleError, ServiceNotFound
+from km3flow.exceptions import ConfigError, ModuleError, ParameterError, ServiceNotFound
 
 SUMMARY = re.compile(
     r"=====\n(\d+) cycles drained in \d+\.\d{6}s \(CPU \d+\.\d{6}s\)\. Memory peak: \d+\.\d\d MB\n"
@@ -205,14 +205,16 @@ def test_require_raises_the_talks_typeerror():
     assert str(err.value).startswith("<class '")
 
 
-def test_unused_parameters_are_reported(capsys):
+def test_unknown_parameters_are_errors_with_a_suggestion():
     class AModule(kp.Module):
         def configure(self):
             self.foo = self.get("foo")
 
-    kp.Pipeline().attach(AModule, foo=1, fooo=2)
-    err = capsys.readouterr().err
-    assert "WARNING ++ Pipeline: module 'AModule' got parameters it does not use: fooo" in err
+    with pytest.raises(ParameterError) as err:
+        kp.Pipeline().attach(AModule, foo=1, fooo=2)
+    assert str(err.value) == ("module 'AModule' got the unknown parameter 'fooo' "
+                              "(did you mean 'foo'?); it takes: foo")
+    assert (err.value.module, err.value.parameter) == ("AModule", "fooo")
 
 
 def test_function_module_parameters():

@@ -366,12 +366,14 @@ def test_failing_blob_adds_nothing_and_error_is_wrapped(tmp_path):
 
 
 def test_configuration_errors(tmp_path):
-    from km3flow.exceptions import ConfigError
+    from km3flow.exceptions import ConfigError, ParameterError
 
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(ParameterError, match="parameter 'filename': .*does not exist"):
         HDF5Sink(filename=str(tmp_path / "no" / "such" / "dir.h5"))
-    with pytest.raises(ConfigError, match="bad compression settings"):
+    with pytest.raises(ParameterError, match="bad compression settings"):
         HDF5Sink(filename=str(tmp_path / "x.h5"), complib="nonsense")
+    with pytest.raises(ParameterError, match="'HDF5Sink': parameter 'complevel': expected int"):
+        HDF5Sink(filename=str(tmp_path / "x.h5"), complevel="5")
     with pytest.raises(ConfigError, match="either 'filename' or 'filenames'"):
         HDF5Pump()
     with pytest.raises(ConfigError, match="either 'filename' or 'filenames'"):

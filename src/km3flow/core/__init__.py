@@ -1,7 +1,10 @@
-"""The pipeline core: Pipeline, Module, Pump, Blob (standard library and numpy only)."""
+"""The pipeline core: Pipeline, Module, Pump, Blob, Parameter, Executor (stdlib and numpy only)."""
 
 from .blob import Blob
+from .config import Parameter
+from .executor import Executor, SerialExecutor
 from .module import Module, Pump, Services
 from .pipeline import Pipeline
 
-__all__ = ["Blob", "Module", "Pump", "Pipeline", "Services"]
+__all__ = ["Blob", "Executor", "Module", "Parameter", "Pump", "Pipeline", "SerialExecutor",
+           "Services"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Callable, ClassVar
 
-from ..exceptions import ParameterError, ServiceNotFound
+from ..exceptions import ConfigError, ParameterError, ServiceNotFound
 from ..logger import Km3Logger, get_logger, get_printer
 from .blob import Blob
+from .config import Parameter, closest, did_you_mean
 
 _MISSING = object()
 
@@ -32,6 +33,11 @@ def resolve_index(index: int, n: int, owner: str) -> int:
     return i
 
 
+# Instance attributes every module has: no declared parameter may use these names.
+_RESERVED = frozenset({"name", "logger_name", "log", "print", "parameters", "services",
+                       "every", "only_if"})
+
+
 class Services(dict):
     """The services exposed by modules of one pipeline: name → callable."""
 
@@ -45,17 +51,47 @@ class Services(dict):
 class Module:
     """Base class of pipeline modules.
 
-    Parameters are passed as keyword arguments (usually through ``Pipeline.attach``) and
-    read in :meth:`configure` with :meth:`get` and :meth:`require`.
+    Parameters are passed as keyword arguments (usually through ``Pipeline.attach``). A
+    subclass may declare them as class attributes, ``threshold = Parameter(float,
+    default=0.5, help=...)``: their checked values are instance attributes before
+    :meth:`configure` runs. KM3Pipe-style modules read them in :meth:`configure` with
+    :meth:`get` and :meth:`require` instead; both ways mix. A parameter that is neither
+    declared nor read during ``configure`` is an error (:class:`ParameterError` with a
+    "did you mean"), unless the class sets ``strict_parameters = False``.
 
     Class attributes
     ----------------
     requires_services
         Names of services this module uses; the pipeline checks at attach time that an
         earlier module exposes them.
+    declared_parameters
+        The :class:`Parameter` declarations by name, collected from the class and its bases.
+    strict_parameters
+        ``False`` accepts parameters the module neither declares nor reads (e.g. ones it
+        forwards to something else).
+    parallel_output
+        The parameter holding the module's output path, for parallel drains: each task
+        then writes ``<path>.part-<k>`` and the parent joins them with :meth:`merge_outputs`.
     """
 
     requires_services: ClassVar[tuple[str, ...]] = ()
+    declared_parameters: ClassVar[dict[str, Parameter]] = {}
+    strict_parameters: ClassVar[bool] = True
+    parallel_output: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared: dict[str, Parameter] = {}
+        for base in reversed(cls.__mro__):
+            for key, value in vars(base).items():
+                if isinstance(value, Parameter):
+                    if key in _RESERVED or (key not in declared and hasattr(Pump, key)):
+                        raise TypeError(f"{cls.__name__} declares the parameter '{key}', "
+                                        f"which is a name Module/Pump uses itself")
+                    declared[key] = value
+                elif key in declared:  # a subclass replaced the declaration
+                    del declared[key]
+        cls.declared_parameters = declared
 
     def __init__(self, name: str | None = None, **parameters: Any) -> None:
         cls_name = self.__class__.__name__
@@ -69,26 +105,101 @@ class Module:
         self.services: Services = Services() if services is None else services
         self.every: int | None = None
         self.only_if: tuple[str, ...] = ()
+        self._declared_values: dict[str, Any] = {}
+        self._bind_declared_parameters()
         self.configure()
+        self._check_unknown_parameters()
 
     # -- parameters ---------------------------------------------------------------------
     def get(self, key: str, default: Any = None) -> Any:
-        """Return parameter ``key``, or ``default`` when it was not given."""
+        """Return parameter ``key``, or ``default`` when it was not given.
+
+        For a declared parameter: its checked value, or its declared default.
+        """
         self._used_parameters.add(key)
+        if key in self._declared_values:
+            return self._declared_values[key]
         return self.parameters.get(key, default)
 
     def require(self, key: str) -> Any:
-        """Return parameter ``key``; raise ``TypeError`` when it was not given."""
+        """Return parameter ``key``; raise :class:`ParameterError` (a ``TypeError``) when it
+        was not given."""
         self._used_parameters.add(key)
+        if key in self._declared_values:
+            return self._declared_values[key]
         value = self.parameters.get(key, _MISSING)
         if value is _MISSING:
-            raise ParameterError(f"{self.__class__} requires the parameter '{key}'.")
+            raise ParameterError(f"{self.__class__} requires the parameter '{key}'.",
+                                 module=self.name, parameter=key)
         return value
+
+    def parameter_error(self, key: str, reason: str) -> ParameterError:
+        """A :class:`ParameterError` naming this module and parameter ``key``.
+
+        For modules that check a value read with ``get``: ``raise
+        self.parameter_error("keys", "must not be empty")``.
+        """
+        return ParameterError(f"{self._who()}: parameter '{key}': {reason}",
+                              module=self.name, parameter=key)
+
+    def _who(self) -> str:
+        cls_name = self.__class__.__name__
+        return f"module '{self.name}'" + ("" if self.name == cls_name else f" ({cls_name})")
+
+    def _bind_declared_parameters(self) -> None:
+        for key, declaration in self.declared_parameters.items():
+            if key in self.parameters:
+                try:
+                    value = declaration.convert(self.parameters[key])
+                except (TypeError, ValueError) as err:
+                    raise self.parameter_error(key, str(err)) from err
+            elif declaration.required:
+                given = [k for k in self.parameters if k not in self.declared_parameters]
+                close = closest(key, given)
+                hint = f" It got '{close}': misspelt?" if close else ""
+                raise ParameterError(f"{self.__class__} requires the parameter '{key}'.{hint}",
+                                     module=self.name, parameter=key)
+            else:
+                value = declaration.default
+            self._declared_values[key] = value
+            setattr(self, key, value)
+
+    def _check_unknown_parameters(self) -> None:
+        unknown = self.unused_parameters
+        if not unknown:
+            return
+        if not self.strict_parameters:
+            self.log.debug("parameters not read by the module itself: %s", ", ".join(unknown))
+            return
+        known = sorted(set(self.declared_parameters) | self._used_parameters)
+        what = ", ".join(f"'{k}'{did_you_mean(k, known)}" for k in unknown)
+        plural = "s" if len(unknown) > 1 else ""
+        raise ParameterError(
+            f"{self._who()} got the unknown parameter{plural} {what}; it takes: "
+            f"{', '.join(known) or 'no parameters'}", module=self.name, parameter=unknown[0])
 
     @property
     def unused_parameters(self) -> list[str]:
-        """Parameters that were passed but never read with ``get``/``require``."""
-        return sorted(set(self.parameters) - self._used_parameters)
+        """Parameters that were passed but are neither declared nor read with
+        ``get``/``require``."""
+        return sorted(set(self.parameters) - self._used_parameters
+                      - set(self.declared_parameters))
+
+    @classmethod
+    def merge_outputs(cls, part_paths: list[str], final_path: str) -> None:
+        """Join the part files of a parallel drain into ``final_path`` (output modules).
+
+        Output modules declaring :attr:`parallel_output` override this classmethod; the
+        base class cannot merge and says so.
+        """
+        raise ConfigError(f"output module {cls.__name__} declares parallel_output but has "
+                          f"no merge_outputs(part_paths, final_path) classmethod")
+
+    @classmethod
+    def can_merge_outputs(cls) -> bool:
+        """True when the class overrides :meth:`merge_outputs`."""
+        own = getattr(cls.merge_outputs, "__func__", cls.merge_outputs)
+        return own is not Module.merge_outputs.__func__  # type: ignore[attr-defined]
 
     # -- services -----------------------------------------------------------------------
     def expose(self, obj: Any, name: str) -> None:
@@ -124,7 +235,16 @@ class Pump(Module):
     ``len()`` is not known). The base class provides iteration, ``pump[i]`` (also
     negative), :meth:`process` for the pipeline, and the context-manager protocol, which
     calls :meth:`close`.
+
+    Class attributes
+    ----------------
+    parallel_input
+        The parameter holding the pump's input file(s), or a tuple of names it accepts
+        (the first one given is used): parallel drains split the work over its files.
+        ``None`` (the default): the pump cannot be split.
     """
+
+    parallel_input: ClassVar[str | tuple[str, ...] | None] = None
 
     def __init__(self, name: str | None = None, **parameters: Any) -> None:
         self._iterator: Iterator[Blob] | None = None

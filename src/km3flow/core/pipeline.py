@@ -17,11 +17,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..exceptions import Km3flowError, ModuleError, ServiceNotFound
+from ..exceptions import Km3flowError, ModuleError, ParameterError, ServiceNotFound
 from ..logger import get_logger, get_printer
 from .blob import Blob
-from .config import load_pipeline_config
+from .config import Parameter, did_you_mean, load_pipeline_config
+from .executor import resolve_executor
 from .module import Module, Pump, Services
+from .tasks import drain_tasks
 from .timing import FOLD_EVERY, DurationRecorder, IntervalRecorder, peak_memory_mb
 from ..exceptions import ConfigError
 
@@ -49,7 +51,24 @@ class ModuleSpec:
             "every": self.every,
             "only_if": list(self.only_if),
             "params": {k: _jsonable(v) for k, v in self.params.items()},
+            "declared": [{k: _jsonable(v) for k, v in p.describe().items()}
+                         for p in self.declarations().values()],
         }
+
+    def declarations(self) -> dict[str, Parameter]:
+        """The parameters the module's class declares (none for functions)."""
+        factory = self.factory
+        cls = type(factory) if isinstance(factory, Module) else factory
+        if isinstance(cls, type) and issubclass(cls, Module):
+            return dict(cls.declared_parameters)
+        return {}
+
+
+def _describe_parameter(record: dict[str, Any]) -> str:
+    default = "required" if record["required"] else f"default {record['default']!r}"
+    choices = f", one of {record['choices']}" if "choices" in record else ""
+    help_text = f" - {record['help']}" if record["help"] else ""
+    return f"{record['name']}: {record['type']}, {default}{choices}{help_text}"
 
 
 def _is_function(obj: Any) -> bool:
@@ -107,6 +126,7 @@ class Pipeline:
         self.interrupted = False
         self.error: BaseException | None = None
         self.cycles = 0
+        self.parallel_summary: Any = None  # the summary of a task drain (drain(executor=…))
         self.configfile = None if configfile is None else os.fspath(configfile)
         self._config: dict[str, dict[str, Any]] = {}
         self._config_used: set[str] = set()
@@ -186,13 +206,12 @@ class Pipeline:
                     f"before it exposes; available services: "
                     f"{', '.join(sorted(self.services)) or 'none'}"
                 )
-            module = module_factory(name=None if name == base_name else name,
-                                    services=self.services, **params)
+            try:
+                module = module_factory(name=None if name == base_name else name,
+                                        services=self.services, **params)
+            except ParameterError as err:
+                raise self._config_parameter_error(err, name) from err
             module.name = name
-            unused = module.unused_parameters
-            if unused:
-                log.warning("module '%s' got parameters it does not use: %s",
-                            name, ", ".join(unused))
             call = module.process
         elif callable(module_factory):
             module = None
@@ -209,6 +228,13 @@ class Pipeline:
         self._init_wall += time.perf_counter() - t_wall
         self._init_cpu += time.process_time() - t_cpu
         return self
+
+    def _config_parameter_error(self, err: ParameterError, name: str) -> ParameterError:
+        """``err``, naming the configuration file when the parameter came from there."""
+        if err.parameter is None or err.parameter not in self._config.get(name, {}):
+            return err
+        return ParameterError(f"configuration file '{self.configfile}', section [{name}]: {err}",
+                              module=err.module, parameter=err.parameter)
 
     def _unique_name(self, name: str) -> str:
         taken = {e.name for e in self._entries}
@@ -233,7 +259,10 @@ class Pipeline:
         except (TypeError, ValueError):
             unknown = []
         if unknown:
-            raise TypeError(f"function module '{name}' has no parameters {unknown}")
+            known = [k for k in sig.parameters if k != next(iter(sig.parameters), None)]
+            hints = ", ".join(f"'{k}'{did_you_mean(k, known)}" for k in unknown)
+            raise ParameterError(f"function module '{name}' has no parameters {hints}",
+                                 module=name, parameter=unknown[0])
 
         def call(blob: Blob) -> Any:
             return func(blob, **params)
@@ -241,15 +270,21 @@ class Pipeline:
         return call
 
     def input_files(self) -> list[str]:
-        """The input files named by the attached pumps' filename/filenames parameters."""
+        """The input files of the attached pumps.
+
+        Read from the parameters a pump declares as its ``parallel_input``; for pumps that
+        declare none, from ``filename``/``filenames``/``filepath``/``input``.
+        """
         files: list[str] = []
         for spec in self.specs:
             factory = spec.factory
-            is_pump = isinstance(factory, Pump) or (
-                isinstance(factory, type) and issubclass(factory, Pump))
-            if not is_pump:
+            cls = type(factory) if isinstance(factory, Pump) else factory
+            if not (isinstance(cls, type) and issubclass(cls, Pump)):
                 continue
-            for key in ("filename", "filenames", "filepath", "input"):
+            declared = cls.parallel_input
+            names = ((declared,) if isinstance(declared, str) else tuple(declared or ())) or (
+                "filename", "filenames", "filepath", "input")
+            for key in names:
                 value = spec.params.get(key)
                 if isinstance(value, (str, os.PathLike)):
                     files.append(os.fspath(value))
@@ -305,6 +340,9 @@ class Pipeline:
             lines.append(f"  {i}: {r['name']} ({r['module']}){extra}")
             if params:
                 lines.append(f"       {params}")
+            if r["declared"]:
+                lines.append("       declared parameters:")
+                lines.extend(f"         {_describe_parameter(d)}" for d in r["declared"])
         return "\n".join(lines)
 
     @reprlib.recursive_repr("<this Pipeline>")
@@ -331,7 +369,9 @@ class Pipeline:
         self._init_wall += time.perf_counter() - t_wall
         self._init_cpu += time.process_time() - t_cpu
 
-    def drain(self, cycles: int | None = None, **kwargs: Any) -> Blob:
+    def drain(self, cycles: int | None = None, *, executor: Any = None,
+              workers: int | None = None, ordered: bool | None = None,
+              files_per_task: int | None = None, merge: bool | None = None) -> Blob:
         """Run the pipeline for at most ``cycles`` cycles, or until the pump is exhausted.
 
         Every module's ``finish()`` runs at the end, also after an error or Ctrl-C (or
@@ -342,8 +382,15 @@ class Pipeline:
         cycles
             The maximum number of cycles; ``None`` runs until a module (the pump) raises
             ``StopIteration``.
-        workers, executor, ordered
-            Drain in parallel over the pump's files (see :mod:`km3flow.parallel`).
+        executor
+            Drain as tasks, one per input file of the pump, on this executor (see
+            :mod:`km3flow.core.executor`): an ``Executor``, a registered name such as
+            ``"serial"``, or a ``dask.distributed.Client``.
+        workers
+            Drain as tasks on this many local worker processes (:mod:`km3flow.parallel`).
+        ordered, files_per_task, merge
+            Options of a task drain (with ``executor`` or ``workers`` only); see
+            :func:`km3flow.core.tasks.drain_tasks`.
 
         Returns
         -------
@@ -356,10 +403,15 @@ class Pipeline:
             ``cycles`` is ``None`` and no :class:`~km3flow.core.module.Pump` is attached:
             nothing would ever end the run.
         """
-        if kwargs:
-            from ..parallel import drain_parallel
-
-            return drain_parallel(self, cycles=cycles, **kwargs)
+        if executor is not None or workers is not None:
+            options = {k: v for k, v in (("ordered", ordered), ("files_per_task", files_per_task),
+                                         ("merge", merge)) if v is not None}
+            return drain_tasks(self, resolve_executor(executor, workers), cycles, **options)
+        given = [k for k, v in (("ordered", ordered), ("files_per_task", files_per_task),
+                                ("merge", merge)) if v is not None]
+        if given:
+            raise TypeError(f"drain() got {', '.join(repr(k) for k in given)}, which only "
+                            f"apply to a drain with executor= or workers=")
         if self._finished:
             raise Km3flowError("this pipeline has been drained and finished already; "
                                "build a new one to run again")
@@ -394,6 +446,37 @@ class Pipeline:
         if finish_error is not None:
             raise finish_error
         return self.finish_results
+
+    def hand_over(self) -> None:
+        """Give this pipeline's drain to tasks that rebuild it (a task drain).
+
+        Closes what the attached pumps opened and marks the pipeline as used: its own
+        module instances are never drained.
+        """
+        for module in self.modules:
+            if isinstance(module, Pump):
+                module.close()
+        self._finished = True
+
+    def record_task_drain(self, summary: Any, results: dict[str, Any]) -> None:
+        """Take the statistics and finish() results of a task drain as this pipeline's.
+
+        ``summary`` is the drain's :class:`~km3flow.core.task_summary.ParallelSummary`
+        (kept as :attr:`parallel_summary`); cycle and module timings are merged in, as if
+        this pipeline had drained.
+        """
+        self.cycles = summary.cycles
+        self.cycle_times.wall_stats.merge(summary.cycle_wall)
+        self.cycle_times.cpu_stats.merge(summary.cycle_cpu)
+        for name, timer in self.module_timers.items():
+            stats = summary.modules.get(name)
+            if stats is not None:
+                timer.wall_stats.merge(stats.wall)
+                timer.cpu_stats.merge(stats.cpu)
+                timer.finish_wall += stats.finish_wall
+                timer.finish_cpu += stats.finish_cpu
+        self.parallel_summary = summary
+        self.finish_results.update(results)
 
     def _cycle_loop(self, cycles: int | None) -> None:
         entries = self._entries

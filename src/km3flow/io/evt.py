@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Blob, Pump
+from ..core.config import Parameter
 from ..dataclasses import Table
 from ..dataclasses.schema import SCHEMAS, FillNote, fill_for, log_fills
 from ..exceptions import FormatError
@@ -163,9 +164,9 @@ class EvtPump(Pump):
     """
 
     parallel_input = "filename"  # one file per parallel task; FilePump spreads many files
+    filename = Parameter((str, os.PathLike), check=os.fspath, help="the .evt file")
 
     def configure(self) -> None:
-        self.filename = os.fspath(self.require("filename"))
         self._file = open(self.filename, "rb")  # noqa: SIM115 (held open, closed by close())
         try:
             size = os.fstat(self._file.fileno()).st_size

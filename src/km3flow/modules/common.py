@@ -5,15 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import Blob, Module
+from ..core.config import Parameter
 from ..core.timing import peak_memory_mb
 
 
-def _keys(value: Any, what: str, module: str) -> tuple[str, ...]:
-    if value is None:
-        raise TypeError(f"{module} requires the parameter '{what}'.")
-    if isinstance(value, str):
-        return (value,)
-    return tuple(value)
+def _key_tuple(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """One blob key or several, as a tuple of strings."""
+    keys = (value,) if isinstance(value, str) else tuple(value)
+    bad = [k for k in keys if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"blob keys must be strings, got {bad!r}")
+    return keys
+
+
+_KEYS = (str, list, tuple)
+
+
+def _positive(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"must be a positive integer, got {value}")
+    return value
 
 
 class StatusBar(Module):
@@ -50,8 +61,7 @@ class MemoryObserver(Module):
 class Keep(Module):
     """Keep only the given blob keys (parameter ``keys``), drop everything else."""
 
-    def configure(self) -> None:
-        self.keys = _keys(self.get("keys"), "keys", "Keep")
+    keys = Parameter(_KEYS, help="the blob key(s) to keep", check=_key_tuple)
 
     def process(self, blob: Blob) -> Blob:
         return Blob((k, blob[k]) for k in self.keys if k in blob)
@@ -60,8 +70,7 @@ class Keep(Module):
 class Delete(Module):
     """Remove the given blob keys (parameter ``keys``); missing keys are ignored."""
 
-    def configure(self) -> None:
-        self.keys = _keys(self.get("keys"), "keys", "Delete")
+    keys = Parameter(_KEYS, help="the blob key(s) to remove", check=_key_tuple)
 
     def process(self, blob: Blob) -> Blob:
         for key in self.keys:
@@ -72,10 +81,9 @@ class Delete(Module):
 class Dump(Module):
     """Print the blob (or only ``keys``); ``full=True`` prints whole values, not their repr."""
 
-    def configure(self) -> None:
-        keys = self.get("keys")
-        self.keys: tuple[str, ...] | None = None if keys is None else _keys(keys, "keys", "Dump")
-        self.full = bool(self.get("full", default=False))
+    keys = Parameter(_KEYS, default=None, help="print only these blob keys",
+                     check=_key_tuple)
+    full = Parameter(bool, default=False, help="print whole values, not the blob's repr")
 
     def process(self, blob: Blob) -> Blob:
         shown = blob if self.keys is None else Blob((k, blob[k]) for k in self.keys if k in blob)
@@ -94,9 +102,11 @@ class Siphon(Module):
     the collection starts anew after each release; otherwise it slides.
     """
 
+    volume = Parameter(int, help="how many blobs to collect", check=_positive)
+    flush = Parameter(bool, default=False,
+                      help="start a new collection after each release (else it slides)")
+
     def configure(self) -> None:
-        self.volume = int(self.require("volume"))
-        self.flush = bool(self.get("flush", default=False))
         self.collected: list[Blob] = []
 
     def process(self, blob: Blob) -> Blob | None:
@@ -120,9 +130,11 @@ class ProgressBar(Module):
         The number of cycles; by default the length of the pipeline's pump, when it has one.
     """
 
+    total = Parameter(int, default=None, check=_positive,
+                      help="the number of cycles (default: the pump's length)")
+    desc = Parameter(str, default=None, help="the text in front of the bar")
+
     def configure(self) -> None:
-        self.total = self.get("total")
-        self.desc = self.get("desc", default=None)
         self.bar: Any = None
 
     def prepare(self) -> None:

@@ -8,18 +8,23 @@ transport and worker bookkeeping; km3flow only submits one task per input file (
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from .._optional import import_optional
+from ..core.executor import Task, TaskReport
+from ..exceptions import WorkerLost
 from ..logger import get_logger
-from .errors import WorkerLost
-from .worker import Task, TaskReport, run_task
+from .worker import run_task
 
 log = get_logger("DaskExecutor")
 
 
-class DaskBackend:
-    """Runs tasks through ``client`` (a ``dask.distributed.Client``)."""
+class DaskExecutor:
+    """An :class:`~km3flow.core.executor.Executor` running tasks through a Dask client.
+
+    ``pipe.drain(executor=client)`` wraps a ``dask.distributed.Client`` in one.
+    """
 
     def __init__(self, client: Any) -> None:
         self.distributed = import_optional("dask.distributed", extra="dask")
@@ -32,7 +37,7 @@ class DaskBackend:
         self.description = (f"a Dask cluster at {info.get('address', '?')} with "
                             f"{self.n_workers} workers")
 
-    def run(self, tasks: list[Task]) -> list[TaskReport]:
+    def run(self, tasks: Sequence[Task]) -> list[TaskReport]:
         """Run ``tasks``; after the first failed task, cancel all that did not finish.
 
         Tasks already running on a worker cannot be interrupted by Dask; they complete

@@ -15,11 +15,14 @@ import signal
 import time
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Sequence
 from typing import Any
 
+from ..core.executor import Task, TaskReport
+from ..core.tasks import check_picklable
+from ..exceptions import ConfigError, WorkerLost
 from ..logger import get_logger
-from .errors import WorkerLost
-from .worker import Task, TaskReport, _init_pool_worker, run_task
+from .worker import _init_pool_worker, run_task
 
 log = get_logger("ProcessPool")
 
@@ -32,21 +35,46 @@ def default_start_method() -> str:
     return "forkserver" if "forkserver" in methods else "spawn"
 
 
-class PoolBackend:
-    """Runs tasks on ``workers`` local processes."""
+class PoolExecutor:
+    """An :class:`~km3flow.core.executor.Executor` running tasks on local worker processes.
 
-    def __init__(self, workers: int, start_method: str | None = None) -> None:
-        self.workers = workers
+    ``pipe.drain(workers=N)`` uses ``PoolExecutor(workers=N)``; pass one yourself to
+    choose the start method: ``pipe.drain(executor=PoolExecutor(8, start_method="spawn"))``.
+
+    Parameters
+    ----------
+    workers
+        The number of worker processes (default: the number of CPUs); never more than
+        there are tasks.
+    start_method
+        ``"forkserver"`` (default where available) or ``"spawn"``.
+
+    Raises
+    ------
+    ConfigError
+        ``workers`` is not a positive integer.
+    """
+
+    def __init__(self, workers: int | None = None, start_method: str | None = None) -> None:
+        n = (os.cpu_count() or 1) if workers is None else workers
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ConfigError(f"workers must be a positive integer, got {workers!r}")
+        self.workers = n
         self.start_method = start_method or default_start_method()
-        self.n_workers = workers
-        self.description = f"a process pool ({self.start_method}) of {workers} workers"
+        self.n_workers = n
+        self.description = f"a process pool ({self.start_method}) of {n} workers"
 
-    def run(self, tasks: list[Task]) -> list[TaskReport]:
+    def run(self, tasks: Sequence[Task]) -> list[TaskReport]:
         """Run ``tasks``; stop after the first failed task, once running ones are done.
 
         Returns the reports in completion order. Raises :class:`WorkerLost` when a worker
         process dies, and re-raises ``KeyboardInterrupt`` after stopping all workers.
         """
+        if not tasks:
+            return []
+        check_picklable(tasks[0])
+        n = min(self.workers, len(tasks))
+        self.description = f"a process pool ({self.start_method}) of {n} workers"
         ctx = multiprocessing.get_context(self.start_method)
         if self.start_method == "forkserver":
             # Modules imported once in the fork server are inherited by every worker
@@ -57,7 +85,6 @@ class PoolBackend:
             ctx.set_forkserver_preload([m for m in modules if m != "__main__"] + ["__main__"])
         events = ctx.SimpleQueue()
         abort = ctx.Event()
-        n = min(self.workers, len(tasks))
         self.n_workers = n
         executor = ProcessPoolExecutor(max_workers=n, mp_context=ctx,
                                        initializer=_init_pool_worker, initargs=(events, abort))
@@ -107,7 +134,7 @@ def _read_events(events: Any, progress: dict[int, tuple[str, int]]) -> None:
         progress[index] = (kind, pid)
 
 
-def _lost_error(tasks: list[Task], events: Any, progress: dict[int, tuple[str, int]],
+def _lost_error(tasks: Sequence[Task], events: Any, progress: dict[int, tuple[str, int]],
                 processes: dict[int, Any]) -> WorkerLost:
     running = {i for i, (kind, _) in progress.items() if kind == "start"}
     # The pool terminates the other workers once one died; a worker stopped while it

@@ -17,8 +17,9 @@ import numpy as np
 import tables as tb
 
 from ...core import Blob, Module
+from ...core.config import Parameter
 from ...dataclasses import NDArray, Table
-from ...exceptions import ConfigError, Km3flowError
+from ...exceptions import Km3flowError
 from .format import (
     COLUMNS_ATTR,
     FORMAT_VERSION,
@@ -319,27 +320,34 @@ class HDF5Sink(Module):
 
         merge_hdf5(part_paths, final_path)
 
+    filename = Parameter((str, os.PathLike), default="dump.h5", check=os.fspath,
+                         help="the output file")
+    keys = Parameter((list, tuple), default=None, help="write only these blob keys")
+    complib = Parameter(str, default="zlib", help="PyTables compression library")
+    complevel = Parameter(int, default=5, help="compression level, 0-9")
+    shuffle = Parameter(bool, default=True, help="PyTables shuffle filter")
+    fletcher32 = Parameter(bool, default=True, help="PyTables Fletcher32 checksums")
+    chunksize = Parameter(int, default=None, help="chunk length (rows) of tables and arrays")
+    n_rows_expected = Parameter(int, default=10000, help="expected rows per table (a hint)")
+    buffer_size = Parameter(int, default=16 * 2**20,
+                            help="bytes buffered in memory before rows are written")
+    flush_frequency = Parameter(int, default=None, help="also write every this many blobs")
+    reset_group_id = Parameter(bool, default=True,
+                               help="overwrite an existing group_id column")
+
     def configure(self) -> None:
-        self.filename = os.fspath(self.get("filename", default="dump.h5"))
-        self.keys = self.get("keys", default=None)
-        self.complib = self.get("complib", default="zlib")
-        self.complevel = self.get("complevel", default=5)
-        self.shuffle = self.get("shuffle", default=True)
-        self.fletcher32 = self.get("fletcher32", default=True)
-        self.chunksize = self.get("chunksize", default=None)
-        self.n_rows_expected = int(self.get("n_rows_expected", default=10000))
-        self.buffer_size = int(self.get("buffer_size", default=16 * 2**20))
-        self.flush_frequency = self.get("flush_frequency", default=None)
-        self.reset_group_id = bool(self.get("reset_group_id", default=True))
-        self.chunkshape = None if self.chunksize is None else (int(self.chunksize),)
+        self.chunkshape = None if self.chunksize is None else (self.chunksize,)
         try:
             self.filters = make_filters(self.complib, self.complevel, self.shuffle,
                                         self.fletcher32)
         except (ValueError, tb.FiltersWarning) as err:
-            raise ConfigError(f"HDF5Sink: bad compression settings: {err}") from err
+            raise self.parameter_error("complib", f"bad compression settings (complib "
+                                       f"{self.complib!r}, complevel {self.complevel}): "
+                                       f"{err}") from err
         directory = os.path.dirname(os.path.abspath(self.filename))
         if not os.path.isdir(directory):
-            raise ConfigError(f"HDF5Sink: the directory of '{self.filename}' does not exist")
+            raise self.parameter_error("filename", f"'{self.filename}': the directory "
+                                       f"does not exist")
         self.tmp_filename = os.path.join(
             directory, f".{os.path.basename(self.filename)}.{uuid.uuid4().hex[:8]}.tmp")
         self.kid = str(uuid.uuid4())

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ...core import Blob, Pump
+from ...core.config import Parameter
 from ...dataclasses import Table
 from ...dataclasses.schema import FillNote
 from ...exceptions import FormatError, Km3flowError
@@ -45,6 +46,19 @@ def read_header(path: str | os.PathLike) -> dict[str, Any] | None:
     finally:
         rfile.close()
     return None if raw is None else parse_header(raw)
+
+
+def _at_least_one(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
+    return value
+
+
+def _known_collections(value: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    unknown = sorted(set(value) - set(COLLECTIONS))
+    if unknown:
+        raise ValueError(f"unknown collections {unknown}; choose from {list(COLLECTIONS)}")
+    return tuple(value)
 
 
 class OfflinePump(Pump):
@@ -88,18 +102,16 @@ class OfflinePump(Pump):
     """
 
     parallel_input = "filename"  # one file per parallel task; FilePump spreads many files
+    filename = Parameter((str, os.PathLike), check=os.fspath, help="the offline ROOT file")
+    step_size = Parameter(int, default=500, check=_at_least_one, help="events per chunk")
+    calibrated = Parameter(bool, default=None,
+                           help="add the hits' pos/dir (default: when the file has them)")
+    collections = Parameter((list, tuple), default=None, check=_known_collections,
+                            help="which of Hits, McHits, Tracks, McTracks to read (all)")
 
     def configure(self) -> None:
-        self.filename = os.fspath(self.require("filename"))
-        self.step_size = int(self.get("step_size", default=500))
-        if self.step_size < 1:
-            raise ValueError(f"step_size must be at least 1, got {self.step_size}")
-        calibrated = self.get("calibrated", default=None)
-        wanted = self.get("collections", default=None)
-        self.collections = tuple(COLLECTIONS) if wanted is None else tuple(wanted)
-        unknown = sorted(set(self.collections) - set(COLLECTIONS))
-        if unknown:
-            raise ValueError(f"unknown collections {unknown}; choose from {list(COLLECTIONS)}")
+        calibrated = self.calibrated
+        self.collections = tuple(COLLECTIONS) if self.collections is None else self.collections
         self._file = open_root_file(self.filename)
         try:
             self._tree = get_tree(self._file, "E", self.filename, "aanet events")

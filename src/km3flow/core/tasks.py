@@ -1,30 +1,36 @@
-"""Turn a pipeline's definition into tasks, and the tasks' results back into one result.
+"""Task drains: split a pipeline into tasks over its pump's files, run them, join the results.
 
-Work is split over the pump's input files: the pump class names the parameter that holds
-them (``parallel_input = "filenames"``, or a tuple of names it accepts, the first one
-given is used); every task rebuilds the whole chain from the
-module specs with that parameter set to its share of the files. An output module names
-the parameter holding its output path (``parallel_output = "filename"``); each task
-writes ``<path>.part-<k>`` and the parent merges the parts with the module class's
-``merge_outputs(part_paths, final_path)``.
+``Pipeline.drain(executor=…)``/``drain(workers=…)`` calls :func:`drain_tasks`. Work is
+split over the pump's input files: the pump class names the parameter that holds them
+(``parallel_input = "filenames"``, or a tuple of names it accepts, the first one given
+is used); every task rebuilds the whole chain from the module specs with that parameter
+set to its share of the files. An output module names the parameter holding its output
+path (``parallel_output = "filename"``); each task writes ``<path>.part-<k>`` and the
+parent merges the parts with the module class's ``merge_outputs(part_paths, final_path)``.
+The tasks themselves are run by an :class:`~km3flow.core.executor.Executor`.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import pickle
 import re
+import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..core.module import Module, Pump
-from ..core.pipeline import ModuleSpec, Pipeline
-from ..exceptions import ConfigError, Km3flowError
+from ..exceptions import ConfigError, Km3flowError, WorkerError, WorkerInterrupted
 from ..logger import get_logger
-from .worker import Task, TaskReport
+from .blob import Blob
+from .executor import Executor, Task, TaskReport
+from .module import Module, Pump
+from .task_summary import ParallelSummary
+from .timing import peak_memory_mb
 
-log = get_logger("ParallelPlan")
+if TYPE_CHECKING:
+    from .pipeline import ModuleSpec, Pipeline
+
+log = get_logger("TaskDrain")
 
 
 @dataclass
@@ -67,7 +73,7 @@ def plan_tasks(pipe: Pipeline, files_per_task: int = 1) -> tuple[list[Task], lis
     if not (isinstance(factory, type) and issubclass(factory, Pump)):
         raise ConfigError(f"the first module '{pump.name}' is not a Pump; parallel draining "
                           f"splits the work over a pump's input files")
-    declared = getattr(factory, "parallel_input", None)
+    declared = factory.parallel_input
     if not declared:
         raise ConfigError(
             f"pump {factory.__name__} does not say which parameter holds its input files "
@@ -106,14 +112,16 @@ def _plan_outputs(specs: list[ModuleSpec]) -> list[OutputSpec]:
     outputs = []
     for spec in specs[1:]:
         factory = spec.factory
-        param = getattr(factory, "parallel_output", None) if isinstance(factory, type) else None
+        if not (isinstance(factory, type) and issubclass(factory, Module)):
+            continue
+        param = factory.parallel_output
         if not param:
             continue
         if spec.params.get(param) is None:
             # Every worker would write the module's default path: they would collide.
             raise ConfigError(f"output module '{spec.name}' needs an explicit '{param}' "
                               f"parameter to run in parallel")
-        if not callable(getattr(factory, "merge_outputs", None)):
+        if not factory.can_merge_outputs():
             raise ConfigError(f"output module {factory.__name__} declares parallel_output but "
                               f"has no merge_outputs(part_paths, final_path) classmethod")
         path = os.fspath(spec.params[param])
@@ -138,6 +146,8 @@ def check_picklable(task: Task) -> None:
 
 def remove_stale_parts(outputs: list[OutputSpec]) -> None:
     """Remove ``<path>.part-<k>`` files left by an earlier failed run."""
+    import glob  # only task drains need it; keeps `import km3flow.core` light
+
     for out in outputs:
         pattern = re.compile(re.escape(os.path.basename(out.path)) + r"\.part-\d+$")
         for stale in glob.glob(glob.escape(out.path) + ".part-*"):
@@ -215,3 +225,113 @@ def combine_results(specs: list[ModuleSpec], reports: list[TaskReport]) -> dict[
         else:
             combined[spec.name] = values
     return combined
+
+
+def drain_tasks(pipe: Pipeline, executor: Executor, cycles: int | None = None,
+                ordered: bool = True, files_per_task: int = 1, merge: bool = True) -> Blob:
+    """Drain ``pipe`` with one task per input file (or chunk of files) on ``executor``.
+
+    Called by ``Pipeline.drain(executor=…)`` / ``drain(workers=…)``. Every task rebuilds
+    the module chain from the pipeline's specs with the pump's ``parallel_input``
+    parameter set to its file(s); output modules with ``parallel_output`` write
+    ``<path>.part-<k>`` files that are merged into ``<path>`` once all tasks succeeded.
+    The pipeline's own module instances are never drained.
+
+    Parameters
+    ----------
+    pipe
+        The pipeline; its pump must be attached as a class that declares
+        ``parallel_input``.
+    executor
+        What runs the tasks.
+    cycles
+        Not supported (a cycle limit has no per-file meaning); must be None.
+    ordered
+        Merge output parts and list finish() results in input order (the serial run's
+        order). ``False`` uses the order in which tasks completed.
+    files_per_task
+        How many input files one task handles (for pumps taking a list of files).
+    merge
+        Merge the output parts into the output path (default). ``False`` keeps one output
+        per task instead, renamed from ``out.h5.part-3`` to ``out.0003.h5`` (listed in
+        ``pipe.parallel_summary.outputs``): for very large runs, where one process
+        rewriting all data would be the bottleneck.
+
+    Returns
+    -------
+    Blob
+        The finish() results by module name: combined with the module class's ``merge``
+        classmethod where it has one, else a list with one entry per task.
+
+    Raises
+    ------
+    WorkerError
+        A module failed in a task; names worker, module, cycle and input file(s).
+    WorkerLost
+        A worker process died (e.g. SIGKILL); names the file it was processing.
+    KeyboardInterrupt
+        After Ctrl-C, once all workers are stopped.
+    """
+    if cycles is not None:
+        raise ConfigError("cycles= cannot be combined with workers=/executor=: a cycle limit "
+                          "has no meaning per input file; limit the input files instead")
+    if pipe.finished:
+        raise Km3flowError("this pipeline has been drained and finished already; "
+                           "build a new one to run again")
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    tasks, outputs = plan_tasks(pipe, files_per_task=files_per_task)
+    pipe.hand_over()
+    remove_stale_parts(outputs)
+    print(f"Draining {len(tasks)} tasks over {sum(len(t.input_files) for t in tasks)} input "
+          f"files with {executor.description}.")
+    reports = executor.run(tasks)
+    by_task = sorted(reports, key=lambda r: r.index)
+    _raise_for_failures(by_task, len(tasks))
+    ordered_reports = by_task if ordered else reports
+    merge0 = time.perf_counter()
+    if merge:
+        merge_outputs(outputs, ordered_reports)
+        kept = {o.module: [o.path] for o in outputs}
+    else:
+        kept = keep_parts(outputs, by_task)
+    merge_wall = time.perf_counter() - merge0
+    results = combine_results(pipe.specs, ordered_reports)
+    summary = ParallelSummary(
+        executor=executor.description, n_workers=executor.n_workers, tasks=by_task,
+        wall=time.perf_counter() - wall0, parent_cpu=time.process_time() - cpu0,
+        merge_wall=merge_wall, parent_peak_mb=peak_memory_mb(), outputs=kept)
+    pipe.record_task_drain(summary, results)
+    print(summary.text())
+    return pipe.finish_results
+
+
+def _raise_for_failures(reports: list[TaskReport], n_tasks: int) -> None:
+    failed = [r for r in reports if r.status == "failed"]
+    interrupted = [r for r in reports if r.status == "interrupted"]
+    done = [r for r in reports if r.status == "done"]
+    if not failed and not interrupted and len(done) == n_tasks:
+        return
+    parts_note = ("no output was merged; part files of tasks that ran are left named "
+                  "'<output>.part-<task>'")
+    if failed:
+        first = min(failed, key=lambda r: r.ended)
+        err = first.error
+        assert err is not None
+        files = ", ".join(repr(f) for f in first.input_files)
+        # A ModuleError's message names the module and cycle already.
+        where = "" if err.module else " while building the pipeline"
+        message = (f"worker {first.worker} failed on {files} (task {first.index}){where}: "
+                   f"{err.message}; {len(done)} of {n_tasks} tasks completed, {parts_note}")
+        error = WorkerError(message, module=err.module, cycle=err.cycle, worker=first.worker,
+                            task=first.index, input_files=first.input_files,
+                            remote_traceback=err.traceback)
+        if err.exception is not None:
+            raise error from err.exception
+        raise error
+    if interrupted:
+        first = interrupted[0]
+        raise WorkerInterrupted(
+            f"worker {first.worker} was stopped by a signal while processing "
+            f"{', '.join(repr(f) for f in first.input_files)} (task {first.index}); "
+            f"{parts_note}")
+    raise Km3flowError(f"only {len(done)} of {n_tasks} tasks completed; {parts_note}")

@@ -1,11 +1,11 @@
-"""The summary of a parallel drain: per-worker and total cycles, times and memory."""
+"""The summary of a task drain (serial or parallel): per-worker and total cycles, times, memory."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..core.timing import RunningStats
-from .worker import ModuleStats, TaskReport
+from .executor import ModuleStats, TaskReport
+from .timing import RunningStats
 
 
 @dataclass
@@ -29,7 +29,7 @@ class ParallelSummary:
     executor
         What ran the tasks, e.g. ``"process pool (forkserver), 2 workers"``.
     tasks
-        One :class:`~km3flow.parallel.worker.TaskReport` per task, in task order.
+        One :class:`~km3flow.core.executor.TaskReport` per task, in task order.
     workers
         Per-worker totals.
     wall
