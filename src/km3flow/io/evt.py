@@ -36,7 +36,8 @@ import io
 import mmap
 import os
 import re
-from typing import Any
+from collections import defaultdict
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -56,6 +57,49 @@ NUMERIC_TAGS = frozenset({
     "track_sealepton", "track_fit", "hit", "hit_raw", "total_hits", "weights", "w2list",
     "w3list", "eventtime",
 })
+
+
+class _TagSpec(NamedTuple):
+    """What a known tag's lines must hold: the numbers of values a file may use (one of
+    them per file), the integer columns for each, and whether NaN/inf may occur."""
+
+    widths: tuple[int, ...] | None  # None: any width, but the same on every line of a file
+    ints: dict[int, tuple[int, ...]]  # width → integer columns (0-based)
+    finite: bool = True
+
+
+def _track(*widths: int) -> _TagSpec:
+    # id, x, y, z, dx, dy, dz, E, t, type [, length or 0]; CORANT's 13/14 columns end with
+    # particle id, is_charm, mother and grandmother ids (+ one more integer in v5)
+    return _TagSpec(widths, {10: (0, 9), 11: (0, 9), 13: (0, 9, 10, 11, 12),
+                             14: (0, 9, 10, 11, 12, 13)})
+
+
+# The layouts of the tags km3flow interprets, as written by the producers in km3net-testdata
+# (GENHEN/KM3, gSeaGen 4 and 7, KM3Sim, MUPAGE, CORANT 4/5). Which of the allowed widths a
+# file uses is fixed by the first line of the tag that is read ("by file version").
+TAG_SPECS: dict[str, _TagSpec] = {
+    "neutrino": _TagSpec((14, 13), {14: (0, 11, 12, 13), 13: (0, 9, 10, 11, 12)}),
+    "primarylepton": _track(10, 11),
+    "track_in": _track(10, 11, 13),
+    "track_aux": _track(10, 11),
+    "track_earthlepton": _track(10, 11),
+    "track_primary": _track(10),
+    "center_on_can": _track(10),
+    "track_seamuon": _track(13, 14),
+    "track_seaneutrino": _track(13, 14),
+    "track_sealepton": _track(13, 14),
+    "track_bundle": _TagSpec((8,), {8: (0,)}),
+    "hit": _TagSpec((8, 9), {8: (0, 1, 4, 5, 6), 9: (0, 1, 4, 5, 6)}),
+    "hit_raw": _TagSpec((4,), {4: (0, 1)}),
+    "total_hits": _TagSpec((1,), {1: (0,)}),
+    "eventtime": _TagSpec((2,), {2: (0, 1)}),
+    # weight vectors: any float, NaN/inf included, is kept as written (nothing is altered)
+    "weights": _TagSpec((3,), {}, finite=False),
+    "w3list": _TagSpec((3,), {}, finite=False),
+    "w2list": _TagSpec(None, {}, finite=False),
+}
+_MAX_LISTED = 5  # line numbers / event indices named per kind in a lenient or sanity report
 
 NEUTRINO_DTYPE = np.dtype([
     ("id", "<i4"), ("pos_x", "<f8"), ("pos_y", "<f8"), ("pos_z", "<f8"),
@@ -163,6 +207,13 @@ class EvtPump(Pump):
 
     def configure(self) -> None:
         self.filename = os.fspath(self.require("filename"))
+        self.strict = bool(self.get("strict", default=True))
+        # file-wide state of the checks: the width each known tag has in this file (and the
+        # line that fixed it), lenient drops and sanity findings not yet reported
+        self._widths: dict[str, tuple[int, int]] = {}
+        self._dropped: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        self._n_dropped: dict[str, int] = defaultdict(int)
+        self._odd: dict[str, set[int]] = defaultdict(set)
         self._file = open(self.filename, "rb")  # noqa: SIM115 (held open, closed by close())
         try:
             size = os.fstat(self._file.fileno()).st_size
@@ -239,6 +290,27 @@ class EvtPump(Pump):
             ends.append(pos)
         self._starts = np.array(starts, dtype=np.int64)
         self._ends = np.array(ends, dtype=np.int64)
+        self._check_event_ids()
+
+    def _check_event_ids(self) -> None:
+        """Log once when event ids (EventInfo.mc_id) repeat: a format cannot forbid it, but
+        a copied event or a concatenation of two files is the usual cause."""
+        data = self._data
+        ids = []
+        for s in self._starts.tolist():
+            toks = data[s + len(_START):data.find(b"\n", s)].split()
+            ids.append(toks[0] if toks else b"")
+        if len(ids) < 2:
+            return
+        values, first, counts = np.unique(np.array(ids), return_index=True,
+                                          return_counts=True)
+        if (counts > 1).any():
+            rep = np.flatnonzero(counts > 1)
+            n_extra = int((counts[rep] - 1).sum())
+            examples = ", ".join(f"{values[k].decode('utf-8', 'replace')} ({counts[k]}x, "
+                                 f"first in event {first[k]})" for k in rep[:_MAX_LISTED])
+            self.log.warning("%s: %d of %d events repeat an event id (mc_id) used earlier in "
+                             "the file: %s", self.filename, n_extra, len(ids), examples)
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -277,9 +349,14 @@ class EvtPump(Pump):
                     tags["start_event"] = tuple(int(t) for t in toks)
                 except ValueError:
                     tags["start_event"] = None
-                if not tags["start_event"]:
-                    raise self._err("expected 'start_event: <event id> <n>' with integers",
+                if not tags["start_event"] or (len(toks) != 2 and self.strict):
+                    raise self._err("expected 'start_event: <event id> <n>' with two integers"
+                                    f", got {len(toks)} values" if tags["start_event"] else
+                                    "expected 'start_event: <event id> <n>' with integers",
                                     base + a)
+                if len(toks) != 2:  # lenient: the event is kept, the line is reported
+                    self._drop("start_event", "wrong number of values (kept)",
+                               [_line_of(self._data, base + a)])
                 state = 1
                 continue
             if state == 0:
@@ -293,15 +370,38 @@ class EvtPump(Pump):
             tags[tag] = values
         if state != 2:
             raise self._err("expected 'end_event:'", base + len(chunk) - 1)
+        self._sanity(tags, index)
         return tags
+
+    def _sanity(self, tags: dict[str, Any], index: int) -> None:
+        """Note events whose lines look deleted or repeated (reported by :meth:`report`):
+        hit ids that are not 1..n, repeated track_in ids, a total_hits that is neither 0
+        (not filled, as in KM3's output) nor the number of hit lines."""
+        hits = tags.get("hit")
+        if hits is None:
+            hits = tags.get("hit_raw")
+        n_hits = None
+        if isinstance(hits, np.ndarray) and hits.shape[1]:
+            n_hits = len(hits)
+            if not np.array_equal(hits[:, 0], np.arange(1, n_hits + 1)):
+                self._odd["hit ids are not 1..n"].add(index)
+        tracks = tags.get("track_in")
+        if isinstance(tracks, np.ndarray) and len(tracks) > 1 and tracks.shape[1]:
+            if len(np.unique(tracks[:, 0])) < len(tracks):
+                self._odd["repeated track_in ids"].add(index)
+        total = tags.get("total_hits")
+        if isinstance(total, np.ndarray) and total.size:
+            value = total.flat[0]
+            if value != 0 and value != (n_hits or 0):
+                self._odd["total_hits differs from the number of hit lines"].add(index)
 
     def _parse_run(self, tag: str, block: bytes, n_lines: int, offset: int) -> Any:
         colon = block.index(b":")
         prefix = block[:colon + 1]
         if len(block) > 8 * _BULK_MIN_TOKENS:
             arr = _bulk(block, prefix, n_lines)
-            if arr is not None:
-                return arr
+            if arr is not None:  # every row has the same number of values
+                return self._validate(tag, arr, None, offset)
         if n_lines == 1:
             body = block[colon + 1:]
             rows = [body.split()]
@@ -318,24 +418,142 @@ class EvtPump(Pump):
             if len(widths) == 1:
                 # a flat token list converts several times faster than a nested one
                 flat = rows[0] if n_lines == 1 else body.split()
-                return np.array(flat, dtype=np.float64).reshape(n_lines, -1)
+                arr = np.array(flat, dtype=np.float64).reshape(n_lines, -1)
+                return self._validate(tag, arr, None, offset)
             width = max(widths)
             out = np.full((n_lines, width), np.nan)
             for k, r in enumerate(rows):
                 out[k, :len(r)] = np.array(r, dtype=np.float64)
-            return out
+            return self._validate(tag, out, np.array([len(r) for r in rows]), offset)
         except ValueError:
-            if tag in NUMERIC_TAGS:
-                for k, r in enumerate(rows):
-                    try:
-                        np.array(r, dtype=np.float64)
-                    except ValueError:
-                        line_off = offset + _nth_line_offset(block, k)
-                        raise self._err(f"expected numbers in the '{tag}' line, got "
-                                        f"{b' '.join(r)[:60].decode('utf-8', 'replace')!r}",
-                                        line_off) from None
-                raise
-            return [[t.decode("utf-8", "replace") for t in r] for r in rows]
+            if tag not in NUMERIC_TAGS:
+                return [[t.decode("utf-8", "replace") for t in r] for r in rows]
+        # a numeric tag with a token that is not a number: name its line, or drop the line
+        keep: list[np.ndarray] = []
+        row_widths: list[int] = []
+        kept_at: list[int] = []
+        first_line = None
+        for k, r in enumerate(rows):
+            try:
+                keep.append(np.array(r, dtype=np.float64))
+                row_widths.append(len(r))
+                kept_at.append(k)
+            except ValueError:
+                if self.strict:
+                    raise self._err(f"expected numbers in the '{tag}' line, got "
+                                    f"{b' '.join(r)[:60].decode('utf-8', 'replace')!r}",
+                                    offset + _nth_line_offset(block, k)) from None
+                if first_line is None:
+                    first_line = _line_of(self._data, offset)
+                self._drop(tag, "not a number", [first_line + k])
+        if not keep:
+            return np.zeros((0, max(widths)))
+        out = np.full((len(keep), max(row_widths)), np.nan)
+        for k, r in enumerate(keep):
+            out[k, :len(r)] = r
+        return self._validate(tag, out, np.array(row_widths), offset, np.array(kept_at))
+
+    def _validate(self, tag: str, arr: np.ndarray, row_widths: np.ndarray | None,
+                  offset: int, rows_at: np.ndarray | None = None) -> np.ndarray:
+        """Check a run of ``tag`` lines (``arr``: one row per line, short rows NaN-padded,
+        ``row_widths``: values per line, None when all have ``arr.shape[1]``; ``rows_at``:
+        the line of each row within the run when lines were dropped already) against
+        :data:`TAG_SPECS`: raise a FormatError for the first bad line (strict) or drop the
+        bad lines and count them (lenient). Vectorised: a few whole-array numpy passes."""
+        spec = TAG_SPECS.get(tag)
+        if spec is None:
+            return arr
+        n, width = arr.shape
+        known = self._widths.get(tag)
+        if known is None:  # the first line with an allowed width fixes the file's layout
+            cand = np.full(n, width) if row_widths is None else row_widths
+            ok = (cand >= 1) if spec.widths is None else np.isin(cand, spec.widths)
+            if ok.any():
+                k = int(np.argmax(ok))
+                at = k if rows_at is None else int(rows_at[k])
+                known = self._widths[tag] = (int(cand[k]), _line_of(self._data, offset) + at)
+        want = known[0] if known is not None else -1
+        # rows of the wrong width; then, among the others, non-integers and non-finite values
+        if row_widths is None:
+            bad_width = np.full(n, width != want)
+        else:
+            bad_width = row_widths != want
+        if bad_width.all():
+            bad_int = bad_fin = bad_width
+        else:
+            body = arr[:, :want] if width > want else arr
+            ints = spec.ints.get(want, ())
+            if ints:
+                sub = body[:, ints]
+                bad_int = ~(np.isfinite(sub) & (sub == np.round(sub))).all(axis=1) & ~bad_width
+            else:
+                bad_int = np.zeros(n, bool)
+            if spec.finite:
+                bad_fin = ~np.isfinite(body).all(axis=1) & ~bad_width & ~bad_int
+            else:
+                bad_fin = np.zeros(n, bool)
+            if not (bad_width.any() or bad_int.any() or bad_fin.any()):
+                return body
+        bad = bad_width | bad_int | bad_fin
+        first = _line_of(self._data, offset)
+        got = np.full(n, width) if row_widths is None else row_widths
+        if self.strict:
+            k = int(np.argmax(bad))
+            line = first + k
+            if bad_width[k]:
+                if known is None:
+                    what = (" or ".join(str(w) for w in spec.widths) + " values"
+                            if spec.widths else "at least one value")
+                else:
+                    what = (f"{want} values, as the '{tag}' line {known[1]} of this file"
+                            if known[1] != line else f"{want} values")
+                msg = f"expected {what} in the '{tag}' line, got {int(got[k])}"
+            else:
+                row = arr[k, :want]
+                if bad_int[k]:
+                    col = next(c for c in spec.ints[want]
+                               if not (np.isfinite(row[c]) and row[c] == round(row[c])))
+                    msg = (f"expected an integer in column {col + 1} of the '{tag}' line, "
+                           f"got {row[col]!r}")
+                else:
+                    col = int(np.argmax(~np.isfinite(row)))
+                    msg = (f"expected a finite number in column {col + 1} of the '{tag}' "
+                           f"line, got {row[col]!r}")
+            raise FormatError(msg, path=self.filename, line=line)
+        lines = first + (np.arange(n) if rows_at is None else rows_at)
+        for kind, mask in (("wrong number of values", bad_width), ("not an integer", bad_int),
+                           ("not finite", bad_fin)):
+            if mask.any():
+                self._drop(tag, kind, lines[mask].tolist())
+        good = arr[~bad]
+        return good[:, :want] if want >= 0 else good[:, :0]
+
+    def _drop(self, tag: str, kind: str, lines: list[int]) -> None:
+        self._n_dropped[tag] += len(lines)
+        listed = self._dropped[tag][kind]
+        listed.extend(lines[:max(_MAX_LISTED - len(listed), 0)])
+
+    def report(self) -> None:
+        """Log what lenient reading dropped and what the sanity checks found since the last
+        report, as one warning each (called by :meth:`close`, so once per file)."""
+        if self._n_dropped:
+            parts = []
+            for tag, n in sorted(self._n_dropped.items()):
+                kinds = "; ".join(f"{kind} (lines {', '.join(map(str, lines))}"
+                                  f"{', …' if n > len(lines) else ''})"
+                                  for kind, lines in self._dropped[tag].items())
+                parts.append(f"{tag}: {n} ({kinds})")
+            self.log.warning("%s: %d lines dropped (strict=False): %s", self.filename,
+                             sum(self._n_dropped.values()), "; ".join(parts))
+            self._n_dropped.clear()
+            self._dropped.clear()
+        if self._odd:
+            parts = [f"{kind}: {len(events)} events (e.g. event "
+                     f"{', '.join(map(str, sorted(events)[:_MAX_LISTED]))})"
+                     for kind, events in sorted(self._odd.items())]
+            self.log.warning("%s: suspicious events (a line deleted or repeated?): %s",
+                             self.filename, "; ".join(parts))
+            self._odd.clear()
 
     def get_blob(self, index: int) -> Blob:
         tags = self.parse_tags(index)
@@ -363,6 +581,8 @@ class EvtPump(Pump):
         return blob
 
     def close(self) -> None:
+        if hasattr(self, "_odd"):
+            self.report()
         data = getattr(self, "_data", None)
         if isinstance(data, mmap.mmap):
             data.close()
