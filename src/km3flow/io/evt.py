@@ -81,7 +81,7 @@ def _track(*widths: int) -> _TagSpec:
 TAG_SPECS: dict[str, _TagSpec] = {
     "neutrino": _TagSpec((14, 13), {14: (0, 11, 12, 13), 13: (0, 9, 10, 11, 12)}),
     "primarylepton": _track(10, 11),
-    "track_in": _track(10, 11, 13),
+    "track_in": _track(10, 11, 13, 14),
     "track_aux": _track(10, 11),
     "track_earthlepton": _track(10, 11),
     "track_primary": _track(10),
@@ -99,6 +99,10 @@ TAG_SPECS: dict[str, _TagSpec] = {
     "w3list": _TagSpec((3,), {}, finite=False),
     "w2list": _TagSpec(None, {}, finite=False),
 }
+# CORANT's layouts of tags other producers write with 10/11 (track_in) or 14 (neutrino) values
+_CORANT_WIDTHS = {"neutrino": (13,), "track_in": (13, 14)}
+_LAYOUT_SAMPLE = 16  # lines of a tag looked at to find the file's layout
+_LAYOUT_WINDOW = 64 << 20  # bytes after the header searched for them
 _MAX_LISTED = 5  # line numbers / event indices named per kind in a lenient or sanity report
 
 NEUTRINO_DTYPE = np.dtype([
@@ -210,7 +214,7 @@ class EvtPump(Pump):
         self.strict = bool(self.get("strict", default=True))
         # file-wide state of the checks: the width each known tag has in this file (and the
         # line that fixed it), lenient drops and sanity findings not yet reported
-        self._widths: dict[str, tuple[int, int]] = {}
+        self._widths: dict[str, tuple[int, int] | None] = {}  # tag → (width, line offset)
         self._dropped: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         self._n_dropped: dict[str, int] = defaultdict(int)
         self._odd: dict[str, set[int]] = defaultdict(set)
@@ -224,6 +228,9 @@ class EvtPump(Pump):
             self.close()
             raise
         self.header = _parse_header_lines(bytes(self._data[:self._header_end]))
+        programs = {v[0].lower() for k in ("physics", "simul") for v in self.header.get(k, [])
+                    if v}
+        self._producer = ("corant" if "corant" in programs else "other") if programs else None
         self.raw_header = header_table(self.header)
         run = self.header.get("start_run", [[]])
         try:
@@ -330,6 +337,7 @@ class EvtPump(Pump):
         if not chunk.endswith(b"\n"):
             chunk += b"\n"
         tags: dict[str, Any] = {}
+        self._dropped_here = False
         state = 0  # 0: expect start_event, 1: body, 2: after end_event
         for kind, a, b, n_lines in _runs(chunk):
             if kind is None:
@@ -370,7 +378,8 @@ class EvtPump(Pump):
             tags[tag] = values
         if state != 2:
             raise self._err("expected 'end_event:'", base + len(chunk) - 1)
-        self._sanity(tags, index)
+        if not self._dropped_here:
+            self._sanity(tags, index)
         return tags
 
     def _sanity(self, tags: dict[str, Any], index: int) -> None:
@@ -464,14 +473,10 @@ class EvtPump(Pump):
         if spec is None:
             return arr
         n, width = arr.shape
-        known = self._widths.get(tag)
-        if known is None:  # the first line with an allowed width fixes the file's layout
-            cand = np.full(n, width) if row_widths is None else row_widths
-            ok = (cand >= 1) if spec.widths is None else np.isin(cand, spec.widths)
-            if ok.any():
-                k = int(np.argmax(ok))
-                at = k if rows_at is None else int(rows_at[k])
-                known = self._widths[tag] = (int(cand[k]), _line_of(self._data, offset) + at)
+        allowed = self._allowed(tag, spec)
+        if tag not in self._widths:
+            self._widths[tag] = self._layout(tag, allowed)
+        known = self._widths[tag]
         want = known[0] if known is not None else -1
         # rows of the wrong width; then, among the others, non-integers and non-finite values
         if row_widths is None:
@@ -502,11 +507,11 @@ class EvtPump(Pump):
             line = first + k
             if bad_width[k]:
                 if known is None:
-                    what = (" or ".join(str(w) for w in spec.widths) + " values"
-                            if spec.widths else "at least one value")
+                    what = (" or ".join(str(w) for w in allowed) + " values"
+                            if allowed else "at least one value")
                 else:
-                    what = (f"{want} values, as the '{tag}' line {known[1]} of this file"
-                            if known[1] != line else f"{want} values")
+                    what = (f"{want} values (as line {_line_of(self._data, known[1])}, the "
+                            "file's layout)")
                 msg = f"expected {what} in the '{tag}' line, got {int(got[k])}"
             else:
                 row = arr[k, :want]
@@ -514,11 +519,11 @@ class EvtPump(Pump):
                     col = next(c for c in spec.ints[want]
                                if not (np.isfinite(row[c]) and row[c] == round(row[c])))
                     msg = (f"expected an integer in column {col + 1} of the '{tag}' line, "
-                           f"got {row[col]!r}")
+                           f"got {float(row[col])!r}")
                 else:
                     col = int(np.argmax(~np.isfinite(row)))
                     msg = (f"expected a finite number in column {col + 1} of the '{tag}' "
-                           f"line, got {row[col]!r}")
+                           f"line, got {float(row[col])!r}")
             raise FormatError(msg, path=self.filename, line=line)
         lines = first + (np.arange(n) if rows_at is None else rows_at)
         for kind, mask in (("wrong number of values", bad_width), ("not an integer", bad_int),
@@ -528,7 +533,44 @@ class EvtPump(Pump):
         good = arr[~bad]
         return good[:, :want] if want >= 0 else good[:, :0]
 
+    def _allowed(self, tag: str, spec: _TagSpec) -> tuple[int, ...] | None:
+        """The widths ``tag`` may have in this file: CORANT's 13/14-value neutrino and
+        track_in lines only in CORANT files (or files without a header)."""
+        if spec.widths is None or tag not in _CORANT_WIDTHS or self._producer is None:
+            return spec.widths
+        corant = set(_CORANT_WIDTHS[tag])
+        if self._producer == "corant":
+            return tuple(w for w in spec.widths if w in corant)
+        return tuple(w for w in spec.widths if w not in corant)
+
+    def _layout(self, tag: str, allowed: tuple[int, ...] | None) -> tuple[int, int] | None:
+        """The number of values of ``tag`` in this file and the byte offset of a line that
+        has it: the most common allowed width among the first lines of the tag in the file
+        (up to 16, found with ``find``; ties go to the smaller width), so that one bad line
+        does not set the layout, whichever event is read first."""
+        data = self._data
+        key = b"\n" + tag.encode() + b":"
+        pos = max(self._header_end - 1, 0)
+        stop = min(len(data), pos + _LAYOUT_WINDOW)
+        seen: dict[int, tuple[int, int]] = {}  # width → (count, offset of its first line)
+        for _ in range(_LAYOUT_SAMPLE):
+            i = data.find(key, pos, stop)
+            if i < 0:
+                break
+            eol = data.find(b"\n", i + 1)
+            eol = len(data) if eol < 0 else eol
+            w = len(data[i + len(key):eol].split())
+            if (allowed is None and w > 0) or (allowed is not None and w in allowed):
+                count, first = seen.get(w, (0, i + 1))
+                seen[w] = (count + 1, first)
+            pos = eol
+        if not seen:
+            return None
+        width = min(seen, key=lambda w: (-seen[w][0], w))
+        return width, seen[width][1]
+
     def _drop(self, tag: str, kind: str, lines: list[int]) -> None:
+        self._dropped_here = True  # the event's sanity checks would only echo the drop
         self._n_dropped[tag] += len(lines)
         listed = self._dropped[tag][kind]
         listed.extend(lines[:max(_MAX_LISTED - len(listed), 0)])
