@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", default=None,
                         help="a DETX/DATX file to calibrate hits with on the way")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--lenient", action="store_true",
+                        help="EVT: drop malformed lines with one warning per file instead of "
+                             "stopping at the first (strict=False)")
     from ..parallel.options import add_parallel_arguments
 
     add_parallel_arguments(parser)
@@ -27,7 +30,8 @@ def build_pipeline(args: argparse.Namespace):
     from ..modules import ProgressBar
 
     pipe = Pipeline()
-    pipe.attach(FilePump, filenames=list(args.inputs))
+    pipe.attach(FilePump, filenames=list(args.inputs),
+                reader_params={"strict": False} if args.lenient else None)
     if args.detector:
         from ..calib import Calibration
 
