@@ -107,7 +107,7 @@ def _checked_lines(lines: list[bytes]) -> list[int]:
     """Indices of the event lines whose number of values EvtPump checks: tags with a fixed
     layout, and free-width tags (w2list) that occur on more than one line of the file (a
     single w2list line of a one-event file cannot be told from another generator version)."""
-    from km3flow.io.evt import TAG_SPECS
+    from km3flow.io.evt_checks import TAG_SPECS
 
     body = next(k for k, ln in enumerate(lines) if ln.startswith(b"start_event:"))
     tags = [ln.split(b":", 1)[0].strip().decode() if b":" in ln else "" for ln in lines]
@@ -129,7 +129,7 @@ def test_value_count_mutations(testdata, tmp_path, name, capsys):
     """One value dropped from or added to a random checked line: strict reading raises a
     FormatError naming that line; lenient reading gives the original values without that
     line and says so. Never different values in silence."""
-    from km3flow.io.evt import TAG_SPECS
+    from km3flow.io.evt_checks import TAG_SPECS
 
     lines = Path(testdata(name)).read_bytes().split(b"\n")
     with EvtPump(filename=testdata(name)) as pump:

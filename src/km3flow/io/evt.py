@@ -28,6 +28,29 @@ Each blob holds:
   ``start_run``, ``weight_w1..w3`` from ``weights``; other fields 0;
 - ``RawHeader`` (h5loc ``/raw_header``, written once) and ``raw_header`` (dict tag → list of
   token lists, as KM3Pipe's EvtPump gave it).
+
+Checks (nothing is altered in silence; :mod:`km3flow.io.evt_checks`). Every line of a tag
+km3flow interprets (``TAG_SPECS``: tracks, ``neutrino``, ``primarylepton``, ``hit``,
+``hit_raw``, ``total_hits``, ``eventtime``, weight vectors) must have the number of values
+of the file's layout for that tag: one of the widths producers write (``track_in``: 10 for KM3Sim/MUPAGE,
+11 for KM3 or gSeaGen v7, 13/14 for CORANT), the same on every line of a file. The layout is
+the most common width among the first 16 lines of the tag in the file, so it does not depend
+on which event is read first. Integer columns (ids, PDG/GEANT codes, PMT ids, interaction
+types) must hold integers, and values must be finite except in ``weights``/``w2list``/
+``w3list``, which keep NaN/inf as written. ``start_event`` needs two integers. A violation is
+a :class:`~km3flow.exceptions.FormatError` naming file, line and tag. Tags km3flow does not
+interpret (``target``, ``vertex``, ``corsika_evno``, …) are kept raw with any number of
+values (shorter rows NaN-padded, text as token lists); ``track_fit`` must be numeric.
+
+With ``strict=False`` a bad line is dropped (the rest of the event is kept; a bad
+``start_event`` line is kept), and ONE warning per file is logged when the pump is closed:
+lines dropped per tag, with the kind of problem and the first line numbers.
+Dropping, rather than filling in NaN, keeps integer columns honest (they have no NaN).
+
+Sanity warnings, for what the format cannot forbid, are logged once per file: repeated event
+ids (``mc_id``) when the file is opened; when it is closed, events whose hit ids are not
+1..n, whose ``track_in`` ids repeat, or whose ``total_hits`` is neither 0 nor the number of
+hit lines (a line deleted or duplicated).
 """
 
 from __future__ import annotations
@@ -36,14 +59,15 @@ import io
 import mmap
 import os
 import re
-from collections import defaultdict
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from ..core import Blob, Pump
 from ..dataclasses import Table
 from ..exceptions import FormatError
+from .evt_checks import LineChecks
+from .evt_checks import line_of as _line_of
 
 __all__ = ["NEUTRINO_DTYPE", "EvtPump", "header_table", "read_evt_header"]
 
@@ -58,52 +82,6 @@ NUMERIC_TAGS = frozenset({
     "w3list", "eventtime",
 })
 
-
-class _TagSpec(NamedTuple):
-    """What a known tag's lines must hold: the numbers of values a file may use (one of
-    them per file), the integer columns for each, and whether NaN/inf may occur."""
-
-    widths: tuple[int, ...] | None  # None: any width, but the same on every line of a file
-    ints: dict[int, tuple[int, ...]]  # width → integer columns (0-based)
-    finite: bool = True
-
-
-def _track(*widths: int) -> _TagSpec:
-    # id, x, y, z, dx, dy, dz, E, t, type [, length or 0]; CORANT's 13/14 columns end with
-    # particle id, is_charm, mother and grandmother ids (+ one more integer in v5)
-    return _TagSpec(widths, {10: (0, 9), 11: (0, 9), 13: (0, 9, 10, 11, 12),
-                             14: (0, 9, 10, 11, 12, 13)})
-
-
-# The layouts of the tags km3flow interprets, as written by the producers in km3net-testdata
-# (GENHEN/KM3, gSeaGen 4 and 7, KM3Sim, MUPAGE, CORANT 4/5). Which of the allowed widths a
-# file uses is fixed by the first line of the tag that is read ("by file version").
-TAG_SPECS: dict[str, _TagSpec] = {
-    "neutrino": _TagSpec((14, 13), {14: (0, 11, 12, 13), 13: (0, 9, 10, 11, 12)}),
-    "primarylepton": _track(10, 11),
-    "track_in": _track(10, 11, 13, 14),
-    "track_aux": _track(10, 11),
-    "track_earthlepton": _track(10, 11),
-    "track_primary": _track(10),
-    "center_on_can": _track(10),
-    "track_seamuon": _track(13, 14),
-    "track_seaneutrino": _track(13, 14),
-    "track_sealepton": _track(13, 14),
-    "track_bundle": _TagSpec((8,), {8: (0,)}),
-    "hit": _TagSpec((8, 9), {8: (0, 1, 4, 5, 6), 9: (0, 1, 4, 5, 6)}),
-    "hit_raw": _TagSpec((4,), {4: (0, 1)}),
-    "total_hits": _TagSpec((1,), {1: (0,)}),
-    "eventtime": _TagSpec((2,), {2: (0, 1)}),
-    # weight vectors: any float, NaN/inf included, is kept as written (nothing is altered)
-    "weights": _TagSpec((3,), {}, finite=False),
-    "w3list": _TagSpec((3,), {}, finite=False),
-    "w2list": _TagSpec(None, {}, finite=False),
-}
-# CORANT's layouts of tags other producers write with 10/11 (track_in) or 14 (neutrino) values
-_CORANT_WIDTHS = {"neutrino": (13,), "track_in": (13, 14)}
-_LAYOUT_SAMPLE = 16  # lines of a tag looked at to find the file's layout
-_LAYOUT_WINDOW = 64 << 20  # bytes after the header searched for them
-_MAX_LISTED = 5  # line numbers / event indices named per kind in a lenient or sanity report
 
 NEUTRINO_DTYPE = np.dtype([
     ("id", "<i4"), ("pos_x", "<f8"), ("pos_y", "<f8"), ("pos_z", "<f8"),
@@ -128,11 +106,6 @@ HEADER_FIELDS = {
 }
 
 _BULK_MIN_TOKENS = 4000  # below this, np.array on split tokens beats np.loadtxt's setup
-
-
-def _line_of(data: Any, offset: int) -> int:
-    """1-based line number of the byte at ``offset``."""
-    return bytes(data[:offset]).count(b"\n") + 1
 
 
 def _parse_header_lines(text: bytes) -> dict[str, list[list[str]]]:
@@ -191,6 +164,11 @@ class EvtPump(Pump):
     ----------
     filename
         The ``.evt`` file.
+    strict
+        True (default): a malformed line (wrong number of values, a non-integer in an
+        integer column, NaN/inf where not allowed, text in a numeric tag) raises a
+        FormatError. False: such lines are dropped and reported in one warning per file
+        when the pump is closed (see the module docstring).
 
     Attributes
     ----------
@@ -203,8 +181,8 @@ class EvtPump(Pump):
     Raises
     ------
     FormatError
-        For files that are not EVT or are truncated/corrupt, naming the file, the line and
-        what was expected.
+        For files that are not EVT or are truncated/corrupt, or (strict) a malformed line,
+        naming the file, the line, the tag and what was expected.
     """
 
     parallel_input = "filename"  # one file per parallel task; FilePump spreads many files
@@ -212,12 +190,6 @@ class EvtPump(Pump):
     def configure(self) -> None:
         self.filename = os.fspath(self.require("filename"))
         self.strict = bool(self.get("strict", default=True))
-        # file-wide state of the checks: the width each known tag has in this file (and the
-        # line that fixed it), lenient drops and sanity findings not yet reported
-        self._widths: dict[str, tuple[int, int] | None] = {}  # tag → (width, line offset)
-        self._dropped: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-        self._n_dropped: dict[str, int] = defaultdict(int)
-        self._odd: dict[str, set[int]] = defaultdict(set)
         self._file = open(self.filename, "rb")  # noqa: SIM115 (held open, closed by close())
         try:
             size = os.fstat(self._file.fileno()).st_size
@@ -228,9 +200,9 @@ class EvtPump(Pump):
             self.close()
             raise
         self.header = _parse_header_lines(bytes(self._data[:self._header_end]))
-        programs = {v[0].lower() for k in ("physics", "simul") for v in self.header.get(k, [])
-                    if v}
-        self._producer = ("corant" if "corant" in programs else "other") if programs else None
+        self.checks = LineChecks(self.filename, self._data, self._header_end, self.header,
+                                 self.strict, self.log)
+        self.checks.check_event_ids(self._starts)
         self.raw_header = header_table(self.header)
         run = self.header.get("start_run", [[]])
         try:
@@ -297,27 +269,6 @@ class EvtPump(Pump):
             ends.append(pos)
         self._starts = np.array(starts, dtype=np.int64)
         self._ends = np.array(ends, dtype=np.int64)
-        self._check_event_ids()
-
-    def _check_event_ids(self) -> None:
-        """Log once when event ids (EventInfo.mc_id) repeat: a format cannot forbid it, but
-        a copied event or a concatenation of two files is the usual cause."""
-        data = self._data
-        ids = []
-        for s in self._starts.tolist():
-            toks = data[s + len(_START):data.find(b"\n", s)].split()
-            ids.append(toks[0] if toks else b"")
-        if len(ids) < 2:
-            return
-        values, first, counts = np.unique(np.array(ids), return_index=True,
-                                          return_counts=True)
-        if (counts > 1).any():
-            rep = np.flatnonzero(counts > 1)
-            n_extra = int((counts[rep] - 1).sum())
-            examples = ", ".join(f"{values[k].decode('utf-8', 'replace')} ({counts[k]}x, "
-                                 f"first in event {first[k]})" for k in rep[:_MAX_LISTED])
-            self.log.warning("%s: %d of %d events repeat an event id (mc_id) used earlier in "
-                             "the file: %s", self.filename, n_extra, len(ids), examples)
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -337,7 +288,7 @@ class EvtPump(Pump):
         if not chunk.endswith(b"\n"):
             chunk += b"\n"
         tags: dict[str, Any] = {}
-        self._dropped_here = False
+        self.checks.dropped_here = False
         state = 0  # 0: expect start_event, 1: body, 2: after end_event
         for kind, a, b, n_lines in _runs(chunk):
             if kind is None:
@@ -363,7 +314,7 @@ class EvtPump(Pump):
                                     "expected 'start_event: <event id> <n>' with integers",
                                     base + a)
                 if len(toks) != 2:  # lenient: the event is kept, the line is reported
-                    self._drop("start_event", "wrong number of values (kept)",
+                    self.checks.drop("start_event", "wrong number of values (kept)",
                                [_line_of(self._data, base + a)])
                 state = 1
                 continue
@@ -378,31 +329,9 @@ class EvtPump(Pump):
             tags[tag] = values
         if state != 2:
             raise self._err("expected 'end_event:'", base + len(chunk) - 1)
-        if not self._dropped_here:
-            self._sanity(tags, index)
+        if not self.checks.dropped_here:  # else the sanity findings only echo the drop
+            self.checks.sanity(tags, index)
         return tags
-
-    def _sanity(self, tags: dict[str, Any], index: int) -> None:
-        """Note events whose lines look deleted or repeated (reported by :meth:`report`):
-        hit ids that are not 1..n, repeated track_in ids, a total_hits that is neither 0
-        (not filled, as in KM3's output) nor the number of hit lines."""
-        hits = tags.get("hit")
-        if hits is None:
-            hits = tags.get("hit_raw")
-        n_hits = None
-        if isinstance(hits, np.ndarray) and hits.shape[1]:
-            n_hits = len(hits)
-            if not np.array_equal(hits[:, 0], np.arange(1, n_hits + 1)):
-                self._odd["hit ids are not 1..n"].add(index)
-        tracks = tags.get("track_in")
-        if isinstance(tracks, np.ndarray) and len(tracks) > 1 and tracks.shape[1]:
-            if len(np.unique(tracks[:, 0])) < len(tracks):
-                self._odd["repeated track_in ids"].add(index)
-        total = tags.get("total_hits")
-        if isinstance(total, np.ndarray) and total.size:
-            value = total.flat[0]
-            if value != 0 and value != (n_hits or 0):
-                self._odd["total_hits differs from the number of hit lines"].add(index)
 
     def _parse_run(self, tag: str, block: bytes, n_lines: int, offset: int) -> Any:
         colon = block.index(b":")
@@ -410,7 +339,7 @@ class EvtPump(Pump):
         if len(block) > 8 * _BULK_MIN_TOKENS:
             arr = _bulk(block, prefix, n_lines)
             if arr is not None:  # every row has the same number of values
-                return self._validate(tag, arr, None, offset)
+                return self.checks.validate(tag, arr, None, offset)
         if n_lines == 1:
             body = block[colon + 1:]
             rows = [body.split()]
@@ -428,12 +357,12 @@ class EvtPump(Pump):
                 # a flat token list converts several times faster than a nested one
                 flat = rows[0] if n_lines == 1 else body.split()
                 arr = np.array(flat, dtype=np.float64).reshape(n_lines, -1)
-                return self._validate(tag, arr, None, offset)
+                return self.checks.validate(tag, arr, None, offset)
             width = max(widths)
             out = np.full((n_lines, width), np.nan)
             for k, r in enumerate(rows):
                 out[k, :len(r)] = np.array(r, dtype=np.float64)
-            return self._validate(tag, out, np.array([len(r) for r in rows]), offset)
+            return self.checks.validate(tag, out, np.array([len(r) for r in rows]), offset)
         except ValueError:
             if tag not in NUMERIC_TAGS:
                 return [[t.decode("utf-8", "replace") for t in r] for r in rows]
@@ -454,148 +383,13 @@ class EvtPump(Pump):
                                     offset + _nth_line_offset(block, k)) from None
                 if first_line is None:
                     first_line = _line_of(self._data, offset)
-                self._drop(tag, "not a number", [first_line + k])
+                self.checks.drop(tag, "not a number", [first_line + k])
         if not keep:
             return np.zeros((0, max(widths)))
         out = np.full((len(keep), max(row_widths)), np.nan)
         for k, r in enumerate(keep):
             out[k, :len(r)] = r
-        return self._validate(tag, out, np.array(row_widths), offset, np.array(kept_at))
-
-    def _validate(self, tag: str, arr: np.ndarray, row_widths: np.ndarray | None,
-                  offset: int, rows_at: np.ndarray | None = None) -> np.ndarray:
-        """Check a run of ``tag`` lines (``arr``: one row per line, short rows NaN-padded,
-        ``row_widths``: values per line, None when all have ``arr.shape[1]``; ``rows_at``:
-        the line of each row within the run when lines were dropped already) against
-        :data:`TAG_SPECS`: raise a FormatError for the first bad line (strict) or drop the
-        bad lines and count them (lenient). Vectorised: a few whole-array numpy passes."""
-        spec = TAG_SPECS.get(tag)
-        if spec is None:
-            return arr
-        n, width = arr.shape
-        allowed = self._allowed(tag, spec)
-        if tag not in self._widths:
-            self._widths[tag] = self._layout(tag, allowed)
-        known = self._widths[tag]
-        want = known[0] if known is not None else -1
-        # rows of the wrong width; then, among the others, non-integers and non-finite values
-        if row_widths is None:
-            bad_width = np.full(n, width != want)
-        else:
-            bad_width = row_widths != want
-        if bad_width.all():
-            bad_int = bad_fin = bad_width
-        else:
-            body = arr[:, :want] if width > want else arr
-            ints = spec.ints.get(want, ())
-            if ints:
-                sub = body[:, ints]
-                bad_int = ~(np.isfinite(sub) & (sub == np.round(sub))).all(axis=1) & ~bad_width
-            else:
-                bad_int = np.zeros(n, bool)
-            if spec.finite:
-                bad_fin = ~np.isfinite(body).all(axis=1) & ~bad_width & ~bad_int
-            else:
-                bad_fin = np.zeros(n, bool)
-            if not (bad_width.any() or bad_int.any() or bad_fin.any()):
-                return body
-        bad = bad_width | bad_int | bad_fin
-        first = _line_of(self._data, offset)
-        got = np.full(n, width) if row_widths is None else row_widths
-        if self.strict:
-            k = int(np.argmax(bad))
-            line = first + k
-            if bad_width[k]:
-                if known is None:
-                    what = (" or ".join(str(w) for w in allowed) + " values"
-                            if allowed else "at least one value")
-                else:
-                    what = (f"{want} values (as line {_line_of(self._data, known[1])}, the "
-                            "file's layout)")
-                msg = f"expected {what} in the '{tag}' line, got {int(got[k])}"
-            else:
-                row = arr[k, :want]
-                if bad_int[k]:
-                    col = next(c for c in spec.ints[want]
-                               if not (np.isfinite(row[c]) and row[c] == round(row[c])))
-                    msg = (f"expected an integer in column {col + 1} of the '{tag}' line, "
-                           f"got {float(row[col])!r}")
-                else:
-                    col = int(np.argmax(~np.isfinite(row)))
-                    msg = (f"expected a finite number in column {col + 1} of the '{tag}' "
-                           f"line, got {float(row[col])!r}")
-            raise FormatError(msg, path=self.filename, line=line)
-        lines = first + (np.arange(n) if rows_at is None else rows_at)
-        for kind, mask in (("wrong number of values", bad_width), ("not an integer", bad_int),
-                           ("not finite", bad_fin)):
-            if mask.any():
-                self._drop(tag, kind, lines[mask].tolist())
-        good = arr[~bad]
-        return good[:, :want] if want >= 0 else good[:, :0]
-
-    def _allowed(self, tag: str, spec: _TagSpec) -> tuple[int, ...] | None:
-        """The widths ``tag`` may have in this file: CORANT's 13/14-value neutrino and
-        track_in lines only in CORANT files (or files without a header)."""
-        if spec.widths is None or tag not in _CORANT_WIDTHS or self._producer is None:
-            return spec.widths
-        corant = set(_CORANT_WIDTHS[tag])
-        if self._producer == "corant":
-            return tuple(w for w in spec.widths if w in corant)
-        return tuple(w for w in spec.widths if w not in corant)
-
-    def _layout(self, tag: str, allowed: tuple[int, ...] | None) -> tuple[int, int] | None:
-        """The number of values of ``tag`` in this file and the byte offset of a line that
-        has it: the most common allowed width among the first lines of the tag in the file
-        (up to 16, found with ``find``; ties go to the smaller width), so that one bad line
-        does not set the layout, whichever event is read first."""
-        data = self._data
-        key = b"\n" + tag.encode() + b":"
-        pos = max(self._header_end - 1, 0)
-        stop = min(len(data), pos + _LAYOUT_WINDOW)
-        seen: dict[int, tuple[int, int]] = {}  # width → (count, offset of its first line)
-        for _ in range(_LAYOUT_SAMPLE):
-            i = data.find(key, pos, stop)
-            if i < 0:
-                break
-            eol = data.find(b"\n", i + 1)
-            eol = len(data) if eol < 0 else eol
-            w = len(data[i + len(key):eol].split())
-            if (allowed is None and w > 0) or (allowed is not None and w in allowed):
-                count, first = seen.get(w, (0, i + 1))
-                seen[w] = (count + 1, first)
-            pos = eol
-        if not seen:
-            return None
-        width = min(seen, key=lambda w: (-seen[w][0], w))
-        return width, seen[width][1]
-
-    def _drop(self, tag: str, kind: str, lines: list[int]) -> None:
-        self._dropped_here = True  # the event's sanity checks would only echo the drop
-        self._n_dropped[tag] += len(lines)
-        listed = self._dropped[tag][kind]
-        listed.extend(lines[:max(_MAX_LISTED - len(listed), 0)])
-
-    def report(self) -> None:
-        """Log what lenient reading dropped and what the sanity checks found since the last
-        report, as one warning each (called by :meth:`close`, so once per file)."""
-        if self._n_dropped:
-            parts = []
-            for tag, n in sorted(self._n_dropped.items()):
-                kinds = "; ".join(f"{kind} (lines {', '.join(map(str, lines))}"
-                                  f"{', …' if n > len(lines) else ''})"
-                                  for kind, lines in self._dropped[tag].items())
-                parts.append(f"{tag}: {n} ({kinds})")
-            self.log.warning("%s: %d lines dropped (strict=False): %s", self.filename,
-                             sum(self._n_dropped.values()), "; ".join(parts))
-            self._n_dropped.clear()
-            self._dropped.clear()
-        if self._odd:
-            parts = [f"{kind}: {len(events)} events (e.g. event "
-                     f"{', '.join(map(str, sorted(events)[:_MAX_LISTED]))})"
-                     for kind, events in sorted(self._odd.items())]
-            self.log.warning("%s: suspicious events (a line deleted or repeated?): %s",
-                             self.filename, "; ".join(parts))
-            self._odd.clear()
+        return self.checks.validate(tag, out, np.array(row_widths), offset, np.array(kept_at))
 
     def get_blob(self, index: int) -> Blob:
         tags = self.parse_tags(index)
@@ -623,8 +417,9 @@ class EvtPump(Pump):
         return blob
 
     def close(self) -> None:
-        if hasattr(self, "_odd"):
-            self.report()
+        checks = getattr(self, "checks", None)
+        if checks is not None:
+            checks.report()
         data = getattr(self, "_data", None)
         if isinstance(data, mmap.mmap):
             data.close()
