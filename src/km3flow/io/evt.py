@@ -32,8 +32,9 @@ Each blob holds:
 Checks (nothing is altered in silence; :mod:`km3flow.io.evt_checks`). Every line of a tag
 km3flow interprets (``TAG_SPECS``: tracks, ``neutrino``, ``primarylepton``, ``hit``,
 ``hit_raw``, ``total_hits``, ``eventtime``, weight vectors) must have the number of values
-of the file's layout for that tag: one of the widths producers write (``track_in``: 10 for KM3Sim/MUPAGE,
-11 for KM3 or gSeaGen v7, 13/14 for CORANT), the same on every line of a file. The layout is
+of the file's layout for that tag: one of the widths producers write (``track_in``: 10 for
+KM3Sim/MUPAGE, 11 for KM3 or gSeaGen v7, 13/14 for CORANT), the same on every line of a
+file. The layout is
 the most common width among the first 16 lines of the tag in the file, so it does not depend
 on which event is read first. Integer columns (ids, PDG/GEANT codes, PMT ids, interaction
 types) must hold integers, and values must be finite except in ``weights``/``w2list``/
@@ -81,7 +82,6 @@ NUMERIC_TAGS = frozenset({
     "track_sealepton", "track_fit", "hit", "hit_raw", "total_hits", "weights", "w2list",
     "w3list", "eventtime",
 })
-
 
 NEUTRINO_DTYPE = np.dtype([
     ("id", "<i4"), ("pos_x", "<f8"), ("pos_y", "<f8"), ("pos_z", "<f8"),
@@ -288,7 +288,7 @@ class EvtPump(Pump):
         if not chunk.endswith(b"\n"):
             chunk += b"\n"
         tags: dict[str, Any] = {}
-        self.checks.dropped_here = False
+        self.checks.begin_event(index)
         state = 0  # 0: expect start_event, 1: body, 2: after end_event
         for kind, a, b, n_lines in _runs(chunk):
             if kind is None:
@@ -315,7 +315,7 @@ class EvtPump(Pump):
                                     base + a)
                 if len(toks) != 2:  # lenient: the event is kept, the line is reported
                     self.checks.drop("start_event", "wrong number of values (kept)",
-                               [_line_of(self._data, base + a)])
+                                     [_line_of(self._data, base + a)])
                 state = 1
                 continue
             if state == 0:
@@ -357,24 +357,26 @@ class EvtPump(Pump):
                 # a flat token list converts several times faster than a nested one
                 flat = rows[0] if n_lines == 1 else body.split()
                 arr = np.array(flat, dtype=np.float64).reshape(n_lines, -1)
-                return self.checks.validate(tag, arr, None, offset)
-            width = max(widths)
-            out = np.full((n_lines, width), np.nan)
-            for k, r in enumerate(rows):
-                out[k, :len(r)] = np.array(r, dtype=np.float64)
-            return self.checks.validate(tag, out, np.array([len(r) for r in rows]), offset)
+                row_widths = None
+            else:
+                arr = np.full((n_lines, max(widths)), np.nan)
+                for k, r in enumerate(rows):
+                    arr[k, :len(r)] = np.array(r, dtype=np.float64)
+                row_widths = np.array([len(r) for r in rows])
         except ValueError:
             if tag not in NUMERIC_TAGS:
                 return [[t.decode("utf-8", "replace") for t in r] for r in rows]
+        else:
+            return self.checks.validate(tag, arr, row_widths, offset)
         # a numeric tag with a token that is not a number: name its line, or drop the line
         keep: list[np.ndarray] = []
-        row_widths: list[int] = []
+        kept_widths: list[int] = []
         kept_at: list[int] = []
         first_line = None
         for k, r in enumerate(rows):
             try:
                 keep.append(np.array(r, dtype=np.float64))
-                row_widths.append(len(r))
+                kept_widths.append(len(r))
                 kept_at.append(k)
             except ValueError:
                 if self.strict:
@@ -384,12 +386,11 @@ class EvtPump(Pump):
                 if first_line is None:
                     first_line = _line_of(self._data, offset)
                 self.checks.drop(tag, "not a number", [first_line + k])
-        if not keep:
-            return np.zeros((0, max(widths)))
-        out = np.full((len(keep), max(row_widths)), np.nan)
+        out = np.full((len(keep), max(kept_widths, default=0)), np.nan)
         for k, r in enumerate(keep):
             out[k, :len(r)] = r
-        return self.checks.validate(tag, out, np.array(row_widths), offset, np.array(kept_at))
+        return self.checks.validate(tag, out, np.array(kept_widths, dtype=int), offset,
+                                    np.array(kept_at, dtype=int))
 
     def get_blob(self, index: int) -> Blob:
         tags = self.parse_tags(index)

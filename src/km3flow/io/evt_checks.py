@@ -109,7 +109,16 @@ class LineChecks:
             lambda: defaultdict(lambda: [0, []]))
         self._n_dropped: dict[str, int] = defaultdict(int)
         self._odd: dict[str, set[int]] = defaultdict(set)  # finding → event indices
-        self.dropped_here = False  # set by drop(); the pump resets it per event
+        self.dropped_here = False  # set by drop() while an event is parsed
+        self._events_seen: set[int] = set()  # events counted already (random access rereads)
+        self._reread = False
+
+    def begin_event(self, index: int) -> None:
+        """Called by the pump before it parses event ``index``: an event read again (random
+        access) is checked again but not counted twice in the report."""
+        self.dropped_here = False
+        self._reread = index in self._events_seen
+        self._events_seen.add(index)
 
     def check_event_ids(self, starts: np.ndarray) -> None:
         """Log once when event ids (EventInfo.mc_id) repeat: a format cannot forbid it, but
@@ -262,6 +271,8 @@ class LineChecks:
 
     def drop(self, tag: str, kind: str, lines: list[int]) -> None:
         self.dropped_here = True  # the event's sanity checks would only echo the drop
+        if self._reread:
+            return
         self._n_dropped[tag] += len(lines)
         entry = self._dropped[tag][kind]
         entry[0] += len(lines)
