@@ -10,6 +10,7 @@ whole-array numpy passes, never per-value Python work. What is checked is descri
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from typing import Any, NamedTuple
 
@@ -65,6 +66,9 @@ _CORANT_WIDTHS = {"neutrino": (13,), "track_in": (13, 14)}
 _LAYOUT_SAMPLE = 16  # lines of a tag looked at to find the file's layout
 _LAYOUT_WINDOW = 64 << 20  # bytes after the header searched for them
 MAX_LISTED = 5  # line numbers / event indices named per kind in a lenient or sanity report
+_UNCHECKED = object()  # the plan of a tag km3flow does not interpret
+_all = np.logical_and.reduce
+_SMALL = 5  # runs of up to this many lines are checked with Python floats
 
 
 def line_of(data: Any, offset: int) -> int:
@@ -104,6 +108,7 @@ class LineChecks:
                     if v}
         self._producer = ("corant" if "corant" in programs else "other") if programs else None
         self._widths: dict[str, tuple[int, int] | None] = {}  # tag → (width, line offset)
+        self._plans: dict[str, Any] = {}  # tag → what validate() checks
         # tag → kind → [count, first line numbers]
         self._dropped: dict[str, dict[str, list[Any]]] = defaultdict(
             lambda: defaultdict(lambda: [0, []]))
@@ -154,7 +159,8 @@ class LineChecks:
                 self._odd["hit ids are not 1..n"].add(index)
         tracks = tags.get("track_in")
         if isinstance(tracks, np.ndarray) and len(tracks) > 1 and tracks.shape[1]:
-            if len(np.unique(tracks[:, 0])) < len(tracks):
+            ids = tracks[:, 0].tolist()
+            if len(set(ids)) < len(ids):
                 self._odd["repeated track_in ids"].add(index)
         total = tags.get("total_hits")
         if isinstance(total, np.ndarray) and total.size:
@@ -169,13 +175,52 @@ class LineChecks:
         the line of each row within the run when lines were dropped already) against
         :data:`TAG_SPECS`: raise a FormatError for the first bad line (strict) or drop the
         bad lines and count them (lenient). Vectorised: a few whole-array numpy passes."""
+        plan = self._plans.get(tag)
+        if plan is None:
+            plan = self._plans[tag] = self._plan(tag)
+        if plan is _UNCHECKED:
+            return arr
+        want, ints, finite, int_list = plan
+        # the common case, in as few numpy calls as possible (runs are often 1-20 lines)
+        if row_widths is None and arr.shape[1] == want:
+            if len(arr) <= _SMALL:  # a few Python float checks beat numpy's call overhead
+                for row in arr.tolist():
+                    if finite and not all(map(math.isfinite, row)):
+                        break
+                    if not all([row[c].is_integer() for c in int_list]):
+                        break  # (is_integer is False for NaN and inf)
+                else:
+                    return arr
+            elif not finite:
+                if not len(ints):
+                    return arr
+            elif _all(np.isfinite(arr), axis=None):  # ufunc reduce: no Python wrapper
+                if not len(ints):
+                    return arr
+                sub = arr[:, ints]
+                if _all(sub == np.rint(sub), axis=None):
+                    return arr
+        return self._sort_out(tag, arr, row_widths, offset, rows_at)
+
+    def _plan(self, tag: str) -> Any:
+        """What :meth:`validate` checks for ``tag`` in this file: (width, integer columns,
+        finite), or ``_UNCHECKED`` for tags km3flow does not interpret."""
         spec = TAG_SPECS.get(tag)
         if spec is None:
-            return arr
+            return _UNCHECKED
+        if tag not in self._widths:
+            self._widths[tag] = self._layout(tag, self._allowed(tag, spec))
+        known = self._widths[tag]
+        want = known[0] if known is not None else -1
+        ints = spec.ints.get(want, ())
+        return want, np.array(ints, dtype=np.intp), spec.finite, list(ints)
+
+    def _sort_out(self, tag: str, arr: np.ndarray, row_widths: np.ndarray | None,
+                  offset: int, rows_at: np.ndarray | None) -> np.ndarray:
+        """The slow path of :meth:`validate`: find the bad rows and raise or drop them."""
+        spec = TAG_SPECS[tag]
         n, width = arr.shape
         allowed = self._allowed(tag, spec)
-        if tag not in self._widths:
-            self._widths[tag] = self._layout(tag, allowed)
         known = self._widths[tag]
         want = known[0] if known is not None else -1
         # rows of the wrong width; then, among the others, non-integers and non-finite values
