@@ -66,8 +66,8 @@ def test_time_going_backwards_warns(testdata, tmp_path, capsys):
     assert _open(path) == len(frames)
     err = capsys.readouterr().err
     assert err.count("WARNING") == 1
-    assert ("back.dat: 1 DAQTimesliceL1 frames have a UTC time before that of the previous "
-            f"frame_index (first at frame {k}, frame_index {index})") in err
+    assert ("back.dat: DAQTimesliceL1: a UTC time before that of the previous frame_index, "
+            f"1x (first at frame {k}, frame_index {index})") in err
 
 
 def test_frames_out_of_order_with_their_times_are_fine(testdata, tmp_path, capsys):

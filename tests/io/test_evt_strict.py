@@ -207,7 +207,7 @@ def test_lenient_drops_bad_lines_and_warns_once(testdata, tmp_path, capsys):
     got = _read_all(path, strict=False)
     err = capsys.readouterr().err
     assert err.count("WARNING") == 1, err  # one warning per file
-    assert "mutated.evt: 9 lines dropped (strict=False)" in err
+    assert "mutated.evt: bad lines dropped (strict=False), 9 in all: " in err
     assert (f"hit: 7 (wrong number of values (lines "
             f"{', '.join(map(str, bad['hit'][:5]))}, …))") in err
     assert f"track_in: 1 (not an integer (lines {bad['track_in'][0]}))" in err
@@ -234,7 +234,7 @@ def test_lenient_reports_non_numbers(testdata, tmp_path, capsys):
         assert len(p[0]["McHits"]) == 3667
         got = list(p)  # event 0 read again: checked again, counted once
     assert len(got[0]["McHits"]) == 3667
-    assert f"1 lines dropped (strict=False): hit_raw: 1 (not a number (lines {k + 1}))" in \
+    assert f"1 in all: hit_raw: 1 (not a number (lines {k + 1}))" in \
         capsys.readouterr().err
 
 
@@ -272,6 +272,6 @@ def test_deleted_and_repeated_lines_warn(testdata, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("WARNING") == 1
     assert "suspicious events (a line deleted or repeated?)" in err
-    assert "hit ids are not 1..n: 1 events (e.g. event 2)" in err
-    assert "repeated track_in ids: 1 events (e.g. event 5)" in err
-    assert "total_hits differs from the number of hit lines: 1 events (e.g. event 2)" in err
+    assert "hit ids are not 1..n (events 2; 1 in all)" in err
+    assert "repeated track_in ids (events 5; 1 in all)" in err
+    assert "total_hits differs from the number of hit lines (events 2; 1 in all)" in err

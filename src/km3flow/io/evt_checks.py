@@ -229,7 +229,7 @@ class LineChecks:
         else:
             bad_width = row_widths != want
         if bad_width.all():
-            bad_int = bad_fin = bad_width
+            bad_int = bad_fin = np.zeros(n, bool)
         else:
             body = arr[:, :want] if width > want else arr
             ints = spec.ints.get(want, ())
@@ -333,13 +333,13 @@ class LineChecks:
                                   f"{', …' if count > len(lines) else ''})"
                                   for kind, (count, lines) in self._dropped[tag].items())
                 parts.append(f"{tag}: {n} ({kinds})")
-            self.log.warning("%s: %d lines dropped (strict=False): %s", self.filename,
-                             sum(self._n_dropped.values()), "; ".join(parts))
+            self.log.warning("%s: bad lines dropped (strict=False), %d in all: %s",
+                             self.filename, sum(self._n_dropped.values()), "; ".join(parts))
             self._n_dropped.clear()
             self._dropped.clear()
         if self._odd:
-            parts = [f"{kind}: {len(events)} events (e.g. event "
-                     f"{', '.join(map(str, sorted(events)[:MAX_LISTED]))})"
+            parts = [f"{kind} (events {', '.join(map(str, sorted(events)[:MAX_LISTED]))}"
+                     f"{', …' if len(events) > MAX_LISTED else ''}; {len(events)} in all)"
                      for kind, events in sorted(self._odd.items())]
             self.log.warning("%s: suspicious events (a line deleted or repeated?): %s",
                              self.filename, "; ".join(parts))

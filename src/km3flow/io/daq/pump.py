@@ -286,8 +286,8 @@ def sequence_findings(buffer: Any, frames: np.ndarray, legacy: bool) -> list[str
         back = np.flatnonzero(np.diff(t[order]) < 0)
         if len(back):
             k = int(order[back[0] + 1])
-            out.append(f"{len(back)} {name} frames have a UTC time before that of the "
-                       f"previous frame_index (first at frame {int(np.flatnonzero(mine)[k])}, "
+            out.append(f"{name}: a UTC time before that of the previous frame_index, "
+                       f"{len(back)}x (first at frame {int(np.flatnonzero(mine)[k])}, "
                        f"frame_index {int(h['frame_index'][k])})")
     return out
 
