@@ -275,3 +275,18 @@ def test_deleted_and_repeated_lines_warn(testdata, tmp_path, capsys):
     assert "hit ids are not 1..n (events 2; 1 in all)" in err
     assert "repeated track_in ids (events 5; 1 in all)" in err
     assert "total_hits differs from the number of hit lines (events 2; 1 in all)" in err
+
+
+def test_layout_of_a_tag_written_with_a_space_before_the_colon(testdata, tmp_path):
+    """'hit :' lines are not found by the layout search for 'hit:'; the layout then comes
+    from the lines at hand, and the file reads as the original (and a short line still
+    fails)."""
+    lines = _lines(testdata, KM3SIM)
+    spaced = [b"hit :" + ln[4:] if ln.startswith(b"hit:") else ln for ln in lines]
+    ref, got = _read_all(testdata(KM3SIM)), _read_all(_write(tmp_path, spaced))
+    for a, b in zip(ref, got):
+        np.testing.assert_array_equal(a["hit"], b["hit"])
+    k = [i for i, ln in enumerate(spaced) if ln.startswith(b"hit :")][6]
+    spaced[k] = b" ".join(spaced[k].split()[:-1])
+    err = _strict_error(_write(tmp_path, spaced, "short.evt"))
+    assert err.line == k + 1 and "in the 'hit' line, got 8" in str(err)

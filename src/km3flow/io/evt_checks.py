@@ -107,7 +107,8 @@ class LineChecks:
         programs = {v[0].lower() for k in ("physics", "simul") for v in header.get(k, [])
                     if v}
         self._producer = ("corant" if "corant" in programs else "other") if programs else None
-        self._widths: dict[str, tuple[int, int] | None] = {}  # tag → (width, line offset)
+        # tag → (width, byte offset of a run, line in it with that width) or None
+        self._widths: dict[str, tuple[int, int, int] | None] = {}
         self._plans: dict[str, Any] = {}  # tag → what validate() checks
         # tag → kind → [count, first line numbers]
         self._dropped: dict[str, dict[str, list[Any]]] = defaultdict(
@@ -177,7 +178,7 @@ class LineChecks:
         bad lines and count them (lenient). Vectorised: a few whole-array numpy passes."""
         plan = self._plans.get(tag)
         if plan is None:
-            plan = self._plans[tag] = self._plan(tag)
+            plan = self._plans[tag] = self._plan(tag, arr, row_widths, offset, rows_at)
         if plan is _UNCHECKED:
             return arr
         want, ints, finite, int_list = plan
@@ -202,15 +203,27 @@ class LineChecks:
                     return arr
         return self._sort_out(tag, arr, row_widths, offset, rows_at)
 
-    def _plan(self, tag: str) -> Any:
+    def _plan(self, tag: str, arr: np.ndarray, row_widths: np.ndarray | None, offset: int,
+              rows_at: np.ndarray | None) -> Any:
         """What :meth:`validate` checks for ``tag`` in this file: (width, integer columns,
-        finite), or ``_UNCHECKED`` for tags km3flow does not interpret."""
+        finite, the same as a list), or ``_UNCHECKED`` for tags km3flow does not interpret.
+        The width is the file's layout (:meth:`_layout`), or, when no line of the tag was
+        found that way (a tag written ``hit :``, or first seen after 64 MiB), the most
+        common allowed width of the run at hand."""
         spec = TAG_SPECS.get(tag)
         if spec is None:
             return _UNCHECKED
-        if tag not in self._widths:
-            self._widths[tag] = self._layout(tag, self._allowed(tag, spec))
-        known = self._widths[tag]
+        allowed = self._allowed(tag, spec)
+        known = self._layout(tag, allowed)
+        if known is None:
+            widths = (np.full(len(arr), arr.shape[1]) if row_widths is None
+                      else np.asarray(row_widths)).tolist()
+            ok = [w for w in widths if (w > 0 if allowed is None else w in allowed)]
+            if ok:
+                width = min(set(ok), key=lambda w: (-ok.count(w), w))
+                row = widths.index(width)
+                known = (width, offset, row if rows_at is None else int(rows_at[row]))
+        self._widths[tag] = known
         want = known[0] if known is not None else -1
         ints = spec.ints.get(want, ())
         return want, np.array(ints, dtype=np.intp), spec.finite, list(ints)
@@ -255,8 +268,8 @@ class LineChecks:
                     what = (" or ".join(str(w) for w in allowed) + " values"
                             if allowed else "at least one value")
                 else:
-                    what = (f"{want} values (as line {line_of(self.data, known[1])}, the "
-                            "file's layout)")
+                    what = (f"{want} values (as line {line_of(self.data, known[1]) + known[2]}"
+                            ", the file's layout)")
                 msg = f"expected {what} in the '{tag}' line, got {int(got[k])}"
             else:
                 row = arr[k, :want]
@@ -288,9 +301,10 @@ class LineChecks:
             return tuple(w for w in spec.widths if w in corant)
         return tuple(w for w in spec.widths if w not in corant)
 
-    def _layout(self, tag: str, allowed: tuple[int, ...] | None) -> tuple[int, int] | None:
-        """The number of values of ``tag`` in this file and the byte offset of a line that
-        has it: the most common allowed width among the first lines of the tag in the file
+    def _layout(self, tag: str,
+                allowed: tuple[int, ...] | None) -> tuple[int, int, int] | None:
+        """The number of values of ``tag`` in this file and where a line that has it is
+        (byte offset of a run, line within it): the most common allowed width among the first lines of the tag in the file
         (up to 16, found with ``find``; ties go to the smaller width), so that one bad line
         does not set the layout, whichever event is read first."""
         data = self.data
@@ -312,7 +326,7 @@ class LineChecks:
         if not seen:
             return None
         width = min(seen, key=lambda w: (-seen[w][0], w))
-        return width, seen[width][1]
+        return width, seen[width][1], 0
 
     def drop(self, tag: str, kind: str, lines: list[int]) -> None:
         self.dropped_here = True  # the event's sanity checks would only echo the drop
