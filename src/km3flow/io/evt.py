@@ -42,6 +42,7 @@ types) must hold integers, and values must be finite except in ``weights``/``w2l
 a :class:`~km3flow.exceptions.FormatError` naming file, line and tag. Tags km3flow does not
 interpret (``target``, ``vertex``, ``corsika_evno``, …) are kept raw with any number of
 values (shorter rows NaN-padded, text as token lists); ``track_fit`` must be numeric.
+Header lines are program-specific and kept as text, unchecked.
 
 With ``strict=False`` a bad line is dropped (the rest of the event is kept; a bad
 ``start_event`` line is kept), and ONE warning per file is logged when the pump is closed:

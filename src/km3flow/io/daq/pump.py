@@ -52,6 +52,9 @@ class DAQReader(Pump):
     exactly; a truncated or foreign file raises :class:`~km3flow.exceptions.FormatError`
     at construction, naming the byte offset. Each blob carries ``DAQFrame``
     (offset, length, data type) besides the decoded tables (see :func:`parse_frame`).
+    The same pass logs one warning per file for what the format cannot forbid: a
+    timeslice/summary-slice ``frame_index`` repeated within a run, or UTC times that go
+    backwards while the frame index goes forward (:func:`sequence_findings`).
 
     Examples
     --------
