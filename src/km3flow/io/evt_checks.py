@@ -63,7 +63,8 @@ TAG_SPECS: dict[str, _TagSpec] = {
 }
 # CORANT's layouts of tags other producers write with 10/11 (track_in) or 14 (neutrino) values
 _CORANT_WIDTHS = {"neutrino": (13,), "track_in": (13, 14)}
-_LAYOUT_SAMPLE = 16  # lines of a tag looked at to find the file's layout
+_LAYOUT_SAMPLE = 16  # lines of a tag looked at to find the file's layout …
+_LAYOUT_AGREE = 3  # … unless this many first ones agree
 _LAYOUT_WINDOW = 64 << 20  # bytes after the header searched for them
 MAX_LISTED = 5  # line numbers / event indices named per kind in a lenient or sanity report
 _UNCHECKED = object()  # the plan of a tag km3flow does not interpret
@@ -304,9 +305,10 @@ class LineChecks:
     def _layout(self, tag: str,
                 allowed: tuple[int, ...] | None) -> tuple[int, int, int] | None:
         """The number of values of ``tag`` in this file and where a line that has it is
-        (byte offset of a run, line within it): the most common allowed width among the first lines of the tag in the file
-        (up to 16, found with ``find``; ties go to the smaller width), so that one bad line
-        does not set the layout, whichever event is read first."""
+        (byte offset of a run, line within it): the most common allowed width among the
+        first lines of the tag in the file (up to 16, found with ``find``, or the first 3
+        when they agree; ties go to the smaller width), so that one bad line does not set
+        the layout, whichever event is read first."""
         data = self.data
         key = b"\n" + tag.encode() + b":"
         pos = max(self.header_end - 1, 0)
@@ -322,6 +324,8 @@ class LineChecks:
             if (allowed is None and w > 0) or (allowed is not None and w in allowed):
                 count, first = seen.get(w, (0, i + 1))
                 seen[w] = (count + 1, first)
+                if count + 1 == _LAYOUT_AGREE and len(seen) == 1:
+                    break  # the first lines agree: the usual case, decided early
             pos = eol
         if not seen:
             return None
