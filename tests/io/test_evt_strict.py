@@ -290,3 +290,15 @@ def test_layout_of_a_tag_written_with_a_space_before_the_colon(testdata, tmp_pat
     spaced[k] = b" ".join(spaced[k].split()[:-1])
     err = _strict_error(_write(tmp_path, spaced, "short.evt"))
     assert err.line == k + 1 and "in the 'hit' line, got 8" in str(err)
+
+
+def test_lenient_warning_at_the_end_of_iteration(testdata, tmp_path, capsys):
+    """Reading to the end warns without close(); close() then does not warn again."""
+    lines = _lines(testdata, KM3SIM)
+    k = _first(lines, b"weights")
+    lines[k] += b" 0.5"
+    pump = EvtPump(filename=_write(tmp_path, lines), strict=False)
+    assert len(list(pump)) == 10
+    assert f"weights: 1 (wrong number of values (lines {k + 1}))" in capsys.readouterr().err
+    pump.close()
+    assert capsys.readouterr().err == ""

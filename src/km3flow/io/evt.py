@@ -45,8 +45,9 @@ values (shorter rows NaN-padded, text as token lists); ``track_fit`` must be num
 Header lines are program-specific and kept as text, unchecked.
 
 With ``strict=False`` a bad line is dropped (the rest of the event is kept; a bad
-``start_event`` line is kept), and ONE warning per file is logged when the pump is closed:
-lines dropped per tag, with the kind of problem and the first line numbers.
+``start_event`` line is kept), and ONE warning per file is logged when the iteration ends or
+the pump is closed: lines dropped per tag, with the kind of problem and the first line
+numbers.
 Dropping, rather than filling in NaN, keeps integer columns honest (they have no NaN).
 
 Sanity warnings, for what the format cannot forbid, are logged once per file: repeated event
@@ -61,6 +62,7 @@ import io
 import mmap
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -169,7 +171,7 @@ class EvtPump(Pump):
         True (default): a malformed line (wrong number of values, a non-integer in an
         integer column, NaN/inf where not allowed, text in a numeric tag) raises a
         FormatError. False: such lines are dropped and reported in one warning per file
-        when the pump is closed (see the module docstring).
+        at the end of the iteration or when the pump is closed (see the module docstring).
 
     Attributes
     ----------
@@ -417,6 +419,12 @@ class EvtPump(Pump):
         blob["RawHeader"] = self.raw_header
         blob["raw_header"] = self.header
         return blob
+
+    def blob_generator(self) -> Iterator[Blob]:
+        """Yield the events in order; at the end, report what was dropped or looked odd
+        (also done by :meth:`close`, for reading that stops early)."""
+        yield from super().blob_generator()
+        self.checks.report()
 
     def close(self) -> None:
         checks = getattr(self, "checks", None)
