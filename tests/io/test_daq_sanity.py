@@ -53,11 +53,14 @@ def test_duplicated_frame_warns(testdata, tmp_path, capsys, name, kind):
             f"run (frames {src} and {dst + 1} have the same)") in err
 
 
-def test_time_going_backwards_warns(testdata, tmp_path, capsys):
-    data, frames = _frames(testdata, "IO_TSL1_1003.dat")
+@pytest.mark.parametrize("name,kind,legacy,k", [
+    ("IO_TSL1_1003.dat", "DAQTimesliceL1", False, 6), ("IO_EVT_legacy.dat", "DAQEvent", True, 20),
+    ("IO_SUM.dat", "DAQSummaryslice", False, 2)])
+def test_time_going_backwards_warns(testdata, tmp_path, capsys, name, kind, legacy, k):
+    data, frames = _frames(testdata, name)
     buf = bytearray(data)
-    k = 6
-    at = frames[k].offset + 8 + 2 + 12  # preamble, class version, det_id, run, frame_index
+    # preamble, class version (v13+), det_id, run, frame_index
+    at = frames[k].offset + 8 + (0 if legacy else 2) + 12
     (seconds,) = struct.unpack_from("<I", buf, at)
     (index,) = struct.unpack_from("<i", buf, at - 4)
     struct.pack_into("<I", buf, at, seconds - 3)
@@ -66,8 +69,21 @@ def test_time_going_backwards_warns(testdata, tmp_path, capsys):
     assert _open(path) == len(frames)
     err = capsys.readouterr().err
     assert err.count("WARNING") == 1
-    assert ("back.dat: DAQTimesliceL1: a UTC time before that of the previous frame_index, "
+    assert (f"back.dat: {kind}: a UTC time before that of the previous frame_index, "
             f"1x (first at frame {k}, frame_index {index})") in err
+
+
+def test_frame_numbers_count_all_frames_of_a_mixed_file(testdata, tmp_path, capsys):
+    summary, sframes = _frames(testdata, "IO_SUM.dat")
+    tsl, tframes = _frames(testdata, "IO_TSL1_1003.dat")
+    copy = tsl[tframes[4].offset:tframes[4].offset + tframes[4].length]
+    path = tmp_path / "mixed.dat"
+    path.write_bytes(summary + tsl + copy)
+    n = len(sframes) + len(tframes)
+    assert _open(path) == n + 1
+    err = capsys.readouterr().err
+    assert (f"1 of {len(tframes) + 1} DAQTimesliceL1 frames repeat a frame_index of their run "
+            f"(frames {len(sframes) + 4} and {n} have the same)") in err
 
 
 def test_frames_out_of_order_with_their_times_are_fine(testdata, tmp_path, capsys):

@@ -242,13 +242,14 @@ class DAQReader(Pump):
 def sequence_findings(buffer: Any, frames: np.ndarray, legacy: bool) -> list[str]:
     """What the frame headers of a stream say that its format cannot forbid: a timeslice or
     summary slice ``frame_index`` that occurs twice for one run and data type (a copied
-    frame), and UTC times that go backwards while the frame index goes forward (a time
-    that contradicts the frame counter). Frames merely out of order, with times that
+    frame), and UTC times (of timeslices, summary slices or events) that go backwards
+    while the frame index goes forward (a time that contradicts the frame counter). Frames merely out of order, with times that
     follow their frame indices, are normal (several filter processes write one file, as
     in km3net-testdata's IO_SUM_legacy.dat) and are not reported.
 
     Reads the 20-byte headers of all frames with one gather (no frame is decoded); returns
-    one sentence per finding, empty when all is well.
+    one sentence per finding (frames numbered 0, 1, … in file order), empty when all is
+    well.
 
     Parameters
     ----------
@@ -260,8 +261,10 @@ def sequence_findings(buffer: Any, frames: np.ndarray, legacy: bool) -> list[str
         True for pre-v13 streams (no 2-byte class version before the header).
     """
     body = PREAMBLE_SIZE + (0 if legacy else 2)
-    sel = frames[np.isin(frames["data_type"], list(TIMESLICE_TYPES | {SUMMARYSLICE_TYPE}))
-                 & (frames["length"] >= body + HEADER_DTYPE.itemsize)]
+    at_file = np.flatnonzero(
+        np.isin(frames["data_type"], list(TIMESLICE_TYPES | {SUMMARYSLICE_TYPE, EVENT_TYPE}))
+        & (frames["length"] >= body + HEADER_DTYPE.itemsize))
+    sel = frames[at_file]
     if len(sel) < 2:
         return []
     raw = np.frombuffer(buffer, dtype=np.uint8)
@@ -271,12 +274,13 @@ def sequence_findings(buffer: Any, frames: np.ndarray, legacy: bool) -> list[str
     for code in np.unique(sel["data_type"]).tolist():
         mine = sel["data_type"] == code
         h = hdr[mine]
+        frame_of = at_file[mine]  # frame numbers in the file
         name = DATA_TYPES[code]
         key = (h["run"].astype(np.int64) << 32) | h["frame_index"].astype(np.uint32)
         uniq, counts = np.unique(key, return_counts=True)
-        if (counts > 1).any():
+        # (events share the frame_index of their timeslice: only their times are checked)
+        if code != EVENT_TYPE and (counts > 1).any():
             rep = np.flatnonzero(counts > 1)
-            frame_of = np.flatnonzero(mine)
             pair = frame_of[np.flatnonzero(key == uniq[rep[0]])[:2]].tolist()
             examples = ", ".join(f"{int(uniq[k]) & 0xFFFFFFFF} ({counts[k]}x)"
                                  for k in rep[:5])
@@ -290,7 +294,7 @@ def sequence_findings(buffer: Any, frames: np.ndarray, legacy: bool) -> list[str
         if len(back):
             k = int(order[back[0] + 1])
             out.append(f"{name}: a UTC time before that of the previous frame_index, "
-                       f"{len(back)}x (first at frame {int(np.flatnonzero(mine)[k])}, "
+                       f"{len(back)}x (first at frame {int(frame_of[k])}, "
                        f"frame_index {int(h['frame_index'][k])})")
     return out
 
