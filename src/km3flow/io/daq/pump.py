@@ -243,9 +243,10 @@ def sequence_findings(buffer: Any, frames: np.ndarray, legacy: bool) -> list[str
     """What the frame headers of a stream say that its format cannot forbid: a timeslice or
     summary slice ``frame_index`` that occurs twice for one run and data type (a copied
     frame), and UTC times (of timeslices, summary slices or events) that go backwards
-    while the frame index goes forward (a time that contradicts the frame counter). Frames merely out of order, with times that
-    follow their frame indices, are normal (several filter processes write one file, as
-    in km3net-testdata's IO_SUM_legacy.dat) and are not reported.
+    while the frame index goes forward (a time that contradicts the frame counter).
+    Frames merely out of order, with times that follow their frame indices, are normal
+    (several filter processes write one file, as in km3net-testdata's IO_SUM_legacy.dat)
+    and are not reported.
 
     Reads the 20-byte headers of all frames with one gather (no frame is decoded); returns
     one sentence per finding (frames numbered 0, 1, … in file order), empty when all is
