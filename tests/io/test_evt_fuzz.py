@@ -101,3 +101,74 @@ def test_digit_noise_in_hits(testdata, tmp_path):
                 assert err.line == buf[:pos].count(b"\n") + 1
             else:  # e.g. '-' before a number or a digit replaced by '1' stays valid
                 assert hits.shape[1] == 4 and np.isfinite(hits).all()
+
+
+def _checked_lines(lines: list[bytes]) -> list[int]:
+    """Indices of the event lines whose number of values EvtPump checks: tags with a fixed
+    layout, and free-width tags (w2list) that occur on more than one line of the file (a
+    single w2list line of a one-event file cannot be told from another generator version)."""
+    from km3flow.io.evt_checks import TAG_SPECS
+
+    body = next(k for k, ln in enumerate(lines) if ln.startswith(b"start_event:"))
+    tags = [ln.split(b":", 1)[0].strip().decode() if b":" in ln else "" for ln in lines]
+    out = []
+    for k in range(body, len(lines)):
+        spec = TAG_SPECS.get(tags[k])
+        if tags[k] == "start_event" or (spec is not None and (
+                spec.widths is not None or tags.count(tags[k]) > 1)):
+            out.append(k)
+    return out
+
+
+def _raw_tags(blob) -> dict:
+    return {k: v for k, v in blob.items() if k[0].islower() and isinstance(v, np.ndarray)}
+
+
+@pytest.mark.parametrize("name", FILES + ["gseagen/gseagen_v7.0.0_numuCC_diffuse.evt"])
+def test_value_count_mutations(testdata, tmp_path, name, capsys):
+    """One value dropped from or added to a random checked line: strict reading raises a
+    FormatError naming that line; lenient reading gives the original values without that
+    line and says so. Never different values in silence."""
+    from km3flow.io.evt_checks import TAG_SPECS
+
+    lines = Path(testdata(name)).read_bytes().split(b"\n")
+    with EvtPump(filename=testdata(name)) as pump:
+        ref = [_raw_tags(b) for b in pump]
+    candidates = _checked_lines(lines)
+    rng = np.random.default_rng(29)
+    for trial in range(25):
+        k = int(rng.choice(candidates))
+        tag, values = lines[k].split(b":", 1)
+        vals = values.split()
+        if trial % 2 and len(vals) > 1:
+            del vals[int(rng.integers(len(vals)))]
+        else:
+            vals.insert(int(rng.integers(len(vals) + 1)), b"%d" % rng.integers(0, 100))
+        mutated = lines.copy()
+        mutated[k] = tag + b": " + b" ".join(vals)
+        path = tmp_path / f"count{trial}.evt"
+        path.write_bytes(b"\n".join(mutated))
+        with pytest.raises(FormatError) as err:
+            with EvtPump(filename=path) as pump:
+                for _ in pump:
+                    pass
+        assert err.value.line == k + 1 and f"'{tag.decode()}" in str(err.value)
+        # lenient: the same values, less the bad line (start_event lines are kept)
+        event = sum(ln.startswith(b"start_event:") for ln in lines[:k + 1]) - 1
+        start = max(i for i in range(k + 1) if lines[i].startswith(b"start_event:"))
+        row = sum(ln.startswith(tag + b":") for ln in lines[start:k])
+        capsys.readouterr()
+        with EvtPump(filename=path, strict=False) as pump:
+            got = [_raw_tags(b) for b in pump]
+        assert "bad lines dropped (strict=False), 1 in all" in capsys.readouterr().err
+        assert len(got) == len(ref)
+        for i, (a, b) in enumerate(zip(ref, got)):
+            expect = dict(a)
+            key = tag.decode()
+            if i == event and key in TAG_SPECS:
+                expect[key] = np.delete(a[key], row, axis=0)
+                if not len(expect[key]):
+                    expect[key] = b[key]  # an empty run: its width is not known
+            assert expect.keys() == b.keys()
+            for key2 in expect:
+                np.testing.assert_array_equal(expect[key2], b[key2])

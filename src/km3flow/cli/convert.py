@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="give HDF5 inputs' tables km3flow's schema (docs/schema.md), e.g. "
                              "to join KM3Pipe files of different versions; automatic when the "
                              "inputs are not all HDF5")
+    parser.add_argument("--lenient", action="store_true",
+                        help="EVT: drop malformed lines with one warning per file instead of "
+                             "stopping at the first (strict=False)")
     from ..parallel.options import add_parallel_arguments
 
     add_parallel_arguments(parser)
@@ -37,7 +40,8 @@ def build_pipeline(args: argparse.Namespace):
 
         # decided here over all inputs: a parallel drain gives each worker only some files
         conform = not all(detect_format(f) == "hdf5" for f in args.inputs)
-    pipe.attach(FilePump, filenames=list(args.inputs), conform=conform)
+    pipe.attach(FilePump, filenames=list(args.inputs), conform=conform,
+                strict=not args.lenient)
     if args.detector:
         from ..calib import Calibration
 

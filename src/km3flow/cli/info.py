@@ -20,10 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE")
     parser.add_argument("--max-blobs", type=int, default=None,
                         help="look at most at this many blobs per file (default: all)")
+    parser.add_argument("--lenient", action="store_true",
+                        help="EVT: drop malformed lines with one warning per file instead of "
+                             "stopping at the first (strict=False)")
 
 
-def describe_file(path: str, max_blobs: int | None = None) -> dict[str, Any]:
-    """Collect format, counts, time range and detector id of one file."""
+def describe_file(path: str, max_blobs: int | None = None,
+                  lenient: bool = False) -> dict[str, Any]:
+    """Collect format, counts, time range and detector id of one file (``lenient``: read
+    EVT files with ``strict=False``)."""
     fmt = detect_format(path)
     info: dict[str, Any] = {"file": path, "format": fmt, "size_bytes": os.path.getsize(path)}
     if fmt in ("detx", "datx"):
@@ -35,7 +40,9 @@ def describe_file(path: str, max_blobs: int | None = None) -> dict[str, Any]:
     rows: dict[str, int] = defaultdict(int)
     det_ids: set[int] = set()
     t_min, t_max = np.inf, -np.inf
-    with pump_class(path)(filename=path) as pump:
+    cls = pump_class(path)
+    lenient_params = {"strict": False} if lenient and "strict" in cls.declared_parameters else {}
+    with cls(filename=path, **lenient_params) as pump:
         try:
             info["blobs"] = len(pump)
         except TypeError:
@@ -77,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     import datetime as dt
 
     for path in args.files:
-        info = describe_file(path, args.max_blobs)
+        info = describe_file(path, args.max_blobs, args.lenient)
         print(f"{info['file']}")
         print(f"  format: {info['format']} ({info['size_bytes']} bytes)")
         if "n_doms" in info:

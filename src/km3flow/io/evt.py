@@ -30,6 +30,32 @@ Each blob holds:
   fill values (:mod:`km3flow.dataclasses.schema`; logged once per file);
 - ``RawHeader`` (h5loc ``/raw_header``, written once) and ``raw_header`` (dict tag → list of
   token lists, as KM3Pipe's EvtPump gave it).
+
+Checks (nothing is altered in silence; :mod:`km3flow.io.evt_checks`). Every line of a tag
+km3flow interprets (``TAG_SPECS``: tracks, ``neutrino``, ``primarylepton``, ``hit``,
+``hit_raw``, ``total_hits``, ``eventtime``, weight vectors) must have the number of values
+of the file's layout for that tag: one of the widths producers write (``track_in``: 10 for
+KM3Sim/MUPAGE, 11 for KM3 or gSeaGen v7, 13/14 for CORANT), the same on every line of a
+file. The layout is
+the most common width among the first 16 lines of the tag in the file, so it does not depend
+on which event is read first. Integer columns (ids, PDG/GEANT codes, PMT ids, interaction
+types) must hold integers, and values must be finite except in ``weights``/``w2list``/
+``w3list``, which keep NaN/inf as written. ``start_event`` needs two integers. A violation is
+a :class:`~km3flow.exceptions.FormatError` naming file, line and tag. Tags km3flow does not
+interpret (``target``, ``vertex``, ``corsika_evno``, …) are kept raw with any number of
+values (shorter rows NaN-padded, text as token lists); ``track_fit`` must be numeric.
+Header lines are program-specific and kept as text, unchecked.
+
+With ``strict=False`` a bad line is dropped (the rest of the event is kept; a bad
+``start_event`` line is kept), and ONE warning per file is logged when the iteration ends or
+the pump is closed: lines dropped per tag, with the kind of problem and the first line
+numbers.
+Dropping, rather than filling in NaN, keeps integer columns honest (they have no NaN).
+
+Sanity warnings, for what the format cannot forbid, are logged once per file: repeated event
+ids (``mc_id``) when the file is opened; when it is closed, events whose hit ids are not
+1..n, whose ``track_in`` ids repeat, or whose ``total_hits`` is neither 0 nor the number of
+hit lines (a line deleted or duplicated).
 """
 
 from __future__ import annotations
@@ -38,6 +64,7 @@ import io
 import mmap
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -47,6 +74,8 @@ from ..core.config import Parameter
 from ..dataclasses import Table
 from ..dataclasses.schema import SCHEMAS, FillNote, fill_for, log_fills
 from ..exceptions import FormatError
+from .evt_checks import LineChecks
+from .evt_checks import line_of as _line_of
 
 __all__ = ["NEUTRINO_DTYPE", "EvtPump", "header_table", "read_evt_header"]
 
@@ -84,11 +113,6 @@ HEADER_FIELDS = {
 }
 
 _BULK_MIN_TOKENS = 4000  # below this, np.array on split tokens beats np.loadtxt's setup
-
-
-def _line_of(data: Any, offset: int) -> int:
-    """1-based line number of the byte at ``offset``."""
-    return bytes(data[:offset]).count(b"\n") + 1
 
 
 def _parse_header_lines(text: bytes) -> dict[str, list[list[str]]]:
@@ -147,6 +171,11 @@ class EvtPump(Pump):
     ----------
     filename
         The ``.evt`` file.
+    strict
+        True (default): a malformed line (wrong number of values, a non-integer in an
+        integer column, NaN/inf where not allowed, text in a numeric tag) raises a
+        FormatError. False: such lines are dropped and reported in one warning per file
+        at the end of the iteration or when the pump is closed (see the module docstring).
 
     Attributes
     ----------
@@ -159,12 +188,14 @@ class EvtPump(Pump):
     Raises
     ------
     FormatError
-        For files that are not EVT or are truncated/corrupt, naming the file, the line and
-        what was expected.
+        For files that are not EVT or are truncated/corrupt, or (strict) a malformed line,
+        naming the file, the line, the tag and what was expected.
     """
 
     parallel_input = "filename"  # one file per parallel task; FilePump spreads many files
     filename = Parameter((str, os.PathLike), check=os.fspath, help="the .evt file")
+    strict = Parameter(bool, default=True,
+                       help="a malformed line is an error; False drops it and warns once per file")
 
     def configure(self) -> None:
         self._file = open(self.filename, "rb")  # noqa: SIM115 (held open, closed by close())
@@ -177,6 +208,9 @@ class EvtPump(Pump):
             self.close()
             raise
         self.header = _parse_header_lines(bytes(self._data[:self._header_end]))
+        self.checks = LineChecks(self.filename, self._data, self._header_end, self.header,
+                                 self.strict, self.log)
+        self.checks.check_event_ids(self._starts)
         self.raw_header = header_table(self.header)
         run = self.header.get("start_run", [[]])
         try:
@@ -266,6 +300,7 @@ class EvtPump(Pump):
         if not chunk.endswith(b"\n"):
             chunk += b"\n"
         tags: dict[str, Any] = {}
+        self.checks.begin_event(index)
         state = 0  # 0: expect start_event, 1: body, 2: after end_event
         for kind, a, b, n_lines in _runs(chunk):
             if kind is None:
@@ -285,9 +320,14 @@ class EvtPump(Pump):
                     tags["start_event"] = tuple(int(t) for t in toks)
                 except ValueError:
                     tags["start_event"] = None
-                if not tags["start_event"]:
-                    raise self._err("expected 'start_event: <event id> <n>' with integers",
+                if not tags["start_event"] or (len(toks) != 2 and self.strict):
+                    raise self._err("expected 'start_event: <event id> <n>' with two integers"
+                                    f", got {len(toks)} values" if tags["start_event"] else
+                                    "expected 'start_event: <event id> <n>' with integers",
                                     base + a)
+                if len(toks) != 2:  # lenient: the event is kept, the line is reported
+                    self.checks.drop("start_event", "wrong number of values (kept)",
+                                     [_line_of(self._data, base + a)])
                 state = 1
                 continue
             if state == 0:
@@ -301,6 +341,8 @@ class EvtPump(Pump):
             tags[tag] = values
         if state != 2:
             raise self._err("expected 'end_event:'", base + len(chunk) - 1)
+        if not self.checks.dropped_here:  # else the sanity findings only echo the drop
+            self.checks.sanity(tags, index)
         return tags
 
     def _parse_run(self, tag: str, block: bytes, n_lines: int, offset: int) -> Any:
@@ -308,8 +350,8 @@ class EvtPump(Pump):
         prefix = block[:colon + 1]
         if len(block) > 8 * _BULK_MIN_TOKENS:
             arr = _bulk(block, prefix, n_lines)
-            if arr is not None:
-                return arr
+            if arr is not None:  # every row has the same number of values
+                return self.checks.validate(tag, arr, None, offset)
         if n_lines == 1:
             body = block[colon + 1:]
             rows = [body.split()]
@@ -326,24 +368,41 @@ class EvtPump(Pump):
             if len(widths) == 1:
                 # a flat token list converts several times faster than a nested one
                 flat = rows[0] if n_lines == 1 else body.split()
-                return np.array(flat, dtype=np.float64).reshape(n_lines, -1)
-            width = max(widths)
-            out = np.full((n_lines, width), np.nan)
-            for k, r in enumerate(rows):
-                out[k, :len(r)] = np.array(r, dtype=np.float64)
-            return out
-        except ValueError:
-            if tag in NUMERIC_TAGS:
+                arr = np.array(flat, dtype=np.float64).reshape(n_lines, -1)
+                row_widths = None
+            else:
+                arr = np.full((n_lines, max(widths)), np.nan)
                 for k, r in enumerate(rows):
-                    try:
-                        np.array(r, dtype=np.float64)
-                    except ValueError:
-                        line_off = offset + _nth_line_offset(block, k)
-                        raise self._err(f"expected numbers in the '{tag}' line, got "
-                                        f"{b' '.join(r)[:60].decode('utf-8', 'replace')!r}",
-                                        line_off) from None
-                raise
-            return [[t.decode("utf-8", "replace") for t in r] for r in rows]
+                    arr[k, :len(r)] = np.array(r, dtype=np.float64)
+                row_widths = np.array([len(r) for r in rows])
+        except ValueError:
+            if tag not in NUMERIC_TAGS:
+                return [[t.decode("utf-8", "replace") for t in r] for r in rows]
+        else:
+            return self.checks.validate(tag, arr, row_widths, offset)
+        # a numeric tag with a token that is not a number: name its line, or drop the line
+        keep: list[np.ndarray] = []
+        kept_widths: list[int] = []
+        kept_at: list[int] = []
+        first_line = None
+        for k, r in enumerate(rows):
+            try:
+                keep.append(np.array(r, dtype=np.float64))
+                kept_widths.append(len(r))
+                kept_at.append(k)
+            except ValueError:
+                if self.strict:
+                    raise self._err(f"expected numbers in the '{tag}' line, got "
+                                    f"{b' '.join(r)[:60].decode('utf-8', 'replace')!r}",
+                                    offset + _nth_line_offset(block, k)) from None
+                if first_line is None:
+                    first_line = _line_of(self._data, offset)
+                self.checks.drop(tag, "not a number", [first_line + k])
+        out = np.full((len(keep), max(kept_widths, default=0)), np.nan)
+        for k, r in enumerate(keep):
+            out[k, :len(r)] = r
+        return self.checks.validate(tag, out, np.array(kept_widths, dtype=int), offset,
+                                    np.array(kept_at, dtype=int))
 
     def get_blob(self, index: int) -> Blob:
         tags = self.parse_tags(index)
@@ -395,7 +454,16 @@ class EvtPump(Pump):
                       f"the lines of some events in {os.path.basename(self.filename)} are "
                       f"shorter (e.g. {layout.tag}: {width} values)")
 
+    def blob_generator(self) -> Iterator[Blob]:
+        """Yield the events in order; at the end, report what was dropped or looked odd
+        (also done by :meth:`close`, for reading that stops early)."""
+        yield from super().blob_generator()
+        self.checks.report()
+
     def close(self) -> None:
+        checks = getattr(self, "checks", None)
+        if checks is not None:
+            checks.report()
         data = getattr(self, "_data", None)
         if isinstance(data, mmap.mmap):
             data.close()

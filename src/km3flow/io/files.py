@@ -27,6 +27,11 @@ class FilePump(Pump):
         inputs are not all HDF5 files; HDF5 inputs alone are read as written (extra
         columns kept; files of different layouts then need ``conform=True``). For a
         parallel drain pass it explicitly: each worker sees only some of the files.
+    strict : bool, optional
+        Passed on to the readers that check their input line by line (those declaring a
+        ``strict`` parameter, e.g. :class:`~km3flow.io.evt.EvtPump`); ``False`` makes them
+        drop malformed lines with one warning per file instead of stopping. Readers of
+        binary formats have no lenient mode and ignore it.
 
     Each blob gets ``blob["Filename"]``. ``len()`` and random access open every file once to
     learn its length; plain iteration opens one file at a time.
@@ -50,6 +55,7 @@ class FilePump(Pump):
         if conform is None:
             conform = not all(getattr(c, "conformable", False) for c in self.classes)
         self.conform = bool(conform)
+        self.strict = self.get("strict", default=None)
         self._open: tuple[int, Pump] | None = None
         self._offsets: list[int] | None = None
 
@@ -60,6 +66,9 @@ class FilePump(Pump):
         params = dict(self.reader_params)
         if self.conform and getattr(self.classes[k], "conformable", False):
             params.setdefault("conform", True)
+        if self.strict is not None and "strict" in getattr(self.classes[k],
+                                                           "declared_parameters", {}):
+            params.setdefault("strict", bool(self.strict))
         pump = self.classes[k](filename=self.filenames[k], **params)
         self._open = (k, pump)
         return pump

@@ -19,7 +19,8 @@ from ...core import Blob, Pump
 from ...dataclasses.schema import FillNote
 from ...exceptions import FormatError
 from .format import (
-    DATA_TYPES, EVENT_TYPE, SUMMARYSLICE_TYPE, TIMESLICE_STREAMS, TIMESLICE_TYPES,
+    DATA_TYPES, EVENT_TYPE, HEADER_DTYPE, PREAMBLE_SIZE, SUMMARYSLICE_TYPE, TIMESLICE_STREAMS,
+    TIMESLICE_TYPES,
 )
 from .frames import FrameRef, index_frames, source_name
 from .bulk import read_events, read_summaryslices, read_timeslices
@@ -52,6 +53,9 @@ class DAQReader(Pump):
     exactly; a truncated or foreign file raises :class:`~km3flow.exceptions.FormatError`
     at construction, naming the byte offset. Each blob carries ``DAQFrame``
     (offset, length, data type) besides the decoded tables (see :func:`parse_frame`).
+    The same pass logs one warning per file for what the format cannot forbid: a
+    timeslice/summary-slice ``frame_index`` repeated within a run, or UTC times that go
+    backwards while the frame index goes forward (:func:`sequence_findings`).
 
     Examples
     --------
@@ -105,6 +109,9 @@ class DAQReader(Pump):
                                    f"not in DAQ events ({self.path or 'data in memory'})")
         self.log.debug("indexed %d frames (%d served) in %s", len(self.all_frames),
                        len(frames), self.path)
+        findings = sequence_findings(self._buffer, self.all_frames, self.legacy)
+        if findings:
+            self.log.warning("%s: %s", self.path or "DAQ stream", "; ".join(findings))
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -237,6 +244,67 @@ class DAQReader(Pump):
 
     def __repr__(self) -> str:
         return f"<{self.__class__.__name__} {self.path!r}: {len(self)} frames>"
+
+
+def sequence_findings(buffer: Any, frames: np.ndarray, legacy: bool) -> list[str]:
+    """What the frame headers of a stream say that its format cannot forbid: a timeslice or
+    summary slice ``frame_index`` that occurs twice for one run and data type (a copied
+    frame), and UTC times (of timeslices, summary slices or events) that go backwards
+    while the frame index goes forward (a time that contradicts the frame counter).
+    Frames merely out of order, with times that follow their frame indices, are normal
+    (several filter processes write one file, as in km3net-testdata's IO_SUM_legacy.dat)
+    and are not reported.
+
+    Reads the 20-byte headers of all frames with one gather (no frame is decoded); returns
+    one sentence per finding (frames numbered 0, 1, … in file order), empty when all is
+    well.
+
+    Parameters
+    ----------
+    buffer
+        The stream (bytes-like or mmap).
+    frames
+        The frame index (:func:`~km3flow.io.daq.frames.index_frames`).
+    legacy
+        True for pre-v13 streams (no 2-byte class version before the header).
+    """
+    body = PREAMBLE_SIZE + (0 if legacy else 2)
+    at_file = np.flatnonzero(
+        np.isin(frames["data_type"], list(TIMESLICE_TYPES | {SUMMARYSLICE_TYPE, EVENT_TYPE}))
+        & (frames["length"] >= body + HEADER_DTYPE.itemsize))
+    sel = frames[at_file]
+    if len(sel) < 2:
+        return []
+    raw = np.frombuffer(buffer, dtype=np.uint8)
+    at = sel["offset"][:, None] + body + np.arange(HEADER_DTYPE.itemsize)
+    hdr = raw[at].view(HEADER_DTYPE).reshape(len(sel))
+    out = []
+    for code in np.unique(sel["data_type"]).tolist():
+        mine = sel["data_type"] == code
+        h = hdr[mine]
+        frame_of = at_file[mine]  # frame numbers in the file
+        name = DATA_TYPES[code]
+        key = (h["run"].astype(np.int64) << 32) | h["frame_index"].astype(np.uint32)
+        uniq, counts = np.unique(key, return_counts=True)
+        # (events share the frame_index of their timeslice: only their times are checked)
+        if code != EVENT_TYPE and (counts > 1).any():
+            rep = np.flatnonzero(counts > 1)
+            pair = frame_of[np.flatnonzero(key == uniq[rep[0]])[:2]].tolist()
+            examples = ", ".join(f"{int(uniq[k]) & 0xFFFFFFFF} ({counts[k]}x)"
+                                 for k in rep[:5])
+            out.append(f"{int((counts[rep] - 1).sum())} of {len(h)} {name} frames repeat a "
+                       f"frame_index of their run (frames {pair[0]} and {pair[1]} have the "
+                       f"same); repeated: {examples}")
+        # the 16 ns cycles (< 62.5e6) and masked seconds fit one int64 in 16 ns units
+        t = (h["utc_seconds"] & 0x7FFFFFFF).astype(np.int64) * 62_500_000 + h["utc_16ns_cycles"]
+        order = np.argsort(key, kind="stable")
+        back = np.flatnonzero(np.diff(t[order]) < 0)
+        if len(back):
+            k = int(order[back[0] + 1])
+            out.append(f"{name}: a UTC time before that of the previous frame_index, "
+                       f"{len(back)}x (first at frame {int(frame_of[k])}, "
+                       f"frame_index {int(h['frame_index'][k])})")
+    return out
 
 
 def _headers(hdr: np.ndarray) -> list[DAQHeader]:
