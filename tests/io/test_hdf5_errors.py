@@ -119,7 +119,7 @@ class FailAt(Module):
         return blob
 
 
-def test_exception_mid_drain_leaves_a_valid_file(tmp_path, capsys):
+def test_exception_mid_drain_leaves_a_valid_partial_file(tmp_path, capsys):
     out = tmp_path / "out.h5"
     pipe = Pipeline()
     pipe.attach(Source)
@@ -127,12 +127,17 @@ def test_exception_mid_drain_leaves_a_valid_file(tmp_path, capsys):
     pipe.attach(HDF5Sink, filename=str(out), buffer_size=500)
     with pytest.raises(ModuleError, match="boom"):
         pipe.drain(100)
-    assert "HDF5 file written to" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "HDF5 file written to" not in captured.out  # a failed run never announces success
+    assert (f"ERROR ++ HDF5Sink: the run failed: PARTIAL file with 37 blobs written to "
+            f"'{tmp_path / 'out.partial.h5'}'; no file at '{out}'") in captured.err
+    assert not out.exists()
+    out = tmp_path / "out.partial.h5"
     blobs = read_everything(out)
     assert len(blobs) == 37
     assert [int(b["T"].i[0]) for b in blobs] == list(range(37))
     assert [len(b["H"]) for b in blobs] == [i % 7 for i in range(37)]
-    assert [p.name for p in tmp_path.iterdir()] == ["out.h5"]  # no temporary file left
+    assert [p.name for p in tmp_path.iterdir()] == ["out.partial.h5"]  # no temporary file left
     from km3flow.io.hdf5 import read_provenance
 
     with tb.open_file(str(out)) as h5:
@@ -155,11 +160,15 @@ def test_interrupted_drain_is_recorded_in_the_file(tmp_path, capsys):
     pipe.attach(HDF5Sink, filename=str(out))
     with pytest.raises(KeyboardInterrupt):
         pipe.drain(100)
+    out = tmp_path / "out.partial.h5"
     assert len(read_everything(out)) == 5
     from km3flow.cli.main import main
 
+    capsys.readouterr()
     assert main(["h5info", str(out)]) == 0
-    assert "drain            INTERRUPTED after 5 cycles" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "drain            INTERRUPTED after 5 cycles" in text
+    assert "status           PARTIAL: 5 blobs of an interrupted run (meant for out.h5)" in text
 
 
 def test_sink_without_blobs_writes_a_valid_empty_file(tmp_path):
@@ -231,4 +240,5 @@ def test_later_blobs_must_fit_the_column_dtype(tmp_path, first, later, fits):
     else:
         with pytest.raises(ModuleError, match="column 'a' at /t was created as .* without loss"):
             pipe.drain(2)
-        assert len(read_everything(tmp_path / "t.h5")) == 1  # the first blob is kept
+        assert not (tmp_path / "t.h5").exists()
+        assert len(read_everything(tmp_path / "t.partial.h5")) == 1  # the first blob is kept

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 from typing import Any
 
@@ -51,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
     if args.dus:
         summary["dus"] = _du_rows(det)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        from ._json import strict_dumps
+
+        print(strict_dumps(summary, indent=2))
     else:
         print(f"{summary['file']}: {summary['format']} v{summary['version']}, "
               f"detector id {summary['det_id']}")
