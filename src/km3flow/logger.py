@@ -197,17 +197,25 @@ def say(text: str) -> None:
 def level_scope(level: int | str | None) -> Iterator[None]:
     """Set the level of all km3flow loggers (if not ``None``) and restore it on exit.
 
-    The CLI uses it so that ``main(["-q", …])`` called in a test leaves no trace.
+    The CLI uses it so that ``main(["-q", …])`` called in a test leaves no trace. The
+    level is also put in ``KM3FLOW_LOGLEVEL`` meanwhile, for worker processes.
     """
     global _global_level
     with _lock:
         saved_global = _global_level
         saved = {name: logger.level for name, logger in _loggers.items()}
+    saved_env = os.environ.get("KM3FLOW_LOGLEVEL")
     try:
         if level is not None:
             set_level(level)
+            os.environ["KM3FLOW_LOGLEVEL"] = logging.getLevelName(_parse_level(level))
         yield
     finally:
+        if level is not None:
+            if saved_env is None:
+                os.environ.pop("KM3FLOW_LOGLEVEL", None)
+            else:
+                os.environ["KM3FLOW_LOGLEVEL"] = saved_env
         with _lock:
             _global_level = saved_global
             loggers = dict(_loggers)

@@ -53,7 +53,7 @@ def check_output(path: str, overwrite: bool) -> None:
     from ..exceptions import ConfigError
 
     if os.path.isdir(path):
-        raise ConfigError(f"{path}: is a directory; -o names the HDF5 file to write")
+        raise ConfigError(f"{path}: is a directory; -o names the file to write")
     if os.path.lexists(path) and not overwrite:
         raise ConfigError(f"{path}: exists already; pass --overwrite to replace it")
 

@@ -11,7 +11,7 @@ from ..core.module import Pump
 from ..core.pipeline import Pipeline
 from ..core.timing import peak_memory_mb
 from ..exceptions import ConfigError, Km3flowError
-from ..logger import get_logger
+from ..logger import get_logger, say
 from .errors import WorkerError, WorkerInterrupted
 from .plan import (
     check_picklable,
@@ -105,8 +105,8 @@ def drain_parallel(pipe: Pipeline, cycles: int | None = None, workers: int | Non
             module.close()
     remove_stale_parts(outputs)
     pipe._finished = True
-    print(f"Draining {len(tasks)} tasks over {sum(len(t.input_files) for t in tasks)} input "
-          f"files with {backend.description}.")
+    say(f"Draining {len(tasks)} tasks over {sum(len(t.input_files) for t in tasks)} input "
+        f"files with {backend.description}.")
     reports = backend.run(tasks)
     by_task = sorted(reports, key=lambda r: r.index)
     _raise_for_failures(by_task, len(tasks))
@@ -124,7 +124,7 @@ def drain_parallel(pipe: Pipeline, cycles: int | None = None, workers: int | Non
         wall=time.perf_counter() - wall0, parent_cpu=time.process_time() - cpu0,
         merge_wall=merge_wall, parent_peak_mb=peak_memory_mb(), outputs=kept)
     _update_pipeline(pipe, summary)
-    print(summary.text())
+    say(summary.text())
     pipe.finish_results.update(results)
     return pipe.finish_results
 

@@ -317,6 +317,10 @@ class HDF5Sink(Module):
         Replace an existing ``filename`` when the run completes (True, as KM3Pipe did).
         With False an existing file is an error at once (``km3flow convert`` refuses
         an existing output unless ``--overwrite``).
+    keep_partial : bool
+        After a failed or interrupted drain, keep what was written under
+        :func:`partial_path` (True), or delete it (False: a caller that writes to a
+        private name and cleans up itself).
     keys : list of str, optional
         Write only these blob keys.
     complib, complevel, shuffle, fletcher32
@@ -361,6 +365,7 @@ class HDF5Sink(Module):
         self.flush_frequency = self.get("flush_frequency", default=None)
         self.reset_group_id = bool(self.get("reset_group_id", default=True))
         self.overwrite = bool(self.get("overwrite", default=True))
+        self.keep_partial = bool(self.get("keep_partial", default=True))
         self.chunkshape = None if self.chunksize is None else (int(self.chunksize),)
         try:
             self.filters = make_filters(self.complib, self.complevel, self.shuffle,
@@ -559,11 +564,12 @@ class HDF5Sink(Module):
         complete, why = self._drain_outcome()
         self.complete = complete
         existed = os.path.lexists(self.filename)
-        if not complete and self.index == 0:
+        if not complete and (self.index == 0 or not self.keep_partial):
             self._closed = True
             self._discard()
-            self.log.error("the run %s before any blob reached the sink: nothing written, "
-                           "%s", why, f"'{self.filename}' left as it was" if existed
+            self.log.error("the run %s%s: nothing written, %s", why,
+                           " before any blob reached the sink" if self.index == 0 else "",
+                           f"'{self.filename}' left as it was" if existed
                            else f"no file at '{self.filename}'")
             return
         target = self.filename if complete else partial_path(self.filename)
