@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="the HDF5 file to write")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace OUTPUT if it exists (only once the conversion completed)")
-    parser.add_argument("-n", "--n-events", type=int, default=None,
+    from ._argtypes import positive_int
+
+    parser.add_argument("-n", "--n-events", type=positive_int, default=None,
                         help="convert at most this many events (blobs)")
     parser.add_argument("--detector", default=None,
                         help="a DETX/DATX file to calibrate hits with on the way")

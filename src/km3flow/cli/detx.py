@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("-o", "--output", default=None,
                         help="write the detector to this file (.detx or .datx)")
-    parser.add_argument("--detx-version", type=int, default=None,
+    parser.add_argument("--detx-version", type=int, default=None, choices=range(1, 6),
+                        metavar="{1..5}",
                         help="DETX version to write with -o (default: the file's own)")
 
 
@@ -68,6 +69,15 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {row['du']:>3} {row['n_floors']:>6} {row['n_doms']:>5} "
                       f"{row['n_pmts']:>5}")
     if args.output:
+        import os
+
+        from ..exceptions import ConfigError
+
+        directory = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(directory):
+            raise ConfigError(f"{args.output}: the directory '{directory}' does not exist")
+        if os.path.isdir(args.output):
+            raise ConfigError(f"{args.output}: is a directory; -o names the file to write")
         det.write(args.output, version=args.detx_version)
         print(f"written: {args.output}")
     return 0

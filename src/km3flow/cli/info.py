@@ -40,7 +40,9 @@ def _tree_items(name: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE")
-    parser.add_argument("--max-blobs", type=int, default=None,
+    from ._argtypes import count
+
+    parser.add_argument("--max-blobs", type=count, default=None,
                         help="look at most at this many blobs per file (default: all)")
 
 
