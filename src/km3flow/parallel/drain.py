@@ -136,7 +136,7 @@ def _raise_for_failures(reports: list[TaskReport], n_tasks: int) -> None:
     if not failed and not interrupted and len(done) == n_tasks:
         return
     parts_note = ("no output was merged; part files of tasks that ran are left named "
-                  "'<output>.part-<task>'")
+                  "'<output>.part-<task>' ('<output>.part-<task>.partial' when incomplete)")
     if failed:
         first = min(failed, key=lambda r: r.ended)
         err = first.error

@@ -137,9 +137,10 @@ def check_picklable(task: Task) -> None:
 
 
 def remove_stale_parts(outputs: list[OutputSpec]) -> None:
-    """Remove ``<path>.part-<k>`` files left by an earlier failed run."""
+    """Remove ``<path>.part-<k>`` (and ``….partial``) files left by an earlier failed run."""
     for out in outputs:
-        pattern = re.compile(re.escape(os.path.basename(out.path)) + r"\.part-\d+$")
+        # an incomplete task's sink keeps its part as <path>.part-<k>.partial
+        pattern = re.compile(re.escape(os.path.basename(out.path)) + r"\.part-\d+(\.partial)?$")
         for stale in glob.glob(glob.escape(out.path) + ".part-*"):
             if pattern.match(os.path.basename(stale)):
                 log.warning("removing '%s' left by an earlier parallel run", stale)
