@@ -219,8 +219,15 @@ def level_scope(level: int | str | None) -> Iterator[None]:
         with _lock:
             _global_level = saved_global
             loggers = dict(_loggers)
+        # loggers made meanwhile get what they would have got outside the scope
+        fresh = saved_global
+        if fresh is None and saved_env:
+            try:
+                fresh = _parse_level(saved_env)
+            except ValueError:
+                fresh = None
         for name, logger in loggers.items():
-            logger.setLevel(saved.get(name, logging.NOTSET))
+            logger.setLevel(saved.get(name, logging.NOTSET if fresh is None else fresh))
 
 
 def get_printer(name: str) -> Callable[..., None]:
