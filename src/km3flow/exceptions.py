@@ -106,3 +106,6 @@ class Interrupted(KeyboardInterrupt):
         except ValueError:
             name = f"signal {self.signum}"
         super().__init__(name)
+
+    def __reduce__(self) -> tuple:  # pickles as Interrupted(signum), e.g. from a worker
+        return (type(self), (self.signum,))

@@ -663,3 +663,10 @@ def test_a_pump_that_cannot_count_is_blamed_not_the_progress_bar_gh11():
     assert str(info.value) == ("module 'Uncountable' failed counting its blobs: FormatError: "
                                "x.dat: at byte 12: cut short")
     assert info.value.module == "Uncountable"
+
+
+def test_interrupted_knows_its_signal_and_pickles():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(kp.exceptions.Interrupted(signal.SIGTERM)))
+    assert isinstance(err, KeyboardInterrupt) and err.signum == 15 and str(err) == "SIGTERM"
