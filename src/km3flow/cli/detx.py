@@ -41,9 +41,23 @@ def _du_rows(det: Any) -> list[dict[str, int]]:
     return rows
 
 
+def _check_output(path: str) -> None:
+    import os
+
+    from ..exceptions import ConfigError
+
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ConfigError(f"{path}: the directory '{directory}' does not exist")
+    if os.path.isdir(path):
+        raise ConfigError(f"{path}: is a directory; -o names the file to write")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..io.detector import read_detector
 
+    if args.output:
+        _check_output(args.output)  # before any output, so an error is the only line
     det = read_detector(args.file)
     summary = det.summary()
     summary["file"] = args.file
@@ -69,15 +83,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {row['du']:>3} {row['n_floors']:>6} {row['n_doms']:>5} "
                       f"{row['n_pmts']:>5}")
     if args.output:
-        import os
+        from ..logger import say
 
-        from ..exceptions import ConfigError
-
-        directory = os.path.dirname(os.path.abspath(args.output))
-        if not os.path.isdir(directory):
-            raise ConfigError(f"{args.output}: the directory '{directory}' does not exist")
-        if os.path.isdir(args.output):
-            raise ConfigError(f"{args.output}: is a directory; -o names the file to write")
         det.write(args.output, version=args.detx_version)
-        print(f"written: {args.output}")
+        say(f"written: {args.output}")
     return 0
