@@ -182,3 +182,11 @@ def test_an_unexpected_error_is_one_line_and_a_traceback_with_v(testdata, tmp_pa
     assert main(["info", "-v", src]) == 1
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "ZeroDivisionError: a bug" in err
+
+
+def test_a_bad_km3flow_loglevel_is_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("KM3FLOW_LOGLEVEL", "nonsense")
+    assert main(["info", "x"]) == 2
+    assert capsys.readouterr().err == ("km3flow: error: KM3FLOW_LOGLEVEL='nonsense' is not a "
+                                       "log level; use one of DEBUG, INFO, WARNING, ERROR, "
+                                       "CRITICAL\n")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -145,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     ``--version`` ``SystemExit(0)`` (argparse's way).
     """
     argv = sys.argv[1:] if argv is None else list(argv)
+    env_level = os.environ.get("KM3FLOW_LOGLEVEL")
+    if env_level and env_level.upper() not in LEVELS + ("NOTSET",):
+        # checked before any km3flow logger exists (they read it when created)
+        print(f"km3flow: error: KM3FLOW_LOGLEVEL={env_level!r} is not a log level; use one "
+              f"of {', '.join(LEVELS)}", file=sys.stderr)
+        return 2
     selected = next((a for a in argv if a in SUBCOMMANDS), None)
     parser = build_parser(selected)
     rest: list[str] = []
@@ -170,6 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     except Km3flowError as err:
         print(f"{prefix}: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (km3flow info F | head): not an error worth a word
+        try:  # and Python's final flush of stdout must not complain either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 141
     except OSError as err:
         print(f"{prefix}: error: {_os_error(err)}", file=sys.stderr)
         return 2
