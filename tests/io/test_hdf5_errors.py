@@ -341,12 +341,14 @@ def test_leftover_temp_files_are_found_and_named(tmp_path, capsys):
     from km3flow.io.hdf5.sink import find_leftovers
 
     out = tmp_path / "out.h5"
-    left = [tmp_path / ".out.h5.0123abcd.tmp", tmp_path / ".out.h5.merging-4242"]
+    left = [tmp_path / ".out.h5.0123abcd.tmp", tmp_path / ".out.h5.merging-4242",
+            tmp_path / ".out.h5.part-1.cef92066.tmp"]
     for p in left + [tmp_path / ".other.h5.0123abcd.tmp", tmp_path / ".out.h5.xyz.tmp"]:
         p.write_bytes(b"x")
     assert find_leftovers(out) == [str(p) for p in left]
     _one_blob_file(out, 1.0)
     err = capsys.readouterr().err
     assert err == (f"WARNING ++ HDF5Sink: temporary files of an earlier run that was killed: "
-                   f"{left[0]}, {left[1]}; delete them once no other run is writing '{out}'\n")
+                   f"{left[0]}, {left[1]}, {left[2]}; delete them once no other run is "
+                   f"writing '{out}'\n")
     assert all(p.exists() for p in left)

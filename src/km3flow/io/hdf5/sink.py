@@ -62,12 +62,14 @@ def partial_path(path: str | os.PathLike) -> str:
 def find_leftovers(path: str | os.PathLike) -> list[str]:
     """Temporary files that writers of ``path`` left behind when they were killed.
 
-    These are HDF5Sink's ``.<name>.<8 hex>.tmp`` and a parallel merge's
-    ``.<name>.merging-<pid>``, in the directory of ``path``, sorted by name.
+    These are HDF5Sink's ``.<name>.<8 hex>.tmp`` (also of the parts of a parallel drain,
+    ``.<name>.part-<k>.<8 hex>.tmp``) and a parallel merge's ``.<name>.merging-<pid>``,
+    in the directory of ``path``, sorted by name.
     """
     path = os.fspath(path)
     directory, name = os.path.split(os.path.abspath(path))
-    pattern = re.compile(re.escape(f".{name}.") + r"(?:[0-9a-f]{8}\.tmp|merging-\d+)$")
+    pattern = re.compile(re.escape(f".{name}.")
+                         + r"(?:(?:part-\d+\.)?[0-9a-f]{8}\.tmp|merging-\d+)$")
     try:
         names = os.listdir(directory)
     except OSError:
