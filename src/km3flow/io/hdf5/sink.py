@@ -338,6 +338,14 @@ class HDF5Sink(Module):
     reset_group_id : bool
         Overwrite an existing ``group_id`` column with the sink's counter (True).
 
+    Attributes
+    ----------
+    written_to : str or None
+        After ``finish()``: where the file went (``filename``, or its partial name), or
+        None when nothing was written.
+    complete : bool or None
+        After ``finish()``: whether the drain completed (False: a partial file or none).
+
     Notes
     -----
     Provenance (see :mod:`km3flow.io.hdf5.provenance`) is read from the services
