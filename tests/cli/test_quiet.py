@@ -101,3 +101,10 @@ def test_library_printers_honour_the_level(capsys):
     text = capsys.readouterr().out
     assert text.startswith("Pipeline and module initialisation took")
     assert "2 cycles drained" in text
+
+
+def test_log_level_info_is_not_taken_for_the_info_command(testdata, tmp_path, capsys):
+    out = tmp_path / "x.h5"
+    assert main(["-q", "convert", testdata("daq/IO_EVT.dat"), "-o", str(out)]) == 0
+    assert main(["--log-level", "info", "h5info", str(out)]) == 0
+    assert "status           complete" in capsys.readouterr().out

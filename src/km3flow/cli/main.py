@@ -139,6 +139,19 @@ def _sigterm_interrupts() -> Callable[[], None]:
     return lambda: signal.signal(signal.SIGTERM, previous)
 
 
+def _selected_command(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (not a ``--log-level`` value such as 'info')."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--log-level":
+            skip = True
+        elif arg in SUBCOMMANDS:
+            return arg
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``km3flow`` command; returns the exit code.
 
@@ -152,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"km3flow: error: KM3FLOW_LOGLEVEL={env_level!r} is not a log level; use one "
               f"of {', '.join(LEVELS)}", file=sys.stderr)
         return 2
-    selected = next((a for a in argv if a in SUBCOMMANDS), None)
+    selected = _selected_command(argv)
     parser = build_parser(selected)
     rest: list[str] = []
     if selected == "test" and not {"-h", "--help"} & set(argv):
