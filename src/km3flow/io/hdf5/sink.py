@@ -8,7 +8,8 @@ written under a temporary name next to the target and renamed into place in
 Outputs are never clobbered by an incomplete run: when the drain failed or was
 interrupted (the pipeline's ``drain_status`` service says so), the file goes to a side
 name, ``out.partial.h5`` for ``out.h5`` (see :func:`partial_path`), and a file already at
-``out.h5`` is left as it was; with no blob written there is no file at all. A killed
+``out.h5`` is left as it was (an older ``out.partial.h5`` is replaced); with no blob
+written there is no file at all. A killed
 process (SIGKILL, power cut) leaves its temporary file ``.out.h5.<8 hex>.tmp``;
 :func:`find_leftovers` finds those, and the next sink for ``out.h5`` names them in a
 warning (it never deletes them: another run may still be writing one).
