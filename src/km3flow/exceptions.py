@@ -134,3 +134,24 @@ class ProtocolError(Km3flowError, ValueError):
 
 class Km3flowDeprecationWarning(DeprecationWarning):
     """Warns about an API that goes away in a later release."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A drain (or a command) was stopped by a signal other than SIGINT, e.g. SIGTERM.
+
+    A :class:`KeyboardInterrupt` (as Ctrl-C's), so ``except KeyboardInterrupt`` still
+    catches it; the CLI exits with ``128 + signum`` (143 for SIGTERM; 130 for Ctrl-C).
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = int(signum)
+        try:
+            name = signal.Signals(self.signum).name
+        except ValueError:
+            name = f"signal {self.signum}"
+        super().__init__(name)
+
+    def __reduce__(self) -> tuple:  # pickles as Interrupted(signum), e.g. from a worker
+        return (type(self), (self.signum,))

@@ -9,12 +9,13 @@ loggers created later, the ``KM3FLOW_LOGLEVEL`` environment variable.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import sys
 import threading
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Iterator, TextIO
 
 ONCE = 45
 DEPRECATION = 46
@@ -167,10 +168,77 @@ def set_level(level: int | str, name: str | None = None) -> None:
         logger.setLevel(value)
 
 
+def printing_enabled() -> bool:
+    """True unless the km3flow level (``set_level``, ``KM3FLOW_LOGLEVEL``) is above INFO.
+
+    Printers, the pipeline's initialisation line and its drain summary are INFO-level
+    talk: ``km3flow -q`` (level ERROR) or ``--log-level WARNING`` silence them all, while
+    by default (no level set) they print, as in the talk.
+    """
+    level = _global_level
+    if level is None:
+        env = os.environ.get("KM3FLOW_LOGLEVEL")
+        if not env:
+            return True
+        try:
+            level = _parse_level(env)
+        except ValueError:
+            return True
+    return level <= logging.INFO
+
+
+def say(text: str) -> None:
+    """Write ``text`` and a newline to stdout, unless printing is off (see above)."""
+    if printing_enabled():
+        sys.stdout.write(f"{text}\n")
+
+
+@contextlib.contextmanager
+def level_scope(level: int | str | None) -> Iterator[None]:
+    """Set the level of all km3flow loggers (if not ``None``) and restore it on exit.
+
+    The CLI uses it so that ``main(["-q", …])`` called in a test leaves no trace. The
+    level is also put in ``KM3FLOW_LOGLEVEL`` meanwhile, for worker processes.
+    """
+    global _global_level
+    with _lock:
+        saved_global = _global_level
+        saved = {name: logger.level for name, logger in _loggers.items()}
+    saved_env = os.environ.get("KM3FLOW_LOGLEVEL")
+    try:
+        if level is not None:
+            set_level(level)
+            os.environ["KM3FLOW_LOGLEVEL"] = logging.getLevelName(_parse_level(level))
+        yield
+    finally:
+        if level is not None:
+            if saved_env is None:
+                os.environ.pop("KM3FLOW_LOGLEVEL", None)
+            else:
+                os.environ["KM3FLOW_LOGLEVEL"] = saved_env
+        with _lock:
+            _global_level = saved_global
+            loggers = dict(_loggers)
+        # loggers made meanwhile get what they would have got outside the scope
+        fresh = saved_global
+        if fresh is None and saved_env:
+            try:
+                fresh = _parse_level(saved_env)
+            except ValueError:
+                fresh = None
+        for name, logger in loggers.items():
+            logger.setLevel(saved.get(name, logging.NOTSET if fresh is None else fresh))
+
+
 def get_printer(name: str) -> Callable[..., None]:
-    """Return a ``print``-like function writing ``++ name: message`` to stdout."""
+    """Return a ``print``-like function writing ``++ name: message`` to stdout.
+
+    It prints nothing while :func:`printing_enabled` is false (``km3flow -q``).
+    """
 
     def printer(*args: Any, sep: str = " ", end: str = "\n", flush: bool = False) -> None:
+        if not printing_enabled():
+            return
         text = sep.join(str(a) for a in args)
         stream = sys.stdout
         if _isatty(stream):

@@ -77,3 +77,19 @@ def test_convert_with_workers_matches_serial(testdata, tmp_path, capsys):
                         (i, key)
     assert main(["convert", *inputs, "-o", str(parallel), "--workers", "2", "-n", "3"]) == 2
     assert "--n-events limits a serial conversion" in capsys.readouterr().err
+
+
+def test_info_lists_every_tree_of_an_online_file_gh11(testdata, capsys):
+    assert main(["info", testdata("online/km3net_online.root")]) == 0
+    out = capsys.readouterr().out
+    assert ("  trees:\n"
+            "    E                   0 offline events\n"
+            "    KM3NET_EVENT        3 events\n"
+            "    KM3NET_SUMMARYSLICE 3 summary slices\n"
+            "    KM3NET_TIMESLICE    3 timeslices\n"
+            "    KM3NET_TIMESLICE_L0 0 timeslices (L0)\n"
+            "    KM3NET_TIMESLICE_L1 3 timeslices (L1)\n"
+            "    KM3NET_TIMESLICE_L2 0 timeslices (L2)\n"
+            "    KM3NET_TIMESLICE_SN 3 timeslices (SN)\n") in out
+    assert main(["info", testdata("online/KM3NeT_00000267_00025291_SN.root")]) == 0
+    assert "    KM3NET_TIMESLICE_SN 100 timeslices (SN)\n" in capsys.readouterr().out

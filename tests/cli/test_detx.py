@@ -60,3 +60,26 @@ def test_help(capsys):
     with pytest.raises(SystemExit):
         main(["detx", "--help"])
     assert ".detx or .datx detector file" in capsys.readouterr().out
+
+
+def test_detx_json_is_strict_without_validity_gh11(testdata, capsys):
+    assert main(["detx", "--json", testdata("detx/detx_v1.detx")]) == 0
+    text = capsys.readouterr().out
+
+    def reject(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    summary = json.loads(text, parse_constant=reject)
+    assert summary["valid_from"] is None and summary["valid_until"] is None
+    assert "NaN" not in text and "Infinity" not in text
+
+
+def test_strict_dumps_turns_every_non_finite_into_null():
+    import numpy as np
+
+    from km3flow.cli._json import strict_dumps
+
+    value = {"a": float("nan"), "b": [1.5, float("inf"), np.float32("-inf")],
+             "c": np.array([np.nan, 2.0]), "d": np.int64(3), "e": "NaN"}
+    assert strict_dumps(value) == ('{"a": null, "b": [1.5, null, null], "c": [null, 2.0], '
+                                   '"d": 3, "e": "NaN"}')

@@ -589,3 +589,102 @@ def test_describe_a_pipeline_holding_itself_as_a_parameter():
     assert "pipe='<km3flow.core.pipeline.Pipeline object>'" in text
     assert json.loads(pipe.describe(fmt="json"))["modules"][0]["params"]["pipe"] == (
         "<km3flow.core.pipeline.Pipeline object>")
+
+
+class _Numbers(kp.Module):
+    """A pump: blob i holds 'i'; sends ``signum`` to this process at pump time ``at``."""
+
+    def configure(self):
+        self.i = 0
+        self.at = self.get("at", default=None)
+        self.signum = self.get("signum", default=signal.SIGTERM)
+
+    def process(self, blob):
+        if self.i == self.at:
+            os.kill(os.getpid(), self.signum)
+        blob["i"] = self.i
+        self.i += 1
+        return blob
+
+
+class _Collect(kp.Module):
+    """A sink: records the blobs it got; sends signals in cycle ``at`` (after the pump)."""
+
+    def configure(self):
+        self.seen = []
+        self.at = self.get("at", default=None)
+        self.signals = self.get("signals", default=[signal.SIGTERM])
+
+    def process(self, blob):
+        if blob["i"] == self.at:
+            for signum in self.signals:
+                os.kill(os.getpid(), signum)
+        self.seen.append(blob["i"])
+        return blob
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_after_the_pump_completes_the_cycle_gh19(capsys, signum):
+    pipe = kp.Pipeline()
+    pipe.attach(_Numbers)
+    sink = _Collect(at=7, signals=[signum])
+    pipe.attach(sink)
+    with pytest.raises(KeyboardInterrupt) as info:
+        pipe.drain(100)
+    if signum == signal.SIGTERM:
+        assert isinstance(info.value, kp.exceptions.Interrupted) and info.value.signum == 15
+    else:
+        assert type(info.value) is KeyboardInterrupt  # Ctrl-C stays Python's own
+    assert sink.seen == list(range(8))  # cycle 7 was completed before stopping
+    assert pipe.cycles == 8 == len(sink.seen)
+    assert "8 cycles drained" in capsys.readouterr().out
+    assert pipe.drain_status()["interrupted"] is True
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_signal_in_the_pump_stops_at_once():
+    pipe = kp.Pipeline()
+    pipe.attach(_Numbers, at=5)
+    sink = _Collect()
+    pipe.attach(sink)
+    with pytest.raises(kp.exceptions.Interrupted):
+        pipe.drain(100)
+    assert sink.seen == [0, 1, 2, 3, 4] and pipe.cycles == 5
+
+
+def test_a_second_signal_stops_at_once():
+    pipe = kp.Pipeline()
+    pipe.attach(_Numbers)
+    sink = _Collect(at=3, signals=[signal.SIGTERM, signal.SIGTERM])
+    pipe.attach(sink)
+    with pytest.raises(kp.exceptions.Interrupted):
+        pipe.drain(100)
+    assert sink.seen == [0, 1, 2] and pipe.cycles == 3  # cycle 3 was cut short
+
+
+def test_a_pump_that_cannot_count_is_blamed_not_the_progress_bar_gh11():
+    from km3flow.modules import ProgressBar
+
+    class Uncountable(kp.Pump):
+        def get_blob(self, index):
+            return kp.Blob()
+
+        def __len__(self):
+            raise kp.exceptions.FormatError("cut short", path="x.dat", offset=12)
+
+    pipe = kp.Pipeline()
+    pipe.attach(Uncountable)
+    pipe.attach(ProgressBar)
+    with pytest.raises(kp.exceptions.ModuleError) as info:
+        pipe.drain()
+    assert str(info.value) == ("module 'Uncountable' failed counting its blobs: FormatError: "
+                               "x.dat: at byte 12: cut short")
+    assert info.value.module == "Uncountable"
+
+
+def test_interrupted_knows_its_signal_and_pickles():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(kp.exceptions.Interrupted(signal.SIGTERM)))
+    assert isinstance(err, KeyboardInterrupt) and err.signum == 15 and str(err) == "SIGTERM"

@@ -78,3 +78,20 @@ def test_file_pump_in_a_pipeline_and_errors(testdata, tmp_path):
     bad.write_bytes(b"not a km3net file at all")
     with pytest.raises(FormatError, match="bad.bin"):
         kp.io.FilePump(filenames=[testdata("daq/IO_SUM.dat"), str(bad)])
+
+
+@pytest.mark.parametrize("size", [8, 100, 1000])
+def test_daq_file_cut_inside_its_first_frame_is_truncated_gh11(testdata, tmp_path, size):
+    import pathlib
+    import struct
+
+    data = pathlib.Path(testdata("daq/IO_EVT.dat")).read_bytes()
+    length = struct.unpack("<i", data[:4])[0]
+    cut = tmp_path / "cut.dat"
+    cut.write_bytes(data[:size])
+    with pytest.raises(FormatError) as info:
+        detect_format(cut)
+    assert str(info.value) == (f"{cut}: at byte 0: truncated DAQ file: the first frame (data "
+                               f"type 10001) announces {length} bytes, but the file has only "
+                               f"{size}")
+    assert info.value.offset == 0

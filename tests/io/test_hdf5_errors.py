@@ -119,7 +119,7 @@ class FailAt(Module):
         return blob
 
 
-def test_exception_mid_drain_leaves_a_valid_file(tmp_path, capsys):
+def test_exception_mid_drain_leaves_a_valid_partial_file(tmp_path, capsys):
     out = tmp_path / "out.h5"
     pipe = Pipeline()
     pipe.attach(Source)
@@ -127,12 +127,17 @@ def test_exception_mid_drain_leaves_a_valid_file(tmp_path, capsys):
     pipe.attach(HDF5Sink, filename=str(out), buffer_size=500)
     with pytest.raises(ModuleError, match="boom"):
         pipe.drain(100)
-    assert "HDF5 file written to" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "HDF5 file written to" not in captured.out  # a failed run never announces success
+    assert (f"ERROR ++ HDF5Sink: the run failed: PARTIAL file with 37 blobs written to "
+            f"'{tmp_path / 'out.partial.h5'}'; no file at '{out}'") in captured.err
+    assert not out.exists()
+    out = tmp_path / "out.partial.h5"
     blobs = read_everything(out)
     assert len(blobs) == 37
     assert [int(b["T"].i[0]) for b in blobs] == list(range(37))
     assert [len(b["H"]) for b in blobs] == [i % 7 for i in range(37)]
-    assert [p.name for p in tmp_path.iterdir()] == ["out.h5"]  # no temporary file left
+    assert [p.name for p in tmp_path.iterdir()] == ["out.partial.h5"]  # no temporary file left
     from km3flow.io.hdf5 import read_provenance
 
     with tb.open_file(str(out)) as h5:
@@ -155,11 +160,15 @@ def test_interrupted_drain_is_recorded_in_the_file(tmp_path, capsys):
     pipe.attach(HDF5Sink, filename=str(out))
     with pytest.raises(KeyboardInterrupt):
         pipe.drain(100)
+    out = tmp_path / "out.partial.h5"
     assert len(read_everything(out)) == 5
     from km3flow.cli.main import main
 
+    capsys.readouterr()
     assert main(["h5info", str(out)]) == 0
-    assert "drain            INTERRUPTED after 5 cycles" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "drain            INTERRUPTED after 5 cycles" in text
+    assert "status           PARTIAL: 5 blobs of an interrupted run (meant for out.h5)" in text
 
 
 def test_sink_without_blobs_writes_a_valid_empty_file(tmp_path):
@@ -231,4 +240,115 @@ def test_later_blobs_must_fit_the_column_dtype(tmp_path, first, later, fits):
     else:
         with pytest.raises(ModuleError, match="column 'a' at /t was created as .* without loss"):
             pipe.drain(2)
-        assert len(read_everything(tmp_path / "t.h5")) == 1  # the first blob is kept
+        assert not (tmp_path / "t.h5").exists()
+        assert len(read_everything(tmp_path / "t.partial.h5")) == 1  # the first blob is kept
+
+
+def test_partial_path_names():
+    from km3flow.io.hdf5.sink import partial_path
+
+    assert partial_path("out.h5") == "out.partial.h5"
+    assert partial_path("/d/run.1.HDF5") == "/d/run.1.partial.HDF5"
+    assert partial_path("out.h5.part-3") == "out.h5.part-3.partial"
+
+
+def _one_blob_file(path, value, **params):
+    sink = HDF5Sink(filename=str(path), **params)
+    sink.process(Blob(T=Table({"v": [value]}, h5loc="/t")))
+    sink.finish()
+    return sink
+
+
+def test_library_sink_overwrites_by_default_on_success(tmp_path, capsys):
+    out = tmp_path / "output.h5"
+    _one_blob_file(out, 1.0)
+    _one_blob_file(out, 2.0)  # the talk's cell, run twice
+    assert [b["T"].v.tolist() for b in read_everything(out)] == [[2.0]]
+    assert capsys.readouterr().out.count(f"HDF5 file written to: {out}") == 2
+
+
+def test_sink_overwrite_false_refuses_an_existing_file(tmp_path):
+    from km3flow.exceptions import ConfigError
+
+    out = tmp_path / "o.h5"
+    _one_blob_file(out, 1.0, overwrite=False)  # nothing there yet: fine
+    before = out.read_bytes()
+    with pytest.raises(ConfigError, match="o.h5' exists already; pass overwrite=True"):
+        HDF5Sink(filename=str(out), overwrite=False)
+    assert out.read_bytes() == before
+    with pytest.raises(ConfigError, match="is a directory"):
+        HDF5Sink(filename=str(tmp_path))
+
+
+def test_sink_overwrite_false_keeps_a_file_that_appeared_meanwhile(tmp_path):
+    from km3flow.io.hdf5.sink import HDF5WriteError
+
+    out = tmp_path / "o.h5"
+    sink = HDF5Sink(filename=str(out), overwrite=False)
+    sink.process(Blob(T=Table({"v": [1.0]}, h5loc="/t")))
+    out.write_bytes(b"someone else's")
+    with pytest.raises(HDF5WriteError, match="appeared while writing it"):
+        sink.finish()
+    assert out.read_bytes() == b"someone else's"
+    assert len(read_everything(tmp_path / "o.partial.h5")) == 1
+
+
+def test_failed_drain_with_an_existing_file_leaves_it_alone_gh19(tmp_path, capsys):
+    out = tmp_path / "out.h5"
+    _one_blob_file(out, 1.0)
+    before = out.read_bytes()
+    pipe = Pipeline()
+    pipe.attach(Source)
+    pipe.attach(FailAt, at=4)
+    pipe.attach(HDF5Sink, filename=str(out))
+    with pytest.raises(ModuleError, match="boom"):
+        pipe.drain(10)
+    assert out.read_bytes() == before
+    assert len(read_everything(tmp_path / "out.partial.h5")) == 4
+    assert f"'{out}' left as it was" in capsys.readouterr().err
+
+
+def test_failed_drain_before_any_blob_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out.h5"
+    pipe = Pipeline()
+    pipe.attach(Source)
+    pipe.attach(FailAt, at=0)
+    pipe.attach(HDF5Sink, filename=str(out))
+    with pytest.raises(ModuleError, match="boom"):
+        pipe.drain(10)
+    captured = capsys.readouterr()
+    assert "HDF5 file written" not in captured.out
+    assert ("ERROR ++ HDF5Sink: the run failed before any blob reached the sink: nothing "
+            f"written, no file at '{out}'") in captured.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_keep_partial_false_removes_the_partial_file(tmp_path, capsys):
+    pipe = Pipeline()
+    pipe.attach(Source)
+    pipe.attach(FailAt, at=3)
+    sink = HDF5Sink(filename=str(tmp_path / "out.h5"), keep_partial=False)
+    pipe.attach(sink)
+    with pytest.raises(ModuleError):
+        pipe.drain(10)
+    assert list(tmp_path.iterdir()) == []
+    assert sink.complete is False and sink.written_to is None
+    assert f"the run failed: nothing written, no file at '{tmp_path / 'out.h5'}'" in \
+        capsys.readouterr().err
+
+
+def test_leftover_temp_files_are_found_and_named(tmp_path, capsys):
+    from km3flow.io.hdf5.sink import find_leftovers
+
+    out = tmp_path / "out.h5"
+    left = [tmp_path / ".out.h5.0123abcd.tmp", tmp_path / ".out.h5.merging-4242",
+            tmp_path / ".out.h5.part-1.cef92066.tmp"]
+    for p in left + [tmp_path / ".other.h5.0123abcd.tmp", tmp_path / ".out.h5.xyz.tmp"]:
+        p.write_bytes(b"x")
+    assert find_leftovers(out) == [str(p) for p in left]
+    _one_blob_file(out, 1.0)
+    err = capsys.readouterr().err
+    assert err == (f"WARNING ++ HDF5Sink: temporary files of an earlier run that was killed: "
+                   f"{left[0]}, {left[1]}, {left[2]}; delete them once no other run is "
+                   f"writing '{out}'\n")
+    assert all(p.exists() for p in left)

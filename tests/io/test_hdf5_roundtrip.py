@@ -360,7 +360,7 @@ def test_failing_blob_adds_nothing_and_error_is_wrapped(tmp_path):
     with pytest.raises(ModuleError) as info:
         pipe.drain(5)
     assert isinstance(info.value.__cause__, HDF5WriteError)
-    blobs = read_all(tmp_path / "f.h5")
+    blobs = read_all(tmp_path / "f.partial.h5")  # a failed run: the partial name
     assert [b["T"].a.tolist() for b in blobs] == [[1], [2]]
     assert [b["E"].e.tolist() for b in blobs] == [[1], [1]]
 

@@ -9,6 +9,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="bin config TOML ([binning], [[dimensions]], [labels])")
     parser.add_argument("inputs", nargs="+", help="KM3Pipe-layout HDF5 files with /hits")
     parser.add_argument("-o", "--output", required=True, help="training file to write")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace OUTPUT if it exists (only once the binning completed)")
     from ..parallel.options import add_parallel_arguments
 
     add_parallel_arguments(parser)
@@ -16,10 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..ml.binjob import bin_files
+    from .convert import check_output
+
+    check_output(args.output, args.overwrite)
     from ..parallel.options import executor_from_args
 
     with executor_from_args(args.workers, args.scheduler) as drain_kwargs:
         result = bin_files(args.config, args.inputs, args.output, drain_kwargs=drain_kwargs)
-    print(f"binned {result['events']} events into images of shape {result['shape']}: "
+    from ..logger import say
+
+    say(f"binned {result['events']} events into images of shape {result['shape']}: "
           f"{result['output']}")
     return 0

@@ -25,5 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     sent = replay_file(args.file, args.host, args.port, tag=args.tag, rate=args.rate,
                        repeat=args.repeat)
-    print(f"sent {sent} messages to {args.host}:{args.port}")
+    from ..logger import say
+
+    say(f"sent {sent} messages to {args.host}:{args.port}")
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 from typing import Any
 
@@ -18,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("-o", "--output", default=None,
                         help="write the detector to this file (.detx or .datx)")
-    parser.add_argument("--detx-version", type=int, default=None,
+    parser.add_argument("--detx-version", type=int, default=None, choices=range(1, 6),
+                        metavar="{1..5}",
                         help="DETX version to write with -o (default: the file's own)")
 
 
@@ -41,9 +41,23 @@ def _du_rows(det: Any) -> list[dict[str, int]]:
     return rows
 
 
+def _check_output(path: str) -> None:
+    import os
+
+    from ..exceptions import ConfigError
+
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ConfigError(f"{path}: the directory '{directory}' does not exist")
+    if os.path.isdir(path):
+        raise ConfigError(f"{path}: is a directory; -o names the file to write")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..io.detector import read_detector
 
+    if args.output:
+        _check_output(args.output)  # before any output, so an error is the only line
     det = read_detector(args.file)
     summary = det.summary()
     summary["file"] = args.file
@@ -51,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     if args.dus:
         summary["dus"] = _du_rows(det)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        from ._json import strict_dumps
+
+        print(strict_dumps(summary, indent=2))
     else:
         print(f"{summary['file']}: {summary['format']} v{summary['version']}, "
               f"detector id {summary['det_id']}")
@@ -67,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {row['du']:>3} {row['n_floors']:>6} {row['n_doms']:>5} "
                       f"{row['n_pmts']:>5}")
     if args.output:
+        from ..logger import say
+
         det.write(args.output, version=args.detx_version)
-        print(f"written: {args.output}")
+        say(f"written: {args.output}")
     return 0

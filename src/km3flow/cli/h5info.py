@@ -1,6 +1,9 @@
 """``km3flow h5info FILE``: provenance, root attributes and a node summary of an HDF5 file.
 
 Works for files written by km3flow and by KM3Pipe (which have no km3flow provenance).
+A file of a failed or interrupted run (``out.partial.h5``) shows ``status PARTIAL``
+with its blob count; temporary files that killed writers of the file left next to it
+(``.out.h5.<hex>.tmp``) are named, also when the file itself does not exist.
 """
 
 from __future__ import annotations
@@ -49,7 +52,9 @@ def describe(path: str, out: TextIO, as_json: bool = False) -> None:
     with open_km3_file(path, check_layout=False) as h5:
         prov = read_provenance(h5)
         if as_json:
-            out.write(json.dumps(prov, indent=1) + "\n")
+            from ._json import strict_dumps
+
+            out.write(strict_dumps(prov, indent=1) + "\n")
             return
         out.write(f"{path}\n")
         attrs = h5.root._v_attrs
@@ -67,6 +72,13 @@ def describe(path: str, out: TextIO, as_json: bool = False) -> None:
                 if key in prov:
                     out.write(f"  {key:<16} {prov[key]}\n")
             drain = prov.get("drain")
+            if isinstance(drain, dict) and drain.get("complete") is False:
+                run = "an interrupted" if drain.get("interrupted") else "a failed"
+                n = prov.get("n_groups")
+                out.write(f"  {'status':<16} PARTIAL: {n} blob{'' if n == 1 else 's'} of {run} "
+                          f"run (meant for {prov.get('filename')})\n")
+            elif isinstance(drain, dict):
+                out.write(f"  {'status':<16} complete\n")
             if isinstance(drain, dict):
                 state = "complete" if drain.get("complete") else (
                     "INTERRUPTED" if drain.get("interrupted") else f"FAILED ({drain.get('error')})")
@@ -122,8 +134,21 @@ def run(args: argparse.Namespace) -> int:
     """Describe each file; FormatError propagates to the CLI's error handling."""
     import sys
 
+    from ..exceptions import FormatError
+    from ..io.hdf5.sink import find_leftovers
+
     for i, path in enumerate(args.files):
         if i:
             sys.stdout.write("\n")
-        describe(path, sys.stdout, as_json=args.json)
+        leftovers = find_leftovers(path)
+        note = (f"temporary file{'s' if len(leftovers) > 1 else ''} of a killed run "
+                f"writing it: {', '.join(leftovers)}")
+        try:
+            describe(path, sys.stdout, as_json=args.json)
+        except FormatError as err:
+            if leftovers:
+                err.add_note(note)
+            raise
+        if leftovers and not args.json:
+            sys.stdout.write(f"Leftovers:\n  {note}\n")
     return 0

@@ -14,11 +14,35 @@ from ..io.detect import detect_format, pump_class
 _YEAR_2000 = 946684800  # UTC seconds; no KM3NeT data is older
 _TIME_COLUMNS = (("utc_seconds", "EventInfo"), ("timestamp", "SummarysliceInfo"),
                  ("timestamp", "TimesliceInfo"))
+# What one entry of a ROOT tree is, by tree name (online trees by prefix).
+_TREE_ITEMS = {"E": "offline events", "KM3NET_EVENT": "events",
+               "KM3NET_SUMMARYSLICE": "summary slices", "KM3NET_TIMESLICE": "timeslices"}
+
+
+def _root_trees(path: str) -> dict[str, int]:
+    """Every TTree at the top of a ROOT file with its number of entries."""
+    from .._optional import import_optional
+
+    uproot = import_optional("uproot", extra="root")
+    with uproot.open(path) as f:
+        names = sorted({k.split(";")[0] for k in f.keys(recursive=False,
+                                                          filter_classname="TTree")})
+        return {name: int(f[name].num_entries) for name in names}
+
+
+def _tree_items(name: str) -> str:
+    if name in _TREE_ITEMS:
+        return _TREE_ITEMS[name]
+    if name.startswith("KM3NET_TIMESLICE_"):
+        return f"timeslices ({name.rsplit('_', 1)[1]})"
+    return "entries"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE")
-    parser.add_argument("--max-blobs", type=int, default=None,
+    from ._argtypes import count
+
+    parser.add_argument("--max-blobs", type=count, default=None,
                         help="look at most at this many blobs per file (default: all)")
     parser.add_argument("--lenient", action="store_true",
                         help="EVT: drop malformed lines with one warning per file instead of "
@@ -37,6 +61,8 @@ def describe_file(path: str, max_blobs: int | None = None,
         det = read_detector(path)
         info.update(det_id=det.det_id, n_doms=len(det.dom_ids), n_pmts=len(det.pmts))
         return info
+    if fmt in ("online", "offline"):
+        info["trees"] = _root_trees(path)
     rows: dict[str, int] = defaultdict(int)
     det_ids: set[int] = set()
     t_min, t_max = np.inf, -np.inf
@@ -100,4 +126,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  time range (UTC): {lo} .. {hi}")
         for key, n in sorted(info["rows"].items()):
             print(f"  {key}: {n} rows")
+        if info.get("trees"):
+            print("  trees:")
+            width = max(len(name) for name in info["trees"])
+            for name, n in info["trees"].items():
+                print(f"    {name:<{width}} {n} {_tree_items(name)}")
     return 0

@@ -41,6 +41,7 @@ def build_model(spec: str, organizer: Any) -> Any:
 
 def train(rank: int, args: argparse.Namespace) -> None:
     """Train in this process (rank ``rank`` of a distributed run, or the only one)."""
+    from ..logger import say
     from ..ml.organizer import Organizer
 
     organizer = Organizer(args.output, args.list_file, args.config)
@@ -51,12 +52,12 @@ def train(rank: int, args: argparse.Namespace) -> None:
         summary = organizer.get_summary_data()
         if len(summary):
             last = summary[-1]
-            print(f"epoch {last['Epoch']:.4g}: train_loss {last['train_loss']:.4g}, "
+            say(f"epoch {last['Epoch']:.4g}: train_loss {last['train_loss']:.4g}, "
                   f"val_loss {last['val_loss']:.4g}; summary in "
                   f"{Path(args.output) / 'summary.txt'}")
         if args.predict:
             for path in organizer.predict():
-                print(f"predictions: {path}")
+                say(f"predictions: {path}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..exceptions import Km3flowError, ModuleError, ParameterError, ServiceNotFound
-from ..logger import get_logger, get_printer
+from ..exceptions import Interrupted, Km3flowError, ModuleError, ParameterError, ServiceNotFound
+from ..logger import get_logger, get_printer, say
 from .blob import Blob
 from .config import Parameter, did_you_mean, load_pipeline_config
 from .executor import resolve_executor
@@ -124,6 +124,7 @@ class Pipeline:
         self._prepared = False
         self._finished = False
         self.interrupted = False
+        self._guard = _SignalGuard()
         self.error: BaseException | None = None
         self.cycles = 0
         self.parallel_summary: Any = None  # the summary of a task drain (drain(executor=…))
@@ -222,7 +223,7 @@ class Pipeline:
             module.every = every
             module.only_if = only_if_keys
             if not self._entries and isinstance(module, Pump) and module.random_access:
-                self.services["n_cycles"] = module.__len__
+                self.services["n_cycles"] = _blaming(module.__len__, name)
         self.specs.append(spec)
         self._entries.append(_Entry(spec, module, call))
         self._init_wall += time.perf_counter() - t_wall
@@ -362,6 +363,11 @@ class Pipeline:
             if entry.module is not None:
                 try:
                     entry.module.prepare()
+                except ModuleError as err:
+                    if err.module in (None, entry.name):
+                        raise ModuleError(f"module '{entry.name}' failed in prepare(): {err}",
+                                          module=entry.name) from err
+                    raise  # e.g. the pump failed while a progress bar asked for its length
                 except Exception as err:
                     raise ModuleError(f"module '{entry.name}' failed in prepare(): "
                                       f"{type(err).__name__}: {err}", module=entry.name) from err
@@ -376,6 +382,12 @@ class Pipeline:
 
         Every module's ``finish()`` runs at the end, also after an error or Ctrl-C (or
         SIGTERM); the error, or the ``KeyboardInterrupt``, is raised again afterwards.
+        A signal that arrives while the pump waits for data stops the drain at once; one
+        that arrives after the pump delivered a blob lets that cycle complete first (a
+        second signal stops at once), so the summary's cycle count is the number of blobs
+        every module saw, e.g. the number a sink at the end wrote. SIGTERM raises
+        :class:`~km3flow.exceptions.Interrupted`, a ``KeyboardInterrupt`` that knows the
+        signal number.
 
         Parameters
         ----------
@@ -420,12 +432,13 @@ class Pipeline:
             raise ConfigError("drain() without a pump needs a cycle count: attach a Pump "
                               "(a subclass of km3flow.core.Pump) or call drain(n)")
         error: BaseException | None = None
-        restore = _sigterm_as_interrupt()
+        guard = self._guard = _SignalGuard()
+        restore = guard.install()
         drain_wall, drain_cpu = time.perf_counter(), time.process_time()
         try:
             self._prepare()  # inside the try: a failing prepare() still finishes every module
-            print(f"Pipeline and module initialisation took {self._init_wall:.3f}s "
-                  f"(CPU {self._init_cpu:.3f}s).")
+            say(f"Pipeline and module initialisation took {self._init_wall:.3f}s "
+                f"(CPU {self._init_cpu:.3f}s).")
             self._cycle_loop(cycles)
         except KeyboardInterrupt as err:
             self.interrupted = True
@@ -487,6 +500,7 @@ class Pipeline:
         recorder = self.cycle_times
         new_blob = Blob
         cycle = self.cycles
+        guard = self._guard
         entry = None
         call = None
         # Cycles run in chunks so the per-cycle work is two clock reads and two list
@@ -504,6 +518,7 @@ class Pipeline:
                     if plain:
                         for call in calls:
                             blob = call(blob)
+                            guard.defer = True  # the pump delivered: finish this cycle first
                             if type(blob) is not Blob:
                                 if blob is None:
                                     break
@@ -521,11 +536,15 @@ class Pipeline:
                                 entry.timer.cpu.append(cpu() - c0)
                             else:
                                 blob = entry.call(blob)
+                            guard.defer = True
                             if type(blob) is not Blob:
                                 if blob is None:
                                     break
                                 blob = self._check_blob(blob, entry.call)
                     cycle += 1
+                    guard.defer = False
+                    if guard.pending:
+                        raise _interrupt(guard.pending)
                 recorder.fold()
                 if timeit:
                     for e in entries:
@@ -614,19 +633,66 @@ class Pipeline:
                 )
                 lines.append(t.wall_stats.line("wall"))
                 lines.append(t.cpu_stats.line("CPU"))
-        print("\n".join(lines))
+        say("\n".join(lines))
 
 
-def _sigterm_as_interrupt() -> Callable[[], None]:
-    """Turn SIGTERM into KeyboardInterrupt while draining, so modules still finish."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
+def _blaming(length: Callable[[], int], name: str) -> Callable[[], int]:
+    """The pump's ``len()`` as a service whose errors name the pump, not the caller.
 
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+    A progress bar asks for it in its ``prepare()``; when the pump cannot count its blobs
+    (a truncated file), the error is the pump's.
+    """
 
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except (ValueError, OSError):
-        return lambda: None
-    return lambda: signal.signal(signal.SIGTERM, previous)
+    def n_cycles() -> int:
+        try:
+            return length()
+        except Exception as err:
+            raise ModuleError(f"module '{name}' failed counting its blobs: "
+                              f"{type(err).__name__}: {err}", module=name) from err
+
+    return n_cycles
+
+
+def _interrupt(signum: int) -> KeyboardInterrupt:
+    """Ctrl-C is a plain KeyboardInterrupt, as everywhere in Python; others say the signal."""
+    return KeyboardInterrupt() if signum == signal.SIGINT else Interrupted(signum)
+
+
+class _SignalGuard:
+    """SIGINT/SIGTERM handling of one drain (main thread only).
+
+    A signal raises ``KeyboardInterrupt`` (:class:`Interrupted` for SIGTERM) at once unless ``defer`` is set (the pump has
+    delivered this cycle's blob); then it is kept in ``pending`` and raised at the end of
+    the cycle. A second signal while one is pending raises at once.
+    """
+
+    def __init__(self) -> None:
+        self.defer = False
+        self.pending = 0
+
+    def handler(self, signum: int, frame: Any) -> None:
+        if self.defer and not self.pending:
+            self.pending = signum
+            return
+        raise _interrupt(signum)
+
+    def install(self) -> Callable[[], None]:
+        """Install the handlers; returns the function that restores the previous ones."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous: dict[int, Any] = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                current = signal.getsignal(signum)
+                # A SIGINT handler of the caller's own (not Python's default) stays.
+                if signum == signal.SIGINT and current is not signal.default_int_handler:
+                    continue
+                previous[signum] = signal.signal(signum, self.handler)
+            except (ValueError, OSError):
+                continue
+
+        def restore() -> None:
+            for signum, old in previous.items():
+                signal.signal(signum, old)
+
+        return restore

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigError, Km3flowError, WorkerError, WorkerInterrupted
-from ..logger import get_logger
+from ..logger import get_logger, say
 from .blob import Blob
 from .executor import Executor, Task, TaskReport
 from .module import Module, Pump
@@ -145,11 +145,12 @@ def check_picklable(task: Task) -> None:
 
 
 def remove_stale_parts(outputs: list[OutputSpec]) -> None:
-    """Remove ``<path>.part-<k>`` files left by an earlier failed run."""
+    """Remove ``<path>.part-<k>`` (and ``….partial``) files left by an earlier failed run."""
     import glob  # only task drains need it; keeps `import km3flow.core` light
 
     for out in outputs:
-        pattern = re.compile(re.escape(os.path.basename(out.path)) + r"\.part-\d+$")
+        # an incomplete task's sink keeps its part as <path>.part-<k>.partial
+        pattern = re.compile(re.escape(os.path.basename(out.path)) + r"\.part-\d+(\.partial)?$")
         for stale in glob.glob(glob.escape(out.path) + ".part-*"):
             if pattern.match(os.path.basename(stale)):
                 log.warning("removing '%s' left by an earlier parallel run", stale)
@@ -282,7 +283,7 @@ def drain_tasks(pipe: Pipeline, executor: Executor, cycles: int | None = None,
     tasks, outputs = plan_tasks(pipe, files_per_task=files_per_task)
     pipe.hand_over()
     remove_stale_parts(outputs)
-    print(f"Draining {len(tasks)} tasks over {sum(len(t.input_files) for t in tasks)} input "
+    say(f"Draining {len(tasks)} tasks over {sum(len(t.input_files) for t in tasks)} input "
           f"files with {executor.description}.")
     reports = executor.run(tasks)
     by_task = sorted(reports, key=lambda r: r.index)
@@ -301,7 +302,7 @@ def drain_tasks(pipe: Pipeline, executor: Executor, cycles: int | None = None,
         wall=time.perf_counter() - wall0, parent_cpu=time.process_time() - cpu0,
         merge_wall=merge_wall, parent_peak_mb=peak_memory_mb(), outputs=kept)
     pipe.record_task_drain(summary, results)
-    print(summary.text())
+    say(summary.text())
     return pipe.finish_results
 
 
@@ -312,7 +313,7 @@ def _raise_for_failures(reports: list[TaskReport], n_tasks: int) -> None:
     if not failed and not interrupted and len(done) == n_tasks:
         return
     parts_note = ("no output was merged; part files of tasks that ran are left named "
-                  "'<output>.part-<task>'")
+                  "'<output>.part-<task>' ('<output>.part-<task>.partial' when incomplete)")
     if failed:
         first = min(failed, key=lambda r: r.ended)
         err = first.error

@@ -75,6 +75,11 @@ def detect_format(path: str | os.PathLike) -> str:
         length, dtype = struct.unpack("<ii", head[:8])
         if dtype in DAQ_TYPES and 8 <= length <= size:
             return "daq"
+        if dtype in DAQ_TYPES and length > size:
+            # A DAQ preamble whose frame runs past the end: a DAQ file cut short.
+            raise FormatError(f"truncated DAQ file: the first frame (data type {dtype}) "
+                              f"announces {length} bytes, but the file has only {size}",
+                              path=path, offset=0)
     raise FormatError("not a KM3NeT file km3flow knows (expected HDF5, ROOT, DAQ binary, EVT "
                       "or DETX/DATX)", path=path)
 

@@ -166,7 +166,8 @@ def _bin_pipeline(b: dict[str, Any], lab: dict[str, Any], dims: list[Dimension],
     output = Path(output)
     part = output.with_name(f".{output.name}.binning.h5")
     pipe.attach(HDF5Sink, filename=str(part), keys=["Image", "Labels"], complib=complib,
-                complevel=complevel, shuffle=not complib.startswith("blosc"))
+                complevel=complevel, shuffle=not complib.startswith("blosc"),
+                keep_partial=False)
     try:
         pipe.drain(**drain_kwargs)  # ImageBinner never drops a blob: cycles are events
     except ModuleError as err:

@@ -136,6 +136,7 @@ class ProgressBar(Module):
 
     def configure(self) -> None:
         self.bar: Any = None
+        self.count = 0
 
     def prepare(self) -> None:
         if self.total is None and "n_cycles" in self.services:
@@ -145,14 +146,18 @@ class ProgressBar(Module):
         if self.bar is None:  # drawn from the first cycle on, after the pipeline's own lines
             from tqdm import tqdm
 
-            self.bar = tqdm(total=self.total, desc=self.desc, unit="blob")
+            from ..logger import printing_enabled
+
+            # km3flow -q (or a level above INFO) hides the bar like every other printout
+            self.bar = tqdm(total=self.total, desc=self.desc, unit="blob",
+                            disable=not printing_enabled())
         self.bar.update(self.every or 1)
+        self.count += self.every or 1
         return blob
 
     def finish(self) -> dict[str, Any]:
         if self.bar is None:
             return {"cycles": 0}
-        n = self.bar.n
         self.bar.close()
-        return {"cycles": n}
+        return {"cycles": self.count}
 

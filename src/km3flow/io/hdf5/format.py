@@ -63,6 +63,17 @@ def make_filters(complib: str = "zlib", complevel: int = 5, shuffle: bool = True
                       fletcher32=bool(fletcher32))
 
 
+def _hdf5_cause(text: str) -> str:
+    """The innermost message of an HDF5 error back trace (or its first line)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if "End of HDF5 error back trace" in lines:
+        inner = [line for line in lines[:lines.index("End of HDF5 error back trace")]
+                 if not line.startswith("File ")]
+        if inner:
+            return inner[-1]
+    return lines[0] if lines else ""
+
+
 def open_km3_file(path: str | os.PathLike, check_layout: bool = True) -> tb.File:
     """Open a KM3Pipe-layout HDF5 file for reading, or raise one clear FormatError.
 
@@ -97,9 +108,13 @@ def open_km3_file(path: str | os.PathLike, check_layout: bool = True) -> tb.File
             warnings.simplefilter("ignore")  # e.g. NaturalNameWarning of foreign names
             h5 = tb.open_file(path, "r")
     except (tb.HDF5ExtError, OSError, ValueError, RuntimeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        cause = _hdf5_cause(str(err)) or type(err).__name__
+        truncated = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", cause)
+        if truncated:
+            raise FormatError(f"truncated HDF5 file: {truncated[1]} bytes long, but its "
+                              f"superblock says {truncated[2]}", path=path) from err
         raise FormatError(
-            f"cannot be opened as HDF5 (truncated or damaged file?): {first}", path=path
+            f"cannot be opened as HDF5 (truncated or damaged file?): {cause}", path=path
         ) from err
     if not check_layout:
         return h5

@@ -4,11 +4,21 @@ Rows are buffered per location and written in large appends (one per location pe
 flush), with the ``group_id`` column filled vectorised at flush time. The file is
 written under a temporary name next to the target and renamed into place in
 ``finish()``, so the target path only ever holds a complete file.
+
+Outputs are never clobbered by an incomplete run: when the drain failed or was
+interrupted (the pipeline's ``drain_status`` service says so), the file goes to a side
+name, ``out.partial.h5`` for ``out.h5`` (see :func:`partial_path`), and a file already at
+``out.h5`` is left as it was (an older ``out.partial.h5`` is replaced); with no blob
+written there is no file at all. A killed
+process (SIGKILL, power cut) leaves its temporary file ``.out.h5.<8 hex>.tmp``;
+:func:`find_leftovers` finds those, and the next sink for ``out.h5`` names them in a
+warning (it never deletes them: another run may still be writing one).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import uuid
 import warnings
 from typing import Any
@@ -33,6 +43,40 @@ from .provenance import environment, resolve_service, utc_now, write_provenance
 
 class HDF5WriteError(Km3flowError, ValueError):
     """A blob entry cannot be written where it should go (dtype clash, unicode …)."""
+
+
+_HDF5_EXTENSIONS = (".h5", ".hdf5", ".hdf", ".he5")
+
+
+def partial_path(path: str | os.PathLike) -> str:
+    """Where the output of an incomplete run goes: ``out.h5`` → ``out.partial.h5``.
+
+    Names without an HDF5 extension get ``.partial`` appended (``out.h5.part-3`` →
+    ``out.h5.part-3.partial``).
+    """
+    path = os.fspath(path)
+    root, ext = os.path.splitext(path)
+    if ext.lower() in _HDF5_EXTENSIONS:
+        return f"{root}.partial{ext}"
+    return f"{path}.partial"
+
+
+def find_leftovers(path: str | os.PathLike) -> list[str]:
+    """Temporary files that writers of ``path`` left behind when they were killed.
+
+    These are HDF5Sink's ``.<name>.<8 hex>.tmp`` (also of the parts of a parallel drain,
+    ``.<name>.part-<k>.<8 hex>.tmp``) and a parallel merge's ``.<name>.merging-<pid>``,
+    in the directory of ``path``, sorted by name.
+    """
+    path = os.fspath(path)
+    directory, name = os.path.split(os.path.abspath(path))
+    pattern = re.compile(re.escape(f".{name}.")
+                         + r"(?:(?:part-\d+\.)?[0-9a-f]{8}\.tmp|merging-\d+)$")
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return sorted(os.path.join(os.path.dirname(path), n) for n in names if pattern.match(n))
 
 
 def _check_dtype(h5loc: str, dtype: np.dtype) -> None:
@@ -288,7 +332,16 @@ class HDF5Sink(Module):
     ----------
     filename : str
         The output file (``dump.h5`` by default). Written as a temporary file in the same
-        directory and renamed into place by ``finish()``.
+        directory and renamed into place by ``finish()`` when the drain completed; after
+        an error or an interrupt it goes to :func:`partial_path` instead.
+    overwrite : bool
+        Replace an existing ``filename`` when the run completes (True, as KM3Pipe did).
+        With False an existing file is an error at once (``km3flow convert`` refuses
+        an existing output unless ``--overwrite``).
+    keep_partial : bool
+        After a failed or interrupted drain, keep what was written under
+        :func:`partial_path` (True), or delete it (False: a caller that writes to a
+        private name and cleans up itself).
     keys : list of str, optional
         Write only these blob keys.
     complib, complevel, shuffle, fletcher32
@@ -303,6 +356,14 @@ class HDF5Sink(Module):
         Also write the buffers every this many blobs.
     reset_group_id : bool
         Overwrite an existing ``group_id`` column with the sink's counter (True).
+
+    Attributes
+    ----------
+    written_to : str or None
+        After ``finish()``: where the file went (``filename``, or its partial name), or
+        None when nothing was written.
+    complete : bool or None
+        After ``finish()``: whether the drain completed (False: a partial file or none).
 
     Notes
     -----
@@ -334,6 +395,10 @@ class HDF5Sink(Module):
     flush_frequency = Parameter(int, default=None, help="also write every this many blobs")
     reset_group_id = Parameter(bool, default=True,
                                help="overwrite an existing group_id column")
+    overwrite = Parameter(bool, default=True,
+                          help="replace an existing file (only when the run completes)")
+    keep_partial = Parameter(bool, default=True,
+                             help="keep what a failed/interrupted run wrote as <name>.partial.h5")
 
     def configure(self) -> None:
         self.chunkshape = None if self.chunksize is None else (self.chunksize,)
@@ -348,6 +413,18 @@ class HDF5Sink(Module):
         if not os.path.isdir(directory):
             raise self.parameter_error("filename", f"'{self.filename}': the directory "
                                        f"does not exist")
+        if os.path.isdir(self.filename):
+            raise ConfigError(f"HDF5Sink: '{self.filename}' is a directory, expected a file "
+                              "name to write")
+        if not self.overwrite and os.path.lexists(self.filename):
+            raise ConfigError(f"HDF5Sink: '{self.filename}' exists already; pass "
+                              "overwrite=True (km3flow: --overwrite) to replace it")
+        leftovers = find_leftovers(self.filename)
+        if leftovers:
+            self.log.warning(
+                "temporary file%s of an earlier run that was killed: %s; delete %s once no "
+                "other run is writing '%s'", "s" if len(leftovers) > 1 else "",
+                ", ".join(leftovers), "them" if len(leftovers) > 1 else "it", self.filename)
         self.tmp_filename = os.path.join(
             directory, f".{os.path.basename(self.filename)}.{uuid.uuid4().hex[:8]}.tmp")
         self.kid = str(uuid.uuid4())
@@ -366,6 +443,10 @@ class HDF5Sink(Module):
         self._started = utc_now()
         self._finished = False
         self._closed = False
+        #: Where finish() put the file (the output, or its partial name), None if nowhere.
+        self.written_to: str | None = None
+        #: Whether the run that wrote it completed (False: a partial file, or none).
+        self.complete: bool | None = None
 
     # -- per blob ------------------------------------------------------------------------
     def _open(self) -> tb.File:
@@ -505,11 +586,37 @@ class HDF5Sink(Module):
                 attrs[name] = value
         write_provenance(h5, self._provenance())
 
+    def _drain_outcome(self) -> tuple[bool, str]:
+        """(complete, why not) of the drain, from the pipeline's ``drain_status``."""
+        status = self.services.get("drain_status")
+        status = None if status is None else resolve_service(status)
+        if not isinstance(status, dict) or status.get("complete", True):
+            return True, ""
+        if status.get("interrupted"):
+            return False, "was interrupted"
+        return False, "failed"
+
     def finish(self) -> None:
-        """Write what is buffered, the attributes and indices; move the file into place."""
+        """Write what is buffered, the attributes and indices; move the file into place.
+
+        After a failed or interrupted drain the file goes to :func:`partial_path` (an
+        ERROR log line says so, with its blob count), or nowhere when no blob came.
+        """
         if self._finished:
             return
         self._finished = True
+        complete, why = self._drain_outcome()
+        self.complete = complete
+        existed = os.path.lexists(self.filename)
+        if not complete and (self.index == 0 or not self.keep_partial):
+            self._closed = True
+            self._discard()
+            self.log.error("the run %s%s: nothing written, %s", why,
+                           " before any blob reached the sink" if self.index == 0 else "",
+                           f"'{self.filename}' left as it was" if existed
+                           else f"no file at '{self.filename}'")
+            return
+        target = self.filename if complete else partial_path(self.filename)
         try:
             h5 = self._open()
             self.flush()
@@ -518,14 +625,26 @@ class HDF5Sink(Module):
             self.h5file = None
             with open(self.tmp_filename, "rb+") as fh:
                 os.fsync(fh.fileno())
-            os.replace(self.tmp_filename, self.filename)
+            if complete and not self.overwrite and os.path.lexists(self.filename):
+                target = partial_path(self.filename)
+                os.replace(self.tmp_filename, target)
+                self.written_to = target
+                raise HDF5WriteError(f"'{self.filename}' appeared while writing it and "
+                                     f"overwrite is off; this run's file is kept as '{target}'")
+            os.replace(self.tmp_filename, target)
+            self.written_to = target
             self._closed = True
         except BaseException:
             self._closed = True
             self._discard()
             raise
-        self.print(f"HDF5 file written to: {self.filename}")
-        return
+        if complete:
+            self.print(f"HDF5 file written to: {self.filename}")
+        else:
+            self.log.error("the run %s: PARTIAL file with %d blob%s written to '%s'; %s", why,
+                           self.index, "" if self.index == 1 else "s", target,
+                           f"'{self.filename}' left as it was" if existed
+                           else f"no file at '{self.filename}'")
 
     def _discard(self) -> None:
         if self.h5file is not None:
