@@ -145,7 +145,7 @@ def test_option_errors_found_after_parsing(testdata, tmp_path, capsys):
     assert main(["convert", src, "-o", str(tmp_path / "o.h5"), "--workers", "0"]) == 2
     assert "--workers must be at least 1, got 0" in one_error_line(capsys, "convert")
     assert main(["convert", src, "-o", str(tmp_path / "nodir" / "o.h5")]) == 2
-    assert "directory of" in one_error_line(capsys, "convert")
+    assert "the directory does not exist" in one_error_line(capsys, "convert")
     assert main(["convert", src, "-o", str(tmp_path)]) == 2
     assert "is a directory; -o names the file to write" in one_error_line(capsys, "convert")
     assert main(["convert", src, "-o", str(tmp_path / "o.h5"), "--detector",
@@ -170,7 +170,7 @@ def test_an_unexpected_error_is_one_line_and_a_traceback_with_v(testdata, tmp_pa
                                                                monkeypatch):
     from km3flow.cli import info
 
-    def broken(path, max_blobs=None):
+    def broken(path, max_blobs=None, lenient=False):
         raise ZeroDivisionError("a bug")
 
     monkeypatch.setattr(info, "describe_file", broken)

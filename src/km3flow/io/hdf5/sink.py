@@ -29,7 +29,7 @@ import tables as tb
 from ...core import Blob, Module
 from ...core.config import Parameter
 from ...dataclasses import NDArray, Table
-from ...exceptions import Km3flowError
+from ...exceptions import ConfigError, Km3flowError
 from .format import (
     COLUMNS_ATTR,
     FORMAT_VERSION,
