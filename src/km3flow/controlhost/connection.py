@@ -216,7 +216,7 @@ class Connection(asyncio.BufferedProtocol):
             return
         self.closing = True
         pending = self._pending()
-        if pending is not None:
+        if pending is not None and not self.reason:  # (a disconnect of ours logged why)
             log.warning("%s closed mid-message (%d bytes of an unfinished message discarded)",
                         self.name, pending[0])
         self._free_memory()
@@ -369,7 +369,8 @@ class Connection(asyncio.BufferedProtocol):
         routes_get = self._hub.routes.get
         valid, max_size = _VALID_TAGS, self._limits.max_message_size
         unpack = _PREFIX.unpack_from
-        run_route: Route | None = None
+        send = deliver
+        run_route = NO_ROUTE  # no run yet (a real route is never empty)
         run_start = start
         run_n = 0
         n_in = 0
@@ -383,7 +384,7 @@ class Connection(asyncio.BufferedProtocol):
                     break
                 if route is not run_route:
                     if run_n:
-                        deliver(run_route, bytes(view[run_start:start]), run_n)  # type: ignore[arg-type]
+                        send(run_route, bytes(view[run_start:start]), run_n)
                         n_in += run_n
                     run_route, run_start, run_n = route, start, 0
                 run_n += 1
@@ -407,10 +408,10 @@ class Connection(asyncio.BufferedProtocol):
             if nxt > end:
                 break
             if run_n:
-                deliver(run_route, bytes(view[run_start:start]), run_n)  # type: ignore[arg-type]
+                send(run_route, bytes(view[run_start:start]), run_n)
                 n_in += run_n
                 run_n = 0
-            run_route = None
+            run_route = NO_ROUTE
             if raw_tag in _CONTROL:
                 self._control(raw_tag, bytes(view[start + PREFIX_SIZE:nxt]))
                 if self.closing:
@@ -419,7 +420,7 @@ class Connection(asyncio.BufferedProtocol):
             n_in += 1
             start = nxt
         if run_n:
-            deliver(run_route, bytes(view[run_start:start]), run_n)  # type: ignore[arg-type]
+            send(run_route, bytes(view[run_start:start]), run_n)
             n_in += run_n
         self.in_msgs += n_in
         self.in_bytes += start - self._start

@@ -1,0 +1,292 @@
+"""The dispatcher's memory bounds with hostile clients on 127.0.0.1: buffers that grow with
+the bytes that arrive, the global memory budget, the idle timeout, periodic drop reports."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+from ch_helpers import closed_reasons, raw_socket, raw_subscribe, wait_until
+
+from km3flow.controlhost.client import Client
+from km3flow.controlhost.protocol import DEFAULT_MAX_MESSAGE_SIZE, encode_message, pack_prefix
+from km3flow.logger import get_logger
+
+MiB = 1024 * 1024
+
+
+def _vm_kib(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def _is_open(sock) -> bool:
+    """True if the peer has not closed ``sock`` (nothing is expected to arrive on it)."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) != b""
+    except BlockingIOError:
+        return True
+    except ConnectionError:
+        return False
+    finally:
+        sock.setblocking(True)
+
+
+def _closed_after_draining(sock) -> bool:
+    """Read what is left on ``sock``; True once the peer closed it."""
+    while True:
+        try:
+            if not sock.recv(1 << 20):
+                return True
+        except ConnectionError:
+            return True
+
+
+@pytest.fixture
+def ligier_process():
+    """``km3flow ligier`` in a process of its own; yields (process, port, log lines)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    proc = subprocess.Popen([sys.executable, "-m", "km3flow.cli.main", "ligier", "--port", "0",
+                             "--memory-budget", str(256 * MiB), "--idle-timeout", "60"],
+                            env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            text=True)
+    lines: list[str] = []
+    try:
+        first = proc.stderr.readline()
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", first)
+        assert match, first
+        assert f"memory budget {256 * MiB} bytes, idle timeout 60 s" in first
+        # keep reading its log so that it never blocks on a full pipe
+        reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")),
+                                  daemon=True)
+        reader.start()
+        yield proc, int(match.group(1)), lines
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        reader.join(10)
+    finally:
+        proc.kill()
+        proc.wait(10)
+        proc.stderr.close()
+    assert proc.returncode == 0, "".join(lines)
+
+
+def test_stalled_64mib_announcers_cost_no_memory(ligier_process):
+    """20 clients announce 64 MiB messages and stall: the dispatcher's RSS hardly grows
+    (it allocated all 20 × 64 MiB at once before) and it keeps serving everybody."""
+    proc, port, lines = ligier_process
+    baseline_kib = _vm_kib(proc.pid, "VmRSS")
+    with Client(port=port, reconnect=False) as watcher:
+        watcher.subscribe("PING, BIG", mode="all")
+        wait_until(lambda: any("subscribes to PING" in line for line in lines),
+                   what="the watcher's subscription")
+        stalled = []
+        for i in range(20):
+            sock = raw_socket(port)
+            # a complete PING, then a 64 MiB announcement with its first 1000 bytes; the
+            # PING arriving tells that the dispatcher read the announcement with it
+            sock.sendall(encode_message("PING", str(i)) +
+                         pack_prefix("IO_TSL", DEFAULT_MAX_MESSAGE_SIZE) + bytes(1000))
+            stalled.append(sock)
+        pings = sorted(int(watcher.get_message(timeout=10).data) for _ in range(20))
+        assert pings == list(range(20))
+        # a real large message still goes through while they stall
+        payload = random.Random(19).randbytes(5 * MiB)
+        with Client(port=port, reconnect=False) as publisher:
+            publisher.put_message("BIG", payload)
+            message = watcher.get_message(timeout=10)
+        assert message.tag == "BIG" and bytes(message.data) == payload
+        peak_kib = _vm_kib(proc.pid, "VmHWM")  # the highest RSS the process ever had
+        assert all(_is_open(sock) for sock in stalled)
+        for sock in stalled:
+            sock.close()
+    # 20 × 64 MiB = 1280 MiB if the announced lengths were allocated
+    assert (peak_kib - baseline_kib) * 1024 < 200 * MiB, (baseline_kib, peak_kib)
+    wait_until(lambda: sum("closed mid-message" in line for line in lines) == 20,
+               what="the dispatcher to log the 20 unfinished messages")
+
+
+def _peer(sock) -> str:
+    return "{}:{}".format(*sock.getsockname())
+
+
+def _client(ligier, sock) -> dict:
+    """The dispatcher's counters of the client on ``sock`` (empty until it is connected)."""
+    return next((c for c in ligier.stats()["clients"] if c["peer"] == _peer(sock)), {})
+
+
+def test_budget_disconnects_the_sender_that_exceeds_it(make_ligier, clients):
+    limit = 1 * MiB
+    ligier = make_ligier(max_message_size=limit, memory_budget=2 * limit + 100 * 1024)
+    sub = clients(ligier.port)
+    sub.subscribe("BIG, OK", mode="all")
+    ligier.wait_for_subscribers("OK")
+    rng = random.Random(20)
+    payloads = [rng.randbytes(limit) for _ in range(3)]
+    senders = []
+    for payload in payloads[:2]:
+        sock = raw_socket(ligier.port)
+        sock.sendall(pack_prefix("BIG", limit) + payload[:1_000_000])
+        wait_until(lambda s=sock: _client(ligier, s).get("unfinished_bytes") == 1_000_016,
+                   what="the first part of a 1 MiB message to arrive")
+        senders.append(sock)
+    # each holds a buffer grown (by doubling) to what arrived, not yet to what was announced
+    assert 2 * 1_000_016 <= ligier.stats()["memory_held"] <= 2 * (limit + 16)
+    # the third would need more than the budget: it is the one disconnected
+    offender = raw_socket(ligier.port)
+    try:
+        offender.sendall(pack_prefix("BIG", limit) + payloads[2][:1_000_000])
+    except ConnectionError:  # disconnected before it sent everything
+        pass
+    assert _closed_after_draining(offender)
+    offender.close()
+    wait_until(lambda: any("memory budget exhausted" in r for r in closed_reasons(ligier)),
+               what="the offender's disconnect")
+    assert all(_is_open(sock) for sock in senders)
+    # the two others finish their messages, which arrive whole
+    for sock, payload in zip(senders, payloads):
+        sock.sendall(payload[1_000_000:])
+        message = sub.get_message(timeout=10)
+        assert message.tag == "BIG" and bytes(message.data) == payload
+    pub = clients(ligier.port).connect()
+    pub.put_message("OK", b"still served")
+    assert sub.get_message(timeout=10).data == b"still served"
+    assert ligier.stats()["memory_held"] == 0
+    assert ligier.stats()["memory_peak"] <= ligier.stats()["memory_budget"]
+    for sock in senders:
+        sock.close()
+
+
+def test_budget_disconnects_a_slow_all_subscriber_and_trims_a_slow_any_one(make_ligier,
+                                                                           clients):
+    budget = 600_000
+    ligier = make_ligier(max_message_size=100_000, memory_budget=budget, write_buffer=16_384,
+                         send_buffer=65_536)
+    fast = clients(ligier.port)
+    fast.subscribe("OK", mode="all")
+    slow_all = raw_socket(ligier.port, rcvbuf=4096)
+    raw_subscribe(slow_all, {"OK": "all"})
+    slow_any = raw_socket(ligier.port, rcvbuf=4096)
+    raw_subscribe(slow_any, {"OK": "any"})
+    ligier.wait_for_subscribers("OK", 3)
+    pub = clients(ligier.port).connect()
+    payload = bytes(10_000)
+    for step in range(50):  # 5 MB in locksteps: the fast subscriber keeps up
+        for i in range(10):
+            pub.put_message("OK", (10 * step + i).to_bytes(4, "little") + payload)
+        for i in range(10):
+            message = fast.get_message(timeout=10)
+            assert int.from_bytes(message.data[:4], "little") == 10 * step + i
+        assert ligier.stats()["memory_held"] <= budget
+    wait_until(lambda: any("memory budget exhausted" in r and "'all' subscriber" in r
+                           for r in closed_reasons(ligier)),
+               what="the slow 'all' subscriber to be disconnected")
+    assert _closed_after_draining(slow_all)
+    stats = _client(ligier, slow_any)
+    assert stats["dropped"] > 0 and _is_open(slow_any)
+    assert ligier.stats()["memory_peak"] <= budget
+    slow_all.close()
+    slow_any.close()
+
+
+def test_idle_timeout_disconnects_clients_stalled_mid_message(make_ligier, clients):
+    ligier = make_ligier(idle_timeout=0.5)
+    sub = clients(ligier.port)
+    sub.subscribe("OK", mode="all")  # idle between messages: never timed out
+    ligier.wait_for_subscribers("OK")
+    short = raw_socket(ligier.port)
+    short.sendall(b"OK\0\0\0")  # 5 of the 16 prefix bytes
+    long = raw_socket(ligier.port)
+    long.sendall(pack_prefix("IO_TSL", 59_000_000) + bytes(100))
+    assert _closed_after_draining(short)
+    assert _closed_after_draining(long)
+    reasons = closed_reasons(ligier)
+    assert any("(5 of the 16 bytes of a prefix received; idle timeout 0.5 s)" in r
+               for r in reasons)
+    assert any("(116 of 59000016 bytes of a message received; idle timeout 0.5 s)" in r
+               for r in reasons)
+    pub = clients(ligier.port).connect()
+    pub.put_message("OK", b"still served")
+    assert sub.get_message(timeout=10).data == b"still served"
+    assert ligier.stats()["memory_held"] == 0
+    short.close()
+    long.close()
+
+
+def test_drops_are_reported_periodically_with_totals(make_ligier, clients, capsys):
+    log = get_logger("Ligier")
+    level = log.level
+    log.setLevel("WARNING")
+    try:
+        ligier = make_ligier(queue_messages=10, drop_log_interval=0.2, write_buffer=16_384,
+                             send_buffer=65_536)
+        fast = clients(ligier.port)
+        fast.subscribe("BURST", mode="all")
+        slow = raw_socket(ligier.port, rcvbuf=4096)
+        raw_subscribe(slow, {"BURST": "any"})
+        ligier.wait_for_subscribers("BURST", 2)
+        pub = clients(ligier.port).connect()
+        n = 3000
+        for i in range(n):
+            pub.put_message("BURST", i.to_bytes(4, "little") + bytes(1000))
+        for _ in range(n):  # the fast subscriber got everything: the burst went through
+            assert fast.get_message(timeout=10) is not None
+        dropped = _client(ligier, slow)["dropped"]
+        assert dropped > 1000
+        pattern = re.compile(rf"slow 'any' subscriber {re.escape(_peer(slow))}: dropped "
+                             r"(\d+) oldest messages in the last 0.2 s \((\d+) in total")
+        err: list[str] = []
+
+        def reported_all() -> bool:
+            err.append(capsys.readouterr().err)
+            reports = pattern.findall("".join(err))
+            return bool(reports) and int(reports[-1][1]) == dropped
+
+        wait_until(reported_all, what="a report with the total of dropped messages")
+        reports = [(int(a), int(b)) for a, b in pattern.findall("".join(err))]
+        assert sum(new for new, _ in reports) == dropped  # nothing counted twice or lost
+        assert re.search(rf"dropped \d+ messages for slow 'any' subscribers in the last 0.2 s "
+                         rf"\({dropped} in total\)", "".join(err))
+        assert _is_open(slow)  # reported while it is connected, not only at its disconnect
+        slow.close()
+    finally:
+        log.setLevel(level)
+
+
+def test_limit_options_are_checked():
+    from km3flow.controlhost.dispatcher import Dispatcher
+
+    for option in ("memory_budget", "idle_timeout", "drop_log_interval"):
+        with pytest.raises(ValueError, match=option):
+            Dispatcher(**{option: 0})
+    with pytest.raises(ValueError, match="at least max_message_size"):
+        Dispatcher(max_message_size=2 * MiB, memory_budget=MiB)
+    assert Dispatcher(idle_timeout=None).idle_timeout is None
+
+
+def test_cli_options_and_their_defaults():
+    import argparse
+
+    from km3flow.cli import ligier
+    from km3flow.controlhost import dispatcher
+
+    parser = argparse.ArgumentParser()
+    ligier.add_arguments(parser)
+    args = parser.parse_args([])
+    assert args.memory_budget == dispatcher.DEFAULT_MEMORY_BUDGET
+    assert args.idle_timeout == dispatcher.DEFAULT_IDLE_TIMEOUT
+    assert args.drop_log_interval == dispatcher.DEFAULT_DROP_LOG_INTERVAL
+    args = parser.parse_args(["--memory-budget", "100000000", "--idle-timeout", "0",
+                              "--drop-log-interval", "2.5"])
+    assert (args.memory_budget, args.idle_timeout, args.drop_log_interval) == (
+        100_000_000, 0.0, 2.5)
