@@ -50,8 +50,10 @@ _READ_BUFFER = 256 * 1024
 # A message larger than this is received into a buffer of its own (no copy afterwards).
 _OWN_BUFFER_ABOVE = 64 * 1024
 # That buffer starts at this size (or twice what already arrived) and doubles while bytes
-# arrive, so a length field costs nothing until the bytes it announces come.
-_OWN_BUFFER_START = 256 * 1024
+# arrive, so a length field costs at most this until the bytes it announces come. Messages
+# up to it get their final buffer at once; growing in smaller steps tripled the CPU time
+# per 1 MB message (allocator churn, page faults), see benchmarks/controlhost.py.
+_OWN_BUFFER_START = 1024 * 1024
 
 #: Subscribers of one tag: ``(connection, wants_all)`` pairs.
 Route = tuple[tuple["Connection", bool], ...]

@@ -25,8 +25,8 @@ Per connection the dispatcher holds a 256 KiB read buffer, ``write_buffer`` byte
 socket and its queue (≤ ``queue_bytes`` of "any" plus ``hold_bytes`` of "all" messages, each
 message shared, not copied, between subscribers); at most ``max_connections`` connections
 exist. A message larger than 64 KiB is received into a buffer of its own that grows with
-the bytes that **arrive** (doubling from 256 KiB), never with the length announced, so a
-client that announces 64 MiB and stalls costs 256 KiB.
+the bytes that **arrive** (from 1 MiB, doubling), never with the length announced, so a
+client that announces 64 MiB and stalls costs 1 MiB.
 
 All connections together hold at most ``memory_budget`` bytes in unfinished messages and
 subscriber queues (a message queued for several subscribers counts once per subscriber).
