@@ -125,46 +125,74 @@ def _client(ligier, sock) -> dict:
     return next((c for c in ligier.stats()["clients"] if c["peer"] == _peer(sock)), {})
 
 
+def _send_part(ligier, payload: bytes, n: int):
+    """A client that sends the prefix and the first ``n`` bytes of a BIG message and waits
+    until the dispatcher has them all."""
+    sock = raw_socket(ligier.port)
+    sock.sendall(pack_prefix("BIG", len(payload)) + payload[:n])
+    wait_until(lambda: _client(ligier, sock).get("unfinished_bytes") == n + 16,
+               what=f"the first {n} bytes of a message to arrive")
+    return sock
+
+
+def _refused(ligier, payload: bytes, n: int, index: int) -> str:
+    """Send the start of a BIG message that must be refused; return the logged reason."""
+    sock = raw_socket(ligier.port)
+    try:
+        sock.sendall(pack_prefix("BIG", len(payload)) + payload[:n])
+    except ConnectionError:  # disconnected before it sent everything
+        pass
+    assert _closed_after_draining(sock)
+    sock.close()
+    wait_until(lambda: len(closed_reasons(ligier)) > index, what="the offender's disconnect")
+    return closed_reasons(ligier)[index]
+
+
 def test_budget_disconnects_the_sender_that_exceeds_it(make_ligier, clients):
-    limit = 1 * MiB
-    ligier = make_ligier(max_message_size=limit, memory_budget=2 * limit + 100 * 1024)
+    size = 4 * MiB
+    budget = 6 * MiB + 512 * 1024
+    ligier = make_ligier(max_message_size=size, memory_budget=budget)
     sub = clients(ligier.port)
     sub.subscribe("BIG, OK", mode="all")
     ligier.wait_for_subscribers("OK")
     rng = random.Random(20)
-    payloads = [rng.randbytes(limit) for _ in range(3)]
-    senders = []
-    for payload in payloads[:2]:
-        sock = raw_socket(ligier.port)
-        sock.sendall(pack_prefix("BIG", limit) + payload[:1_000_000])
-        wait_until(lambda s=sock: _client(ligier, s).get("unfinished_bytes") == 1_000_016,
-                   what="the first part of a 1 MiB message to arrive")
-        senders.append(sock)
-    # each holds a buffer grown (by doubling) to what arrived, not yet to what was announced
-    assert 2 * 1_000_016 <= ligier.stats()["memory_held"] <= 2 * (limit + 16)
-    # the third would need more than the budget: it is the one disconnected
-    offender = raw_socket(ligier.port)
+    payloads = [rng.randbytes(size) for _ in range(4)]
+    # buffers grow with what arrives, doubling from 1 MiB: 3 MB in 4 MiB, 1.5 MB in 2 MiB
+    first = _send_part(ligier, payloads[0], 3_000_000)
+    assert ligier.stats()["memory_held"] == 4 * MiB
+    second = raw_socket(ligier.port)
+    second.sendall(pack_prefix("BIG", size) + payloads[1][:1_500_000])
+    wait_until(lambda: _client(ligier, second).get("unfinished_bytes") == 1_500_016)
+    assert ligier.stats()["memory_held"] == 6 * MiB
+    # the second grows past the budget: it asks last, it goes
     try:
-        offender.sendall(pack_prefix("BIG", limit) + payloads[2][:1_000_000])
-    except ConnectionError:  # disconnected before it sent everything
+        second.sendall(payloads[1][1_500_000:2_500_000])
+    except ConnectionError:
         pass
-    assert _closed_after_draining(offender)
-    offender.close()
-    wait_until(lambda: any("memory budget exhausted" in r for r in closed_reasons(ligier)),
-               what="the offender's disconnect")
-    assert all(_is_open(sock) for sock in senders)
-    # the two others finish their messages, which arrive whole
-    for sock, payload in zip(senders, payloads):
-        sock.sendall(payload[1_000_000:])
+    assert _closed_after_draining(second)
+    second.close()
+    wait_until(lambda: len(closed_reasons(ligier)) == 1, what="the second's disconnect")
+    assert closed_reasons(ligier)[0].startswith(
+        f"memory budget exhausted: {2 * MiB} more bytes for an unfinished message would "
+        f"exceed {budget} bytes ({6 * MiB} held by all clients)")
+    assert ligier.stats()["memory_held"] == 4 * MiB
+    # a third takes 2 MiB; a fourth cannot even get its first 1 MiB
+    third = _send_part(ligier, payloads[2], 2_000_000)
+    assert ligier.stats()["memory_held"] == 6 * MiB
+    reason = _refused(ligier, payloads[3], 100_000, 1)
+    assert reason.startswith(f"memory budget exhausted: {MiB} more bytes")
+    # the others finish their messages, which arrive whole
+    assert _is_open(first) and _is_open(third)
+    for sock, payload, n in ((first, payloads[0], 3_000_000), (third, payloads[2], 2_000_000)):
+        sock.sendall(payload[n:])
         message = sub.get_message(timeout=10)
         assert message.tag == "BIG" and bytes(message.data) == payload
+        sock.close()
     pub = clients(ligier.port).connect()
     pub.put_message("OK", b"still served")
     assert sub.get_message(timeout=10).data == b"still served"
     assert ligier.stats()["memory_held"] == 0
-    assert ligier.stats()["memory_peak"] <= ligier.stats()["memory_budget"]
-    for sock in senders:
-        sock.close()
+    assert ligier.stats()["memory_peak"] <= budget
 
 
 def test_budget_disconnects_a_slow_all_subscriber_and_trims_a_slow_any_one(make_ligier,

@@ -52,7 +52,7 @@ _OWN_BUFFER_ABOVE = 64 * 1024
 # That buffer starts at this size (or twice what already arrived) and doubles while bytes
 # arrive, so a length field costs at most this until the bytes it announces come. Messages
 # up to it get their final buffer at once; growing in smaller steps tripled the CPU time
-# per 1 MB message (allocator churn, page faults), see benchmarks/controlhost.py.
+# per 1 MB message (allocator churn, page faults; benchmarks/controlhost.py cases).
 _OWN_BUFFER_START = 1024 * 1024
 
 #: Subscribers of one tag: ``(connection, wants_all)`` pairs.
