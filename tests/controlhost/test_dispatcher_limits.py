@@ -157,7 +157,12 @@ def test_budget_disconnects_the_sender_that_exceeds_it(make_ligier, clients):
     ligier.wait_for_subscribers("OK")
     rng = random.Random(20)
     payloads = [rng.randbytes(size) for _ in range(4)]
-    # buffers grow with what arrives, doubling from 1 MiB: 3 MB in 4 MiB, 1.5 MB in 2 MiB
+    # a length field alone costs nothing: the start of a message waits in the read buffer
+    stalled = raw_socket(ligier.port)
+    stalled.sendall(pack_prefix("BIG", size) + bytes(1000))
+    wait_until(lambda: _client(ligier, stalled).get("unfinished_bytes") == 1016)
+    assert ligier.stats()["memory_held"] == 0
+    # buffers grow with what arrives, from 1 MiB, doubling: 3 MB in 4 MiB, 1.5 MB in 2 MiB
     first = _send_part(ligier, payloads[0], 3_000_000)
     assert ligier.stats()["memory_held"] == 4 * MiB
     second = raw_socket(ligier.port)
@@ -179,7 +184,7 @@ def test_budget_disconnects_the_sender_that_exceeds_it(make_ligier, clients):
     # a third takes 2 MiB; a fourth cannot even get its first 1 MiB
     third = _send_part(ligier, payloads[2], 2_000_000)
     assert ligier.stats()["memory_held"] == 6 * MiB
-    reason = _refused(ligier, payloads[3], 100_000, 1)
+    reason = _refused(ligier, payloads[3], 300_000, 1)  # more than the 256 KiB read buffer
     assert reason.startswith(f"memory budget exhausted: {MiB} more bytes")
     # the others finish their messages, which arrive whole
     assert _is_open(first) and _is_open(third)
@@ -191,8 +196,38 @@ def test_budget_disconnects_the_sender_that_exceeds_it(make_ligier, clients):
     pub = clients(ligier.port).connect()
     pub.put_message("OK", b"still served")
     assert sub.get_message(timeout=10).data == b"still served"
+    assert _is_open(stalled)
+    stalled.close()
+    wait_until(lambda: len(closed_reasons(ligier)) == 5, what="all senders to be gone")
     assert ligier.stats()["memory_held"] == 0
     assert ligier.stats()["memory_peak"] <= budget
+
+
+def test_messages_around_the_read_buffer_size_arrive_whole(ligier, clients):
+    """Messages that fit the 256 KiB read buffer, fill it exactly, or move from it to a
+    buffer of their own (and grow there), starting anywhere in the read buffer."""
+    sub = clients(ligier.port)
+    sub.subscribe("BIG, SMALL", mode="all")
+    ligier.wait_for_subscribers("SMALL")
+    read_buffer = 256 * 1024
+    rng = random.Random(21)
+    sizes = [read_buffer - 17, read_buffer - 16, read_buffer - 15, read_buffer,
+             MiB - 17, MiB - 16, MiB - 15, 4 * MiB + 1, 70_000]
+    stream = []
+    for size in sizes:
+        for n in (1, 3, 1000):  # small messages shift where the large one starts
+            stream.append(("SMALL", rng.randbytes(rng.randrange(n + 1))))
+        stream.append(("BIG", rng.randbytes(size)))
+    data = b"".join(encode_message(tag, payload) for tag, payload in stream)
+    sender = raw_socket(ligier.port)
+    thread = threading.Thread(target=sender.sendall, args=(data,))
+    thread.start()
+    for tag, payload in stream:
+        message = sub.get_message(timeout=10)
+        assert message.tag == tag and bytes(message.data) == payload
+    thread.join()
+    sender.close()
+    assert ligier.stats()["memory_held"] == 0
 
 
 def test_budget_disconnects_a_slow_all_subscriber_and_trims_a_slow_any_one(make_ligier,

@@ -47,13 +47,14 @@ log = get_logger("Ligier")
 
 _PREFIX = struct.Struct(">8si")
 _READ_BUFFER = 256 * 1024
-# A message larger than this is received into a buffer of its own (no copy afterwards).
-_OWN_BUFFER_ABOVE = 64 * 1024
-# That buffer starts at this size (or twice what already arrived) and doubles while bytes
-# arrive, so a length field costs at most this until the bytes it announces come. Messages
-# up to it get their final buffer at once; growing in smaller steps tripled the CPU time
-# per 1 MB message (allocator churn, page faults; benchmarks/controlhost.py cases).
-_OWN_BUFFER_START = 1024 * 1024
+# Unparsed bytes move to the front of the read buffer when less than this is free behind.
+_COMPACT_BELOW = 64 * 1024
+# A message larger than the read buffer waits in it until it fills it, then moves to a
+# buffer of its own of this size (4 × what arrived; its final one if it is no larger),
+# which doubles whenever it is full: a length field costs nothing, and what a message holds
+# is at most 4 × what arrived of it. Doubling from 256 KiB instead tripled the CPU time per
+# 1 MB message (allocator churn, page faults; benchmarks/controlhost.py cases).
+_OWN_BUFFER_START = 4 * _READ_BUFFER
 
 #: Subscribers of one tag: ``(connection, wants_all)`` pairs.
 Route = tuple[tuple["Connection", bool], ...]
@@ -431,8 +432,8 @@ class Connection(asyncio.BufferedProtocol):
             # the prefix at ``start`` was checked above: its length is within the limit
             raw_tag, length = unpack(buf, start)
             total = PREFIX_SIZE + length
-            if total > _OWN_BUFFER_ABOVE:
-                size = min(total, max(_OWN_BUFFER_START, 2 * pending))
+            if pending == len(buf):  # a message larger than the read buffer fills it
+                size = min(total, _OWN_BUFFER_START)
                 if not self._reserve(size, "an unfinished message"):
                     return
                 own = bytearray(size)
@@ -443,7 +444,7 @@ class Connection(asyncio.BufferedProtocol):
         if start == end:
             start = end = 0
         self._start, self._end = start, end
-        if start and len(buf) - end < _OWN_BUFFER_ABOVE:
+        if start and len(buf) - end < _COMPACT_BELOW:
             self._compact()
 
     def _control(self, tag: bytes, payload: bytes) -> None:

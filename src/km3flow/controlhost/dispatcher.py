@@ -24,9 +24,10 @@ Memory
 Per connection the dispatcher holds a 256 KiB read buffer, ``write_buffer`` bytes for its
 socket and its queue (≤ ``queue_bytes`` of "any" plus ``hold_bytes`` of "all" messages, each
 message shared, not copied, between subscribers); at most ``max_connections`` connections
-exist. A message larger than 64 KiB is received into a buffer of its own that grows with
-the bytes that **arrive** (from 1 MiB, doubling), never with the length announced, so a
-client that announces 64 MiB and stalls costs 1 MiB.
+exist. A message larger than the read buffer moves, once it fills it, to a buffer of its
+own that grows with the bytes that **arrive** (1 MiB, then doubling), never with the length
+announced: a client that announces 64 MiB and stalls costs nothing beyond its read buffer,
+and an unfinished message holds at most 4 × the bytes that arrived of it.
 
 All connections together hold at most ``memory_budget`` bytes in unfinished messages and
 subscriber queues (a message queued for several subscribers counts once per subscriber).
@@ -43,7 +44,7 @@ Faults
 ------
 A message whose length field is negative or above ``max_message_size``, or whose tag is not
 printable ASCII, disconnects its sender (logged); a connection beyond ``max_connections``
-is refused. A sender that disconnects mid-message loses only that message. Payloads are
+is refused. A sender that disconnects mid-message loses only that message. Messages are
 shared, uncopied, by all subscribers; runs of consecutive messages to the same subscribers
 are forwarded as one write. Dropped "any" messages are logged when a subscriber starts
 dropping and then every ``drop_log_interval`` seconds with the count since the last report
