@@ -6,6 +6,11 @@ import argparse
 
 from ..controlhost.protocol import DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_PORT
 
+# Defaults of the dispatcher (repeated here so that --help does not import it).
+_MEMORY_BUDGET = 512 * 1024 * 1024
+_IDLE_TIMEOUT = 30.0
+_DROP_LOG_INTERVAL = 10.0
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
@@ -24,6 +29,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hold-bytes", type=int, default=256 * 1024 * 1024,
                         help="bytes of 'all' messages held per subscriber before it is "
                              "disconnected")
+    parser.add_argument("--memory-budget", type=int, default=_MEMORY_BUDGET,
+                        help="bytes all clients together may hold in unfinished messages and "
+                             "subscriber queues; the client asking for more is disconnected "
+                             "('any' subscribers drop messages instead) (default "
+                             f"{_MEMORY_BUDGET // 2**20} MiB)")
+    parser.add_argument("--idle-timeout", type=float, default=_IDLE_TIMEOUT,
+                        help="seconds a client may send nothing in the middle of a message "
+                             f"before it is disconnected; 0 disables (default {_IDLE_TIMEOUT:g})")
+    parser.add_argument("--drop-log-interval", type=float, default=_DROP_LOG_INTERVAL,
+                        help="seconds between log lines counting dropped 'any' messages "
+                             f"(default {_DROP_LOG_INTERVAL:g})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     dispatcher = Dispatcher(args.host, args.port, max_message_size=args.max_message_size,
                             max_connections=args.max_connections,
                             queue_messages=args.queue_messages, queue_bytes=args.queue_bytes,
-                            hold_bytes=args.hold_bytes)
+                            hold_bytes=args.hold_bytes, memory_budget=args.memory_budget,
+                            idle_timeout=args.idle_timeout or None,
+                            drop_log_interval=args.drop_log_interval)
     dispatcher.serve()
     return 0

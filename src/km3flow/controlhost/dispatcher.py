@@ -13,23 +13,42 @@ Bytes go to a subscriber's socket directly while it keeps up. When its socket bu
 ``any`` (``w``) messages
     at most ``queue_messages`` messages / ``queue_bytes`` bytes wait; beyond that the
     **oldest** waiting "any" messages are dropped and counted (the subscriber gets the
-    latest ones). Drops are logged, rate-limited, with running counts.
+    latest ones). Drops are counted and logged periodically (see Faults).
 ``all`` (``a``) messages
     are never dropped; up to ``hold_bytes`` bytes wait. A subscriber that falls further
     behind is **disconnected** with a logged reason, so one slow consumer never stalls
     the dispatcher, the publishers or the other consumers.
 
-Per connection the dispatcher holds at most: a 256 KiB read buffer or one unfinished
-message (≤ ``max_message_size``), ``write_buffer`` bytes for its socket, and its queue
-(≤ ``queue_bytes`` of "any" plus ``hold_bytes`` of "all" messages, each message shared, not
-copied, between subscribers); at most ``max_connections`` connections exist.
+Memory
+------
+Per connection the dispatcher holds a 256 KiB read buffer, ``write_buffer`` bytes for its
+socket and its queue (≤ ``queue_bytes`` of "any" plus ``hold_bytes`` of "all" messages, each
+message shared, not copied, between subscribers); at most ``max_connections`` connections
+exist. A message larger than the read buffer moves, once it fills it, to a buffer of its
+own that grows with the bytes that **arrive** (1 MiB, then doubling), never with the length
+announced: a client that announces 64 MiB and stalls costs nothing beyond its read buffer,
+and an unfinished message holds at most 4 × the bytes that arrived of it.
 
+All connections together hold at most ``memory_budget`` bytes in unfinished messages and
+subscriber queues (a message queued for several subscribers counts once per subscriber).
+The connection that asks for more when the budget is spent — the **newest offender** — is
+refused: a sender growing an unfinished message or an "all" subscriber whose queue grows
+is disconnected (logged with its address); for an "any" subscriber its own oldest waiting
+messages are dropped, or, with none left, the new one.
+
+A connection in the middle of a message (from the first byte of its prefix to the last of
+its payload) that sends nothing for ``idle_timeout`` seconds is disconnected, which frees
+what it held; connections idle between messages (subscribers) are not affected.
+
+Faults
+------
 A message whose length field is negative or above ``max_message_size``, or whose tag is not
 printable ASCII, disconnects its sender (logged); a connection beyond ``max_connections``
-is refused. A sender that disconnects mid-message loses only that message. Payloads are
-received into preallocated buffers (large ones into a buffer of their own size) and shared,
-uncopied, by all subscribers; runs of consecutive messages to the same subscribers are
-forwarded as one write.
+is refused. A sender that disconnects mid-message loses only that message. Messages are
+shared, uncopied, by all subscribers; runs of consecutive messages to the same subscribers
+are forwarded as one write. Dropped "any" messages are logged when a subscriber starts
+dropping and then every ``drop_log_interval`` seconds with the count since the last report
+and the totals.
 """
 
 from __future__ import annotations
@@ -42,15 +61,31 @@ from collections import deque
 from typing import Any
 
 from ..logger import get_logger
-from .connection import _CONTROL, _NO_ROUTE, _Connection
+from .connection import (
+    CONTROL_TAGS,
+    NO_ROUTE,
+    Connection,
+    ConnectionLimits,
+    MemoryBudget,
+    Route,
+    deliver,
+)
 from .protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
+    DIED,
     MODE_ALL,
     encode_message,
     encode_tag,
 )
 
 log = get_logger("Ligier")
+
+#: Default of ``memory_budget``: bytes in unfinished messages and queues, all clients.
+DEFAULT_MEMORY_BUDGET = 512 * 1024 * 1024
+#: Default of ``idle_timeout``: seconds without a byte in the middle of a message.
+DEFAULT_IDLE_TIMEOUT = 30.0
+#: Default of ``drop_log_interval``: seconds between reports of dropped "any" messages.
+DEFAULT_DROP_LOG_INTERVAL = 10.0
 
 
 class Dispatcher:
@@ -77,6 +112,15 @@ class Dispatcher:
     send_buffer
         ``SO_SNDBUF`` of every accepted socket (default: the system's, which on Linux
         grows up to ``net.ipv4.tcp_wmem``); bounds what the kernel holds per client.
+    memory_budget
+        Bytes all clients together may hold in unfinished messages and subscriber queues;
+        the client asking for more is refused (see the module documentation). At least
+        ``max_message_size`` + 16, so that the largest message can be received.
+    idle_timeout
+        Seconds a client may stay silent in the middle of a message before it is
+        disconnected; ``None`` disables the check.
+    drop_log_interval
+        Seconds between the log lines that count dropped "any" messages.
 
     Examples
     --------
@@ -88,59 +132,108 @@ class Dispatcher:
                  max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
                  max_connections: int = 256, queue_messages: int = 10_000,
                  queue_bytes: int = 64 * 1024 * 1024, hold_bytes: int = 256 * 1024 * 1024,
-                 write_buffer: int = 1024 * 1024, send_buffer: int | None = None) -> None:
+                 write_buffer: int = 1024 * 1024, send_buffer: int | None = None,
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                 idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+                 drop_log_interval: float = DEFAULT_DROP_LOG_INTERVAL) -> None:
         for name, value in (("max_message_size", max_message_size),
                             ("max_connections", max_connections),
                             ("queue_messages", queue_messages), ("queue_bytes", queue_bytes),
-                            ("hold_bytes", hold_bytes), ("write_buffer", write_buffer)):
-            if int(value) < 1:
+                            ("hold_bytes", hold_bytes), ("write_buffer", write_buffer),
+                            ("memory_budget", memory_budget),
+                            ("drop_log_interval", drop_log_interval),
+                            ("idle_timeout", 1 if idle_timeout is None else idle_timeout)):
+            if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
+        if memory_budget < max_message_size + 16:
+            raise ValueError(f"memory_budget ({memory_budget}) must be at least "
+                             f"max_message_size + 16 ({max_message_size + 16}) bytes")
         self.host = host
         self.port = int(port)
-        self.max_message_size = int(max_message_size)
         self.max_connections = int(max_connections)
-        self.queue_messages = int(queue_messages)
-        self.queue_bytes = int(queue_bytes)
-        self.hold_bytes = int(hold_bytes)
-        self.write_buffer = int(write_buffer)
-        self.send_buffer = send_buffer
-        self.connections: set[_Connection] = set()
-        self._live: set[_Connection] = set()  # every connection not yet lost
-        self.routes: dict[bytes, tuple[tuple[_Connection, bool], ...]] = {}
-        self.valid_tags: set[bytes] = set()
+        self.limits = ConnectionLimits(
+            max_message_size=int(max_message_size), queue_messages=int(queue_messages),
+            queue_bytes=int(queue_bytes), hold_bytes=int(hold_bytes),
+            write_buffer=int(write_buffer), send_buffer=send_buffer)
+        self.budget = MemoryBudget(int(memory_budget))
+        self.idle_timeout = None if idle_timeout is None else float(idle_timeout)
+        self.drop_log_interval = float(drop_log_interval)
+        self.connections: set[Connection] = set()
+        self.routes: dict[bytes, Route] = {}
         self.connects = 0
         self.disconnects = 0
         self.refused = 0
-        self.dropped = 0
         self.closed_clients: deque[dict[str, Any]] = deque(maxlen=1000)
+        self._live: set[Connection] = set()  # every connection not yet lost
+        self._dropped_by_closed = 0
+        self._drops_reported = 0
         self._server: asyncio.base_events.Server | None = None
         self._stopped: asyncio.Event | None = None
+        self._housekeeper: asyncio.Task | None = None
+
+    @property
+    def max_message_size(self) -> int:
+        return self.limits.max_message_size
+
+    @property
+    def dropped(self) -> int:
+        """Messages dropped for slow "any" subscribers, open and closed ones."""
+        return self._dropped_by_closed + sum(c.dropped for c in self.connections)
+
+    # -- the connections' side (connection.Hub) ------------------------------------------
+    def admit(self, conn: Connection) -> bool:
+        """Register a new connection, or refuse it beyond ``max_connections``."""
+        if len(self.connections) >= self.max_connections:
+            self.refused += 1
+            log.warning("refusing connection from %s: %d connections open (limit %d)",
+                        conn.peer, len(self.connections), self.max_connections)
+            return False
+        self.connections.add(conn)
+        self.connects += 1
+        log.info("connect from %s (%d connections open, %d so far)",
+                 conn.peer, len(self.connections), self.connects)
+        return True
+
+    def release(self, conn: Connection) -> None:
+        """Forget a lost connection: routes, counters, its ``Died`` notice."""
+        self._live.discard(conn)
+        if conn not in self.connections:
+            return
+        self.connections.discard(conn)
+        self.disconnects += 1
+        self._dropped_by_closed += conn.dropped
+        if conn.subscriptions:
+            self.rebuild_routes()
+        stats = conn.stats()
+        log.info("disconnect of %s (%s): received %d messages / %d bytes, sent %d / %d, "
+                 "dropped %d; %d connections open", conn.name, stats["reason"],
+                 stats["received"], stats["received_bytes"], stats["sent"],
+                 stats["sent_bytes"], stats["dropped"], len(self.connections))
+        self.closed_clients.append(stats)
+        if conn.nick:
+            self.announce(DIED, conn.nick)
+
+    def subscriptions_changed(self, conn: Connection) -> None:
+        self.rebuild_routes()
+
+    def announce(self, tag: bytes, text: str) -> None:
+        """Send a ``Born``/``Died`` notice to the clients subscribed to it."""
+        route = self.routes.get(encode_tag(tag), NO_ROUTE)
+        if route:
+            deliver(route, encode_message(tag, text.encode("ascii", "replace")), 1)
 
     # -- routing -------------------------------------------------------------------------
     def rebuild_routes(self) -> None:
         """Recompute tag → subscribers after a subscription changed or a client left."""
-        table: dict[bytes, list[tuple[_Connection, bool]]] = {}
+        table: dict[bytes, list[tuple[Connection, bool]]] = {}
         for conn in self.connections:
             if conn.closing:
                 continue
             for tag, mode in conn.subscriptions.items():
                 raw = encode_tag(tag)
-                if raw not in _CONTROL:  # control messages are for the dispatcher only
+                if raw not in CONTROL_TAGS:  # control messages are for the dispatcher only
                     table.setdefault(raw, []).append((conn, mode == MODE_ALL))
         self.routes = {tag: tuple(subs) for tag, subs in table.items()}
-
-    def deliver(self, route: tuple, data: bytes | bytearray, n: int) -> None:
-        for conn, is_all in route:
-            conn.enqueue(data, n, is_all)
-
-    def announce(self, tag: bytes, text: str) -> None:
-        """Send a ``Born``/``Died`` notice to the clients subscribed to it."""
-        route = self.routes.get(encode_tag(tag), _NO_ROUTE)
-        if route:
-            self.deliver(route, encode_message(tag, text.encode("ascii", "replace")), 1)
-
-    def record_closed(self, conn: _Connection) -> None:
-        self.closed_clients.append(_client_stats(conn))
 
     def snapshot(self) -> dict[str, Any]:
         """Counters of the dispatcher and of every open (and recently closed) client."""
@@ -151,9 +244,45 @@ class Dispatcher:
             "disconnects": self.disconnects,
             "refused": self.refused,
             "dropped": self.dropped,
-            "clients": [_client_stats(c) for c in self.connections],
+            "memory_held": self.budget.held,
+            "memory_peak": self.budget.peak,
+            "memory_budget": self.budget.limit,
+            "clients": [c.stats() for c in self.connections],
             "closed": list(self.closed_clients),
         }
+
+    # -- housekeeping --------------------------------------------------------------------
+    async def _housekeeping(self) -> None:
+        """Disconnect clients stalled mid-message; report dropped messages periodically."""
+        periods = [self.drop_log_interval]
+        if self.idle_timeout is not None:
+            periods.append(self.idle_timeout / 4)
+        tick = min(1.0, *periods)
+        next_report = time.monotonic() + self.drop_log_interval
+        while True:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            if self.idle_timeout is not None:
+                for conn in list(self.connections):
+                    conn.abort_if_stalled(now, self.idle_timeout)
+            if now >= next_report:
+                self.report_drops()
+                next_report = now + self.drop_log_interval
+
+    def report_drops(self) -> None:
+        """Log the "any" messages dropped since the last report, per subscriber and in all."""
+        for conn in self.connections:
+            new, total = conn.take_drop_report()
+            if new:
+                log.warning("slow 'any' subscriber %s: dropped %d oldest messages in the last "
+                            "%g s (%d in total for it)", conn.name, new,
+                            self.drop_log_interval, total)
+        dropped = self.dropped
+        if dropped > self._drops_reported:
+            log.warning("dropped %d messages for slow 'any' subscribers in the last %g s "
+                        "(%d in total)", dropped - self._drops_reported,
+                        self.drop_log_interval, dropped)
+            self._drops_reported = dropped
 
     # -- running -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -163,16 +292,26 @@ class Dispatcher:
         self._server = await loop.create_server(self._new_connection, self.host,
                                                 self.port, reuse_address=True, backlog=128)
         self.port = self._server.sockets[0].getsockname()[1]
-        log.info("listening on %s:%d (max message %d bytes, max %d connections)",
-                 self.host, self.port, self.max_message_size, self.max_connections)
+        self._housekeeper = loop.create_task(self._housekeeping())
+        idle = "off" if self.idle_timeout is None else f"{self.idle_timeout:g} s"
+        log.info("listening on %s:%d (max message %d bytes, max %d connections, memory "
+                 "budget %d bytes, idle timeout %s)", self.host, self.port,
+                 self.max_message_size, self.max_connections, self.budget.limit, idle)
 
-    def _new_connection(self) -> _Connection:
-        conn = _Connection(self)
+    def _new_connection(self) -> Connection:
+        conn = Connection(self, self.limits, self.budget)
         self._live.add(conn)
         return conn
 
     async def stop(self) -> None:
         """Stop listening, close every connection and log the totals."""
+        if self._housekeeper is not None:
+            self._housekeeper.cancel()
+            try:
+                await self._housekeeper
+            except asyncio.CancelledError:
+                pass
+            self._housekeeper = None
         if self._server is not None:
             # Stop accepting first and let accepted sockets become connections: closing the
             # server while asyncio still sets one up would leak that socket.
@@ -193,25 +332,27 @@ class Dispatcher:
         while quiet < 5 and time.monotonic() < deadline:
             quiet = 0 if self._live else quiet + 1
             for conn in list(self._live):
-                if conn.transport is not None:
-                    conn.reason = conn.reason or "dispatcher stopping"
-                    conn.transport.abort()
+                conn.abort("dispatcher stopping", quiet=True)
             await asyncio.sleep(0.001)
         log.info("stopped: %d connects, %d disconnects, %d refused, %d messages dropped",
                  self.connects, self.disconnects, self.refused, self.dropped)
         if self._stopped is not None:
             self._stopped.set()
 
+    async def wait_stopped(self) -> None:
+        """Wait until :meth:`stop` has finished (the dispatcher must be started)."""
+        assert self._stopped is not None, "the dispatcher was not started"
+        await self._stopped.wait()
+
     async def run(self, stop_signals: bool = False) -> None:
         """Serve until :meth:`stop` (or, with ``stop_signals``, SIGINT/SIGTERM)."""
         await self.start()
-        assert self._stopped is not None
         if stop_signals:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self._on_signal, sig)
         try:
-            await self._stopped.wait()
+            await self.wait_stopped()
         finally:
             if stop_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
@@ -224,16 +365,6 @@ class Dispatcher:
     def serve(self) -> None:
         """Serve in this thread until SIGINT or SIGTERM."""
         asyncio.run(self.run(stop_signals=True))
-
-
-def _client_stats(conn: _Connection) -> dict[str, Any]:
-    sub = conn.sub
-    return {
-        "peer": conn.peer, "nick": conn.nick, "subscriptions": dict(conn.subscriptions),
-        "received": conn.in_msgs, "received_bytes": conn.in_bytes,
-        "sent": sub.out_msgs, "sent_bytes": sub.out_bytes, "dropped": sub.dropped,
-        "waiting": sum(e[1] for e in sub.queue), "reason": conn.reason,
-    }
 
 
 class DispatcherThread:
@@ -279,7 +410,7 @@ class DispatcherThread:
             return
         self._ready.set()
         try:
-            loop.run_until_complete(self.dispatcher._stopped.wait())  # type: ignore[union-attr]
+            loop.run_until_complete(self.dispatcher.wait_stopped())
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
