@@ -688,3 +688,19 @@ def test_interrupted_knows_its_signal_and_pickles():
 
     err = pickle.loads(pickle.dumps(kp.exceptions.Interrupted(signal.SIGTERM)))
     assert isinstance(err, KeyboardInterrupt) and err.signum == 15 and str(err) == "SIGTERM"
+
+
+def test_summary_of_a_failed_drain_says_it_stopped(capsys):
+    def boom(blob):
+        if boom.n == 2:
+            raise ValueError("bad blob")
+        boom.n += 1
+        return blob
+
+    boom.n = 0
+    pipe = kp.Pipeline()
+    pipe.attach(boom)
+    with pytest.raises(kp.exceptions.ModuleError):
+        pipe.drain(5)
+    out = capsys.readouterr().out
+    assert "2 cycles drained (stopped by an error) in" in out

@@ -617,9 +617,13 @@ class Pipeline:
 
     def _print_summary(self, wall: float, cpu: float) -> None:
         rec = self.cycle_times
+        # A run that did not complete says so in its summary's first line: a timing summary
+        # alone reads like success.
+        outcome = (" (interrupted)" if self.interrupted
+                   else " (stopped by an error)" if self.error is not None else "")
         lines = [
             "=" * 5,
-            f"{self.cycles} cycles drained in {wall:.6f}s (CPU {cpu:.6f}s). "
+            f"{self.cycles} cycles drained{outcome} in {wall:.6f}s (CPU {cpu:.6f}s). "
             f"Memory peak: {peak_memory_mb():.2f} MB",
             rec.wall_stats.line("wall"),
             rec.cpu_stats.line("CPU"),
