@@ -75,7 +75,8 @@ def test_km3sim(pump):
         291278, 267.24, 591806, 412.64)
     assert hits.origin[0] == 1 and hits.a[0] == 1.0
     tracks = first["McTracks"]
-    assert tracks.h5loc == "/mc_tracks" and list(tracks.type) == [3, 14, 13]
+    # GEANT3 3, 14, 13 as PDG codes
+    assert tracks.h5loc == "/mc_tracks" and list(tracks.type) == [11, 2212, 2112]
     assert tracks.energy[2] == pytest.approx(0.98208)
     nu = first["McNeutrino"]
     assert (nu.pdg_id[0], nu.interaction_type[0], nu.energy[0]) == (12, 2, 0.10066)
@@ -107,7 +108,7 @@ def test_numu_cc_hit_raw(pump, testdata):
     np.testing.assert_allclose(last["weights"][0], [83270000000000.0, 2378000000000000.0,
                                                    115300000000.0])
     tracks = first["McTracks"]
-    assert tracks.length[0] == pytest.approx(334.451) and tracks.type[0] == 5
+    assert tracks.length[0] == pytest.approx(334.451) and tracks.type[0] == -13  # GEANT3 5
     assert tracks.energy[0] == pytest.approx(89.9359)
     assert first["w3list"].shape == (1, 3)
 
@@ -284,3 +285,43 @@ def test_crlf_line_endings_read_the_same(testdata, tmp_path):
             for key in ("hit", "track_in", "neutrino", "weights"):
                 np.testing.assert_array_equal(a[key], b[key])
             np.testing.assert_array_equal(a["McHits"], b["McHits"])
+
+
+# PDG codes of all track_in lines of each file: km3pipe.mc.geant2pdg(int(row[9])) over the
+# raw track_in rows of KM3Pipe 11.0.0's EvtPump(parsers=[]) (/tmp/refvenv): code → count,
+# and the GEANT3 codes and PDG codes of the first event.
+REF_PDG = {
+    KM3SIM: ([3, 14, 13], [11, 2212, 2112],
+             {-11: 3, 11: 7, 22: 3, 111: 3, 2112: 10, 2212: 11}),
+    NUMU_NC: ([4, 13], [12, 2112], {12: 1, 2112: 1}),
+    NUMU_CC: ([5, 11, 12, 8, 13, 1, 1, 8, 9, 1, 1, 1, 1, 1, 1] + [99] * 14,
+              [-13, 321, -321, 211, 2112, 22, 22, 211, -211, 22, 22, 22, 22, 22, 22] + [0] * 14,
+              {-2212: 8, -2112: 5, -321: 20, -211: 192, -13: 111, -11: 2, 0: 1211, 11: 2,
+               12: 2, 22: 575, 130: 21, 211: 260, 310: 23, 321: 21, 2112: 35, 2212: 70,
+               3122: 11}),
+    MUPAGE: ([5], [-13], {-13: 23}),
+    PROPA: ([6, 5, 6], [13, -13, 13], {-13: 1, 13: 2}),
+    GSEAGEN: ([6, 13, 1, 1, 1, 1, 1, 1, 1, 8, 1, 3, 2, 8, 1, 1, 1, 1, 1, 1],
+              [13, 2112, 22, 22, 22, 22, 22, 22, 22, 211, 22, 11, -11, 211, 22, 22, 22, 22,
+               22, 22],
+              {-3122: 3, -2212: 7, -2112: 1, -321: 9, -313: 1, -213: 1, -211: 102, -11: 3,
+               11: 3, 13: 82, 22: 325, 130: 10, 211: 150, 310: 10, 321: 16, 333: 3, 2112: 26,
+               2212: 38, 3112: 1, 3122: 6, 3222: 3}),
+}
+
+
+@pytest.mark.parametrize("name", list(REF_PDG))
+def test_mc_track_types_are_pdg_codes_as_km3pipe_geant2pdg(name, testdata):
+    geant, pdg, counts = REF_PDG[name]
+    got: dict[int, int] = {}
+    with EvtPump(filename=testdata(name)) as p, \
+            EvtPump(filename=testdata(name), convert_geant=False) as raw:
+        first = p[0]
+        assert first["McTracks"].type.tolist() == pdg
+        assert raw[0]["McTracks"].type.tolist() == geant
+        # the blob's raw track_in array keeps the GEANT3 codes (column 9)
+        assert first["track_in"][:, 9].astype(int).tolist() == geant
+        for blob in p:
+            for code in blob["McTracks"].type.tolist():
+                got[code] = got.get(code, 0) + 1
+    assert got == counts

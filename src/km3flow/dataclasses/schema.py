@@ -179,7 +179,7 @@ MAX_REC_STAGES = 8
 _HITS = (
     _c("channel_id", "u1", "", "PMT channel of the DOM (0-30)"),
     _c("dom_id", "<u4", "", "DOM (module) id"),
-    _c("time", "<f8", "ns", "hit time: TDC time in the timeslice; calibrated (+t0) in "
+    _c("time", "<f8", "ns", "hit time: TDC time in the timeslice; calibrated (+t0, -slewing) in "
        "CalibHits and calibrated offline files"),
     _c("tot", "u1", "ns", "time over threshold"),
     _c("triggered", "?", "", "the hit is one of the event's triggered hits"),
@@ -199,8 +199,8 @@ _TRACK = (
 _TRACK_POS = (
     *_POS,
     _c("time", "<f8", "ns", "time at the position"),
-    _c("type", "<i4", "", "particle code as the source writes it (PDG in aanet files, "
-       "GEANT3 in most EVT generators)"),
+    _c("type", "<i4", "", "PDG particle code (EVT files' GEANT3 codes converted; "
+       "EvtPump(convert_geant=False) keeps them)"),
 )
 _SLICE_INFO = (
     _c("frame_index", "<u4", "", "index of the timeslice (frame) in the run"),

@@ -16,8 +16,11 @@ Each blob holds:
   rows shorter than the longest are padded with NaN) or, for tags with non-numeric values
   (e.g. ``target: O16 14.89``), a list of token lists;
 - ``McTracks`` (h5loc ``/mc_tracks``, template McTracks) from the ``track_in`` lines:
-  id, position, direction, energy, time, ``type`` as written by the generator (a GEANT3
-  code for GENHEN/KM3/MUPAGE/gSeaGen, not converted) and ``length`` from an 11th column
+  id, position, direction, energy, time, ``type`` as a PDG code (converted with
+  :func:`km3flow.mc.geant2pdg` from the GEANT3 code every EVT writer puts in ``track_in``
+  lines: GENHEN/KM3, KM3Sim, MUPAGE, gSeaGen, propa; codes GEANT3 lacks, like KM3's 99,
+  become 0; ``convert_geant=False`` keeps the codes as written, and the raw ``track_in``
+  array of the blob keeps them in column 9 either way) and ``length`` from an 11th column
   when there is one (the muon track length KM3 writes), else NaN; ``status`` and
   ``mother_id`` are not in EVT files and hold -1;
 - ``McHits`` (h5loc ``/mc_hits``, template McHits) from ``hit`` (KM3Sim/KM3 ``hit: id
@@ -74,6 +77,7 @@ from ..core.config import Parameter
 from ..dataclasses import Table
 from ..dataclasses.schema import SCHEMAS, FillNote, fill_for, log_fills
 from ..exceptions import FormatError
+from ..mc import geant2pdg
 from .evt_checks import LineChecks
 from .evt_checks import line_of as _line_of
 
@@ -176,6 +180,9 @@ class EvtPump(Pump):
         integer column, NaN/inf where not allowed, text in a numeric tag) raises a
         FormatError. False: such lines are dropped and reported in one warning per file
         at the end of the iteration or when the pump is closed (see the module docstring).
+    convert_geant
+        True (default): ``McTracks.type`` holds PDG codes, converted from the GEANT3 codes
+        of the ``track_in`` lines (0 for codes GEANT3 lacks); False: the codes as written.
 
     Attributes
     ----------
@@ -196,6 +203,9 @@ class EvtPump(Pump):
     filename = Parameter((str, os.PathLike), check=os.fspath, help="the .evt file")
     strict = Parameter(bool, default=True,
                        help="a malformed line is an error; False drops it and warns once per file")
+    convert_geant = Parameter(bool, default=True,
+                              help="McTracks.type as PDG codes (track_in lines hold GEANT3 "
+                                   "codes); False keeps the codes as written")
 
     def configure(self) -> None:
         self._file = open(self.filename, "rb")  # noqa: SIM115 (held open, closed by close())
@@ -412,7 +422,10 @@ class EvtPump(Pump):
         try:
             track_in = tags.get("track_in")
             if isinstance(track_in, np.ndarray):
-                blob["McTracks"] = _TRACKS(track_in)
+                tracks = _TRACKS(track_in)
+                if self.convert_geant:
+                    tracks["type"] = geant2pdg(tracks["type"])
+                blob["McTracks"] = tracks
                 self._note(_TRACKS, track_in.shape[1])
             else:
                 blob["McTracks"] = _TRACKS.empty()
