@@ -120,9 +120,11 @@ def test_numu_nc(pump):
                                             261.1])
     np.testing.assert_allclose(b["weights"][0], [1433000000.0, 4326000000.0, 530400.0])
     assert list(b["McHits"].origin) == [2, 2, 4, 4, 11, 0]
-    # GENHEN's Fortran-style header keeps values as text
-    assert pump(NUMU_NC).header["cut_nu"] == [["0.100E+03", "0.100E+09-0.100E+01",
-                                                "0.100E+01"]]
+    # GENHEN's Fortran-style header: lines as written, values that are no numbers as text
+    p = pump(NUMU_NC)
+    assert p.header_lines["cut_nu"] == [["0.100E+03", "0.100E+09-0.100E+01", "0.100E+01"]]
+    assert p.header.cut_nu == (100.0, "0.100E+09-0.100E+01", 1.0, None)
+    assert p.header.cut_nu._fields == ("Emin", "Emax", "cosTmin", "cosTmax")
 
 
 def test_mupage(pump):
@@ -134,7 +136,9 @@ def test_mupage(pump):
     np.testing.assert_allclose(last["track_bundle"][0], [1.0, 106.193, -393.544, 279.755,
                                                         -0.822757, 0.011946, -0.568267,
                                                         337.761])
-    assert p.header["livetime"] == [["0.0738", "0.02"]]
+    assert p.header_lines["livetime"] == [["0.0738", "0.02"]]
+    assert p.header.livetime.numberOfSeconds == 0.0738
+    assert p.header.livetime.errorOfSeconds == 0.02
 
 
 def test_gseagen_v7(pump):
@@ -148,9 +152,11 @@ def test_gseagen_v7(pump):
     np.testing.assert_allclose(last["weights"][0], [3441000.0, 128000000000.0, 47.62])
     assert first["neutrino"][0][11:].tolist() == [103.0, 14.0, 2.0]
     assert first["eventtime"].tolist() == [[-1717986919, -1717986919]]
-    assert p.header["start_run"] == [["100000000"]]
+    assert p.header.start_run.run_id == 100000000
     assert first["EventInfo"].run_id[0] == 100000000
-    assert len(p.header["simul"]) == 3
+    assert len(p.header_lines["simul"]) == 3
+    assert (p.header.simul.program, p.header.simul_1[0], p.header.simul_2[0]) == (
+        "gSeaGen", "GENIE", "GENIE_REWEIGHT")
 
 
 def test_corant(pump):
@@ -164,12 +170,14 @@ def test_corant(pump):
     assert propa["neutrino"].shape == (60, 13) and propa["track_seamuon"].shape == (3, 13)
     assert "McNeutrino" not in propa  # CORANT's neutrino lines are not GENHEN's
     np.testing.assert_allclose(propa["weights"][0], [2835287.5, 3.7486439e+23, 1605255.9])
-    assert pump(PROPA).header["can"] == [["0.000", "922.000", "*********"]]
+    assert pump(PROPA).header_lines["can"] == [["0.000", "922.000", "*********"]]
+    assert tuple(pump(PROPA).header.can) == (0.0, 922.0, "*********")
 
 
 def test_raw_header_table(pump):
     p = pump(KM3SIM)
-    tab = p.raw_header
+    assert p[0]["Header"] is p.header and "RawHeader" not in p[0] and "raw_header" not in p[0]
+    tab = p.header.to_table()
     assert tab.h5loc == "/raw_header" and tab.h5singleton
     params = [x.decode() for x in tab.parameter]
     assert "physics" in params and "physics_1" in params
@@ -177,8 +185,9 @@ def test_raw_header_table(pump):
     assert row.field_names.decode() == "zmin zmax r"
     assert row.field_values.decode() == "-116 130 170"
     assert tab["dtype"][params.index("can")].decode() == "f4 f4 f4"
-    assert p[0]["RawHeader"] is tab
-    assert read_evt_header(p.filename)["spectrum"] == [["-3.00"]]
+    # a repeated tag has no field names (field_<i>), as aanet/km3io name it
+    assert tab[params.index("physics_1")].field_names.decode().startswith("field_0 field_1")
+    assert read_evt_header(p.filename).spectrum.alpha == -3.0
 
 
 def test_random_access_equals_streaming(pump):
@@ -249,8 +258,10 @@ def test_file_without_header(testdata, tmp_path):
     f = tmp_path / "noheader.evt"
     f.write_bytes(body)
     with EvtPump(filename=f) as p:
-        assert len(p) == 20 and p.header == {} and len(p.raw_header) == 0
+        assert len(p) == 20 and len(p.header) == 0 and p.header_lines == {}
+        assert len(p.header.to_table()) == 0 and "Header" not in p[0]
         assert p[0]["EventInfo"].run_id[0] == 0
+        assert p[0]["EventInfo"].n_events_gen[0] == np.iinfo(np.uint64).max  # the fill
 
 
 def open_bytes(path):
