@@ -130,7 +130,7 @@ def read_evt_header(path: str | os.PathLike) -> Header:
     --------
     >>> from km3net_testdata import data_path
     >>> read_evt_header(data_path("evt/example_numuNC.evt")).spectrum
-    spectrum(alpha=-3.0)
+    spectrum(alpha=-1.4)
     """
     with EvtPump(filename=path) as pump:
         return pump.header
