@@ -494,3 +494,19 @@ def test_slewing_needs_tot(testdata):
         calibrate(hits, det)
     c = calibrate(hits, det, correct_slewing=False)
     np.testing.assert_array_equal(c.time, [1.0, 2.0] + det.pmts.t0[:2])
+
+
+def test_offline_pump_and_calibration_module_match_km3pipe(testdata):
+    """The pipeline a KM3Pipe user ports: OfflinePump → Calibration (slewing by default)."""
+    from km3flow.io.root import OfflinePump
+
+    times = []
+    pipe = kp.Pipeline()
+    pipe.attach(OfflinePump, filename=testdata("offline/km3net_offline.root"), step_size=4)
+    pipe.attach(Calibration, detector=testdata("detx/km3net_offline.detx"))
+    pipe.attach(lambda blob: times.append(blob["Hits"].time) or blob)
+    pipe.drain()
+    assert len(times) == len(REF_OFFLINE_TIMES)
+    for t, (n, _, (total, first, last)) in zip(times, REF_OFFLINE_TIMES):
+        assert (len(t), t[0], t[-1]) == (n, first, last)
+        assert t.sum() == pytest.approx(total, rel=1e-15, abs=0)
