@@ -110,12 +110,16 @@ def test_float_codes_are_rejected(func):
 
 
 def test_geant_codes_of_an_evt_file(testdata):
-    # the EVT reader keeps the GEANT3 types of this file; geant2pdg gives the PDG codes
-    with EvtPump(filename=testdata("evt/example_numuCC.evt")) as pump:
+    # with convert_geant=False the EVT reader keeps the GEANT3 types of this file;
+    # geant2pdg gives the PDG codes, which the reader gives by default
+    with EvtPump(filename=testdata("evt/example_numuCC.evt"), convert_geant=False) as pump:
         types = pump[0]["McTracks"].type
+    with EvtPump(filename=testdata("evt/example_numuCC.evt")) as pump:
+        converted = pump[0]["McTracks"].type
     reference = dict(GEANT_TO_PDG)
     assert set(types.tolist()) <= set(reference)
     got = mc.geant2pdg(types)
     assert got.tolist() == [reference[t] for t in types.tolist()]
+    assert converted.tolist() == got.tolist()
     names = mc.pdg2name(got)
     assert names[0] == "mu+" and (names == "N/A").sum() == (types == 99).sum() > 0

@@ -177,16 +177,21 @@ def test_header(testdata):
     # km3io: can(zmin=0, zmax=1027, r=888.4), genvol(..., volume=2649000000.0,
     # numberOfEvents=100000), DAQ(livetime=394), start_run(run_id=1), 31 keys
     header = read_header(testdata("offline/numucc.root"))
-    assert header["can"] == {"zmin": 0, "zmax": 1027, "r": 888.4}
-    assert header["genvol"]["volume"] == 2649000000.0
-    assert header["genvol"]["numberOfEvents"] == 100000
-    assert header["DAQ"] == {"livetime": 394}
-    assert header["physics"]["program"] == "GENHEN"
+    assert header.fields("can") == {"zmin": 0, "zmax": 1027, "r": 888.4}
+    assert header["genvol"].volume == 2649000000.0
+    assert header.genvol.numberOfEvents == 100000
+    assert header.fields("DAQ") == {"livetime": 394}
+    assert header["physics"].program == "GENHEN"
     assert len(header) == 31
     with OfflinePump(filename=testdata("offline/numucc.root")) as pump:
-        table = pump[0]["Header"]
-        assert pump.header == header
+        blob = pump[0]
+        assert blob["Header"] is pump.header and pump.header == header
         assert pump.services["offline_header"] == header
+        # the event tree has no generation values: they come from the header
+        info = blob["EventInfo"]
+        assert (info.n_events_gen[0], info.n_files_gen[0], info.livetime_sec[0]) == (
+            100000, 1, 394)
+    table = header.to_table()
     assert table.h5singleton and table.h5loc == "/raw_header"
     rows = {p.decode(): (n.decode(), v.decode())
             for p, n, v in zip(table.parameter, table.field_names, table.field_values)}

@@ -179,7 +179,7 @@ MAX_REC_STAGES = 8
 _HITS = (
     _c("channel_id", "u1", "", "PMT channel of the DOM (0-30)"),
     _c("dom_id", "<u4", "", "DOM (module) id"),
-    _c("time", "<f8", "ns", "hit time: TDC time in the timeslice; calibrated (+t0) in "
+    _c("time", "<f8", "ns", "hit time: TDC time in the timeslice; calibrated (+t0, -slewing) in "
        "CalibHits and calibrated offline files"),
     _c("tot", "u1", "ns", "time over threshold"),
     _c("triggered", "?", "", "the hit is one of the event's triggered hits"),
@@ -199,8 +199,8 @@ _TRACK = (
 _TRACK_POS = (
     *_POS,
     _c("time", "<f8", "ns", "time at the position"),
-    _c("type", "<i4", "", "particle code as the source writes it (PDG in aanet files, "
-       "GEANT3 in most EVT generators)"),
+    _c("type", "<i4", "", "PDG particle code (EVT files' GEANT3 codes converted; "
+       "EvtPump(convert_geant=False) keeps them)"),
 )
 _SLICE_INFO = (
     _c("frame_index", "<u4", "", "index of the timeslice (frame) in the run"),
@@ -228,11 +228,11 @@ _EVENT_INFO = (
     _c("det_id", "<i4", "", "detector id"),
     _c("frame_index", "<u4", "", "index of the timeslice the event was triggered in"),
     _c("livetime_sec", "<u8", "s", "livetime of the MC production (KM3Pipe 4.x column; "
-       "no km3flow reader has it)"),
+       "from the MC header)"),
     _c("mc_id", "<i4", "", "MC event id (EVT start_event id, aanet Evt::mc_id)"),
     _c("mc_t", "<f8", "ns", "MC event time (aanet Evt::mc_t)"),
-    _c("n_events_gen", "<u8", "", "generated events (KM3Pipe 4.x column)"),
-    _c("n_files_gen", "<u8", "", "generated files (KM3Pipe 4.x column)"),
+    _c("n_events_gen", "<u8", "", "generated events (KM3Pipe 4.x column; from the MC header)"),
+    _c("n_files_gen", "<u8", "", "generated files (KM3Pipe 4.x column; from the MC header)"),
     _c("overlays", "<u4", "", "number of overlapping triggers merged into the event"),
     _c("trigger_counter", "<u8", "", "trigger counter of the run"),
     _c("trigger_mask", "<u8", "", "bit mask of the triggers that fired"),

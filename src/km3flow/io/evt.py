@@ -16,8 +16,11 @@ Each blob holds:
   rows shorter than the longest are padded with NaN) or, for tags with non-numeric values
   (e.g. ``target: O16 14.89``), a list of token lists;
 - ``McTracks`` (h5loc ``/mc_tracks``, template McTracks) from the ``track_in`` lines:
-  id, position, direction, energy, time, ``type`` as written by the generator (a GEANT3
-  code for GENHEN/KM3/MUPAGE/gSeaGen, not converted) and ``length`` from an 11th column
+  id, position, direction, energy, time, ``type`` as a PDG code (converted with
+  :func:`km3flow.mc.geant2pdg` from the GEANT3 code every EVT writer puts in ``track_in``
+  lines: GENHEN/KM3, KM3Sim, MUPAGE, gSeaGen, propa; codes GEANT3 lacks, like KM3's 99,
+  become 0; ``convert_geant=False`` keeps the codes as written, and the raw ``track_in``
+  array of the blob keeps them in column 9 either way) and ``length`` from an 11th column
   when there is one (the muon track length KM3 writes), else NaN; ``status`` and
   ``mother_id`` are not in EVT files and hold -1;
 - ``McHits`` (h5loc ``/mc_hits``, template McHits) from ``hit`` (KM3Sim/KM3 ``hit: id
@@ -28,8 +31,13 @@ Each blob holds:
 - ``EventInfo`` (h5loc ``/event_info``): ``mc_id`` = event id, ``run_id`` = the header's
   ``start_run``, ``weight_w1..w3`` from ``weights``; the other columns hold the schema's
   fill values (:mod:`km3flow.dataclasses.schema`; logged once per file);
-- ``RawHeader`` (h5loc ``/raw_header``, written once) and ``raw_header`` (dict tag → list of
-  token lists, as KM3Pipe's EvtPump gave it).
+- ``Header``, when the file has a header: a :class:`~km3flow.dataclasses.Header` (values as
+  km3io reports them for the aanet file made from the EVT file; repeated tags as
+  ``simul``, ``simul_1`` …), written once to ``/raw_header`` by the HDF5 sink. Its
+  generation values fill EventInfo's ``n_events_gen``, ``n_files_gen`` and
+  ``livetime_sec`` (:meth:`Header.generation <km3flow.dataclasses.Header.generation>`).
+  KM3Pipe's EvtPump gave ``raw_header`` (tag → token lists) instead: that is
+  ``pump.header_lines``.
 
 Checks (nothing is altered in silence; :mod:`km3flow.io.evt_checks`). Every line of a tag
 km3flow interprets (``TAG_SPECS``: tracks, ``neutrino``, ``primarylepton``, ``hit``,
@@ -71,13 +79,14 @@ import numpy as np
 
 from ..core import Blob, Pump
 from ..core.config import Parameter
-from ..dataclasses import Table
+from ..dataclasses import HEADER_KEY, Header, Table
 from ..dataclasses.schema import SCHEMAS, FillNote, fill_for, log_fills
 from ..exceptions import FormatError
+from ..mc import geant2pdg
 from .evt_checks import LineChecks
 from .evt_checks import line_of as _line_of
 
-__all__ = ["NEUTRINO_DTYPE", "EvtPump", "header_table", "read_evt_header"]
+__all__ = ["NEUTRINO_DTYPE", "EvtPump", "read_evt_header"]
 
 _START = b"start_event:"
 _END = b"end_event:"
@@ -97,21 +106,6 @@ NEUTRINO_DTYPE = np.dtype([
     ("pdg_id", "<i4"), ("interaction_type", "<i4"),
 ])
 
-# field names of header tags (those of km3io's mc_header definitions)
-HEADER_FIELDS = {
-    "DAQ": "livetime", "seed": "program level iseed", "PM1_type_area": "type area TTS",
-    "PDF": "i1 i2", "model": "interaction muon scattering numberOfEnergyBins",
-    "can": "zmin zmax r", "genvol": "zmin zmax r volume numberOfEvents",
-    "merge": "time gain", "coord_origin": "x y z", "translate": "x y z",
-    "genhencut": "gDir Emin", "k40": "rate time", "norma": "primaryFlux numberOfPrimaries",
-    "livetime": "numberOfSeconds errorOfSeconds", "flux": "type key file_1 file_2",
-    "spectrum": "alpha", "fixedcan": "xcenter ycenter zmin zmax radius",
-    "start_run": "run_id",
-    **{k: "Emin Emax cosTmin cosTmax" for k in ("cut_primary", "cut_seamuon", "cut_in",
-                                                  "cut_nu")},
-    **{k: "program version date time" for k in ("generator", "physics", "simul")},
-}
-
 _BULK_MIN_TOKENS = 4000  # below this, np.array on split tokens beats np.loadtxt's setup
 
 
@@ -129,37 +123,15 @@ def _parse_header_lines(text: bytes) -> dict[str, list[list[str]]]:
     return header
 
 
-def header_table(header: dict[str, list[list[str]]]) -> Table:
-    """The header as KM3Pipe's ``/raw_header`` table: one row per tag (repeated tags get a
-    ``_1``, ``_2`` … suffix) with ``parameter``, ``field_names``, ``field_values``, ``dtype``.
+def read_evt_header(path: str | os.PathLike) -> Header:
+    """Read only the header of an EVT file (an empty Header for a file without one).
+
+    Examples
+    --------
+    >>> from km3net_testdata import data_path
+    >>> read_evt_header(data_path("evt/example_numuNC.evt")).spectrum
+    spectrum(alpha=-1.4)
     """
-    rows: dict[str, list[bytes]] = {"parameter": [], "field_names": [], "field_values": [],
-                                    "dtype": []}
-    for tag, entries in header.items():
-        names = HEADER_FIELDS.get(tag, "").split()
-        for k, values in enumerate(entries):
-            fields = names[:len(values)] + [f"field_{i}" for i in range(len(names),
-                                                                           len(values))]
-            types = []
-            for v in values:
-                try:
-                    float(v)
-                    types.append("f4")
-                except ValueError:
-                    types.append(f"a{len(v)}")
-            rows["parameter"].append((tag if k == 0 else f"{tag}_{k}").encode())
-            rows["field_names"].append(" ".join(fields).encode())
-            rows["field_values"].append(" ".join(values).encode())
-            rows["dtype"].append(" ".join(types).encode())
-    width = {k: max([len(v) for v in vals] + [1]) for k, vals in rows.items()}
-    dtype = [(k, f"S{width[k]}") for k in rows]
-    return Table({k: np.array(v, dtype=f"S{width[k]}") for k, v in rows.items()}
-                 if rows["parameter"] else np.empty(0, dtype),
-                 h5loc="/raw_header", name="RawHeader", h5singleton=True, dtype=dtype)
-
-
-def read_evt_header(path: str | os.PathLike) -> dict[str, list[list[str]]]:
-    """Read only the header of an EVT file: tag → list of token lists (values as text)."""
     with EvtPump(filename=path) as pump:
         return pump.header
 
@@ -176,14 +148,17 @@ class EvtPump(Pump):
         integer column, NaN/inf where not allowed, text in a numeric tag) raises a
         FormatError. False: such lines are dropped and reported in one warning per file
         at the end of the iteration or when the pump is closed (see the module docstring).
+    convert_geant
+        True (default): ``McTracks.type`` holds PDG codes, converted from the GEANT3 codes
+        of the ``track_in`` lines (0 for codes GEANT3 lacks); False: the codes as written.
 
     Attributes
     ----------
     header
-        Dict tag → list of token lists (the values as text; parse lazily, old GENHEN headers
-        hold numbers like ``0.100E+09-0.100E+01``).
-    raw_header
-        The header as a ``/raw_header`` Table (KM3Pipe layout).
+        The header, a :class:`~km3flow.dataclasses.Header` (empty for a file without one).
+    header_lines
+        Dict tag → list of token lists, the header as written (old GENHEN headers hold
+        numbers like ``0.100E+09-0.100E+01``, which stay text in ``header``).
 
     Raises
     ------
@@ -196,6 +171,9 @@ class EvtPump(Pump):
     filename = Parameter((str, os.PathLike), check=os.fspath, help="the .evt file")
     strict = Parameter(bool, default=True,
                        help="a malformed line is an error; False drops it and warns once per file")
+    convert_geant = Parameter(bool, default=True,
+                              help="McTracks.type as PDG codes (track_in lines hold GEANT3 "
+                                   "codes); False keeps the codes as written")
 
     def configure(self) -> None:
         self._file = open(self.filename, "rb")  # noqa: SIM115 (held open, closed by close())
@@ -207,12 +185,13 @@ class EvtPump(Pump):
         except BaseException:
             self.close()
             raise
-        self.header = _parse_header_lines(bytes(self._data[:self._header_end]))
-        self.checks = LineChecks(self.filename, self._data, self._header_end, self.header,
-                                 self.strict, self.log)
+        self.header_lines = _parse_header_lines(bytes(self._data[:self._header_end]))
+        self.header = Header.from_evt(self.header_lines)
+        self._generation = self.header.generation()
+        self.checks = LineChecks(self.filename, self._data, self._header_end,
+                                 self.header_lines, self.strict, self.log)
         self.checks.check_event_ids(self._starts)
-        self.raw_header = header_table(self.header)
-        run = self.header.get("start_run", [[]])
+        run = self.header_lines.get("start_run", [[]])
         try:
             self.run_id = int(run[0][0]) if run and run[0] else 0
         except ValueError:
@@ -222,7 +201,9 @@ class EvtPump(Pump):
             self.run_id = 0
         # columns EVT files never have; those some files or events lack are noted on sight
         self._noted: set[tuple[int, int]] = set()
-        self._fill_note = FillNote(self.log, _EVT_FILLS,
+        fills = dict(_EVT_FILLS)
+        fills["EventInfo"] = [c for c in fills["EventInfo"] if c not in self._generation]
+        self._fill_note = FillNote(self.log, fills,
                                    f"not in EVT files ({os.path.basename(self.filename)})")
 
     # -- indexing ----------------------------------------------------------------------------
@@ -412,7 +393,10 @@ class EvtPump(Pump):
         try:
             track_in = tags.get("track_in")
             if isinstance(track_in, np.ndarray):
-                blob["McTracks"] = _TRACKS(track_in)
+                tracks = _TRACKS(track_in)
+                if self.convert_geant:
+                    tracks["type"] = geant2pdg(tracks["type"])
+                blob["McTracks"] = tracks
                 self._note(_TRACKS, track_in.shape[1])
             else:
                 blob["McTracks"] = _TRACKS.empty()
@@ -430,12 +414,13 @@ class EvtPump(Pump):
                 # (CORANT's 'neutrino' lines have another, 13-column layout: raw only)
                 blob["McNeutrino"] = _NEUTRINO(nu)
             weights = tags.get("weights")
-            blob["EventInfo"] = _event_info(tags["start_event"][0], self.run_id, weights)
+            blob["EventInfo"] = _event_info(tags["start_event"][0], self.run_id, weights,
+                                            self._generation)
             self._note(_WEIGHTS, weights.shape[1] if isinstance(weights, np.ndarray) else 0)
         except (ValueError, OverflowError) as err:
             raise self._err(f"in event {index}: {err}", int(self._starts[index])) from None
-        blob["RawHeader"] = self.raw_header
-        blob["raw_header"] = self.header
+        if self.header:
+            blob[HEADER_KEY] = self.header
         return blob
 
     def _note(self, layout: _Layout, width: int) -> None:
@@ -621,8 +606,10 @@ _EVT_FILLS = {"EventInfo": _INFO.missing(_EVT_INFO_COLUMNS),
               "McTracks": ["status", "mother_id"]}
 
 
-def _event_info(mc_id: int, run_id: int, weights: Any) -> Table:
+def _event_info(mc_id: int, run_id: int, weights: Any, generation: dict[str, int]) -> Table:
     out = _INFO.filled(1)
+    for column, value in generation.items():  # from the header
+        out[column] = value
     if not -2**31 <= mc_id < 2**31:
         raise ValueError(f"expected an event id in int32 range, got {mc_id}")
     out["mc_id"] = mc_id

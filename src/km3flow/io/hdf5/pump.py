@@ -18,11 +18,10 @@ import numpy as np
 import tables as tb
 
 from ...core import Blob, Pump
-from ...dataclasses import NDArray, Table
+from ...dataclasses import HEADER_KEY, Header, NDArray, Table
 from ...exceptions import ConfigError, FormatError
 from .format import COLUMNS_ATTR, PROVENANCE_NODE, attr_str, camelise, open_km3_file
 from .conform import conform_table
-from .header import HDF5Header
 
 _BLOCK_ROWS = 2**18  # rows per location and read block: bounds memory, amortises calls
 _MAX_BLOCK_GROUPS = 4096
@@ -98,7 +97,7 @@ class _FileReader:
         self.h5: tb.File | None = None
         self.locations: list[_Location] = []
         self.singletons: dict[str, Table] = {}
-        self.header: HDF5Header | None = None
+        self.header: Header | None = None
         self.group_ids = np.zeros(0, dtype=np.int64)
         self._block: tuple[int, int, dict[str, Any]] | None = None
         self.open()
@@ -207,8 +206,12 @@ class _FileReader:
                                                         h5singleton=True)
         if "/raw_header" in h5 and self.header is None:
             try:
-                self.header = HDF5Header.from_table(h5.get_node("/raw_header"))
-            except (FormatError, ValueError, TypeError):
+                self.header = Header.from_table(h5.get_node("/raw_header"))
+            except (FormatError, ValueError, TypeError) as err:
+                # the table still comes through as it is (a singleton), but not parsed
+                if self.log is not None:
+                    self.log.warning("%s: /raw_header cannot be read as a header (%s); it is "
+                                     "passed on as a table", self.path, _first_line(err))
                 self.header = None
 
     # -- group → rows ----------------------------------------------------------------------
@@ -308,6 +311,8 @@ class _FileReader:
         blob = Blob()
         for loc in self.locations:
             if loc.kind == "singleton":
+                if loc.h5loc == "/raw_header" and self.header is not None:
+                    continue  # the header's one blob key is HEADER_KEY
                 blob[loc.key] = self.singletons[loc.h5loc]
                 continue
             if self.conform and loc.h5loc == "/group_info":
@@ -323,7 +328,7 @@ class _FileReader:
             else:
                 blob[loc.key] = data[start:start + n]
         if self.header is not None:
-            blob["Header"] = self.header
+            blob[HEADER_KEY] = self.header
         return blob
 
 
@@ -355,7 +360,9 @@ class HDF5Pump(Pump):
     ``'EventInfo'``, ``/group_info`` → ``'GroupInfo'``), as in KM3Pipe; tables without
     rows in a group are left out of that blob; split tables and NDArrays are always
     present (possibly empty). Tables without a ``group_id`` are singletons, in every blob.
-    A ``/raw_header`` also gives ``blob['Header']`` (an :class:`HDF5Header`).
+    A ``/raw_header`` gives ``blob['Header']``, a :class:`~km3flow.dataclasses.Header`, and
+    is not passed on as a table too (KM3Pipe also gave it as ``RawHeader``; the sink writes
+    the Header back to ``/raw_header``; ``h5singleton("/raw_header")`` gives the table).
     Provides the service ``h5singleton(h5loc)``; the pipeline's ``input_files`` service
     lists its files.
     """
@@ -431,7 +438,7 @@ class HDF5Pump(Pump):
                            f"{', '.join(reader.singletons) or 'none'}") from None
 
     @property
-    def header(self) -> HDF5Header | None:
+    def header(self) -> Header | None:
         """The ``/raw_header`` of the file read last (or the first file)."""
         return (self._current or self._readers[0]).header
 

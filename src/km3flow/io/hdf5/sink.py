@@ -28,7 +28,7 @@ import tables as tb
 
 from ...core import Blob, Module
 from ...core.config import Parameter
-from ...dataclasses import NDArray, Table
+from ...dataclasses import Header, NDArray, Table
 from ...exceptions import ConfigError, Km3flowError
 from .format import (
     COLUMNS_ATTR,
@@ -327,6 +327,8 @@ class HDF5Sink(Module):
     sink's blob counter); ``/group_info`` gets ``(blob_length, group_id)`` per blob;
     ``split_h5`` tables become a group of one array per column with ``_indices``;
     NDArrays are concatenated along their first axis with an ``<h5loc>_indices`` table.
+    The MC header (a :class:`~km3flow.dataclasses.Header`, blob key ``Header`` of every
+    reader) is written once, as the singleton table ``/raw_header`` in KM3Pipe's layout.
 
     Parameters
     ----------
@@ -481,6 +483,8 @@ class HDF5Sink(Module):
         staged = []
         has_group_info = False
         for key, entry in blob.items():
+            if isinstance(entry, Header):  # the MC header, once to /raw_header
+                entry = entry.to_table()
             if isinstance(entry, Table):
                 h5loc = entry.h5loc
                 if self.keys is not None and key not in self.keys:

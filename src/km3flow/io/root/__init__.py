@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .baskets import BasketRecords
 from .definitions import FITINF_COLUMNS, FITINF_INDEX, RECONSTRUCTION
-from .header import header_table, parse_header
+from .header import parse_header
 from .numpyfi import ALIASES, JaggedRecords, get_dtype, numpyfi, variable_members
 from .offline import AanetPump, OfflinePump, read_header
 
@@ -28,7 +28,6 @@ __all__ = [
     "JaggedRecords",
     "OfflinePump",
     "get_dtype",
-    "header_table",
     "numpyfi",
     "parse_header",
     "read_header",

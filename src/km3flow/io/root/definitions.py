@@ -11,6 +11,9 @@ from __future__ import annotations
 # Tracks table in km3flow.dataclasses.schema, whose fit-info columns they name.
 from ...dataclasses.schema import FITINF_COLUMNS, FITINF_INDEX
 
+# Field names of the MC header lines: defined with the Header type.
+from ...dataclasses.header import HEADER_FIELDS  # noqa: F401
+
 # Trk::rec_type and the stage numbers found in Trk::rec_stages.
 RECONSTRUCTION: dict[str, int] = {
     "JPP_RECONSTRUCTION_TYPE": 4000,
@@ -52,31 +55,3 @@ RECONSTRUCTION: dict[str, int] = {
     "RECTYPE_UNKNOWN": -1,
     "RECSTAGE_UNKNOWN": -1,
 }
-
-# Field names of the MC header lines (the values are whitespace separated).
-_HEADER_FIELDS: dict[str, str] = {
-    "DAQ": "livetime",
-    "seed": "program level iseed",
-    "PM1_type_area": "type area TTS",
-    "PDF": "i1 i2",
-    "model": "interaction muon scattering numberOfEnergyBins",
-    "can": "zmin zmax r",
-    "genvol": "zmin zmax r volume numberOfEvents",
-    "merge": "time gain",
-    "coord_origin": "x y z",
-    "translate": "x y z",
-    "genhencut": "gDir Emin",
-    "k40": "rate time",
-    "norma": "primaryFlux numberOfPrimaries",
-    "livetime": "numberOfSeconds errorOfSeconds",
-    "flux": "type key file_1 file_2",
-    "spectrum": "alpha",
-    "fixedcan": "xcenter ycenter zmin zmax radius",
-    "start_run": "run_id",
-}
-for _key in ("cut_primary", "cut_seamuon", "cut_in", "cut_nu"):
-    _HEADER_FIELDS[_key] = "Emin Emax cosTmin cosTmax"
-for _key in ("generator", "physics", "simul"):
-    _HEADER_FIELDS[_key] = "program version date time"
-
-HEADER_FIELDS: dict[str, tuple[str, ...]] = {k: tuple(v.split()) for k, v in _HEADER_FIELDS.items()}

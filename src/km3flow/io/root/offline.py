@@ -10,7 +10,7 @@ import numpy as np
 
 from ...core import Blob, Pump
 from ...core.config import Parameter
-from ...dataclasses import Table
+from ...dataclasses import HEADER_KEY, Header
 from ...dataclasses.schema import FillNote
 from ...exceptions import FormatError, Km3flowError
 from ._file import get_tree, open_root_file, wrap_read_error
@@ -26,19 +26,20 @@ from ._tables import (
     leaf,
     needed_leaves,
 )
-from .header import header_table, parse_header, read_raw_header
+from .header import parse_header, read_raw_header
 
 _EXTRA_TRACK_LEAVES = ("rec_stages", "fitinf")
 
 
-def read_header(path: str | os.PathLike) -> dict[str, Any] | None:
-    """Return the parsed MC header (tag → fields) of an offline file, or None if it has none.
+def read_header(path: str | os.PathLike) -> Header | None:
+    """Return the MC header of an offline file, or None if it has none (or only the old
+    ``Header`` object, which km3io cannot read either).
 
     Examples
     --------
     >>> from km3net_testdata import data_path
-    >>> read_header(data_path("offline/numucc.root"))["can"]
-    {'zmin': 0, 'zmax': 1027, 'r': 888.4}
+    >>> read_header(data_path("offline/numucc.root")).can
+    can(zmin=0, zmax=1027, r=888.4)
     """
     rfile = open_root_file(path)
     try:
@@ -71,9 +72,11 @@ class OfflinePump(Pump):
     NaN where absent), ``McTracks`` (/mc_tracks) — all with the columns and dtypes of
     :mod:`km3flow.dataclasses.schema`; what the file lacks holds the schema's fill (logged
     once: INFO for what aanet files never have, WARNING for branches missing from this
-    file) — and, if the file has one, ``Header``
-    (/raw_header, an h5singleton table; the parsed dict is ``pump.header`` and the service
-    ``offline_header``).
+    file) — and, if the file has one, ``Header`` (a :class:`~km3flow.dataclasses.Header`,
+    written to /raw_header by the HDF5 sink; also ``pump.header`` and the service
+    ``offline_header``). EventInfo's ``n_events_gen``, ``n_files_gen`` and ``livetime_sec``,
+    which the event tree lacks, come from the header where it has them
+    (:meth:`Header.generation <km3flow.dataclasses.Header.generation>`).
 
     Events are read in chunks of ``step_size``: every branch of a chunk is converted to flat
     NumPy columns once and the blobs are views into them; ``pump[i]`` loads the chunk
@@ -127,10 +130,9 @@ class OfflinePump(Pump):
         except BaseException:
             self._file.close()
             raise
-        self.header: dict[str, Any] | None = None if raw is None else parse_header(raw)
-        self._header_table: Table | None = (
-            None if self.header is None else header_table(self.header)
-        )
+        self.header: Header | None = None if raw is None else parse_header(raw)
+        # the EventInfo columns the event tree lacks and the header gives
+        self._generation = {} if self.header is None else self.header.generation()
         if self.header is not None:
             self.expose(self.header, "offline_header")
         self._chunk: Chunk | None = None
@@ -140,6 +142,9 @@ class OfflinePump(Pump):
             self._specs["Hits"] = CALIB_HITS
         self._leaves = self._wanted_leaves()
         always, absent = filled_columns(self._specs, set(self.missing_branches))
+        if self._generation:
+            always["EventInfo"] = [c for c in always.get("EventInfo", [])
+                                   if c not in self._generation]
         name = os.path.basename(self.filename)
         # logged when the first chunk is read
         self._fill_notes = (
@@ -189,6 +194,8 @@ class OfflinePump(Pump):
             note()
         try:
             chunk = Chunk(start, stop, build_event_info(arrays, n, self.filename))
+            for column, value in self._generation.items():
+                chunk.event_info[column] = value
             for key in self._specs:
                 table, offsets = build_collection(arrays, key, self._specs[key], n,
                                                   self.filename)
@@ -222,8 +229,8 @@ class OfflinePump(Pump):
         for key, table in chunk.tables.items():
             offsets = chunk.offsets[key]
             blob[key] = take(table, slice(offsets[i], offsets[i + 1]))
-        if self._header_table is not None:
-            blob["Header"] = self._header_table
+        if self.header is not None:
+            blob[HEADER_KEY] = self.header
         return blob
 
     def close(self) -> None:
