@@ -97,7 +97,8 @@ def _one_pass(path: Path, output: Path, rng: np.random.Generator,
         block = max(1, -(-window // BLOCKS_PER_WINDOW))
         starts = np.arange(0, n, block)
         order = rng.permutation(len(starts))
-        per_window = max(1, window // block)
+        # a file that fits is one window (one uniformly random permutation)
+        per_window = len(starts) if window >= n else max(1, window // block)
         log.info("shuffling %d events of %s: %d blocks of %d events, %d blocks at once",
                  n, path, len(starts), block, per_window)
         with GroupedWriter(output, src) as out:
