@@ -17,6 +17,7 @@ from km3flow.exceptions import ConfigError, FormatError
 from km3flow.ml.concat import concat_files
 from km3flow.ml.config import read_list_file
 from km3flow.ml.dataset import TrainingFile
+from km3flow.ml.h5events import GroupedFile, GroupedWriter
 from km3flow.ml.shuffle import shuffle_file
 from km3flow.ml.split import split_files
 
@@ -38,6 +39,16 @@ def _check_indices(path, loc="/x"):
     assert np.array_equal(gid, np.arange(n)) and np.array_equal(info, np.arange(n))
 
 
+@pytest.fixture(scope="module")
+def muons(testdata, tmp_path_factory):
+    """The first 80 events of the muon file (all its nodes), to keep the tests quick."""
+    out = tmp_path_factory.mktemp("muons") / "muons80.h5"
+    with GroupedFile(testdata(SOURCE)) as src, GroupedWriter(out, src) as w:
+        w.append(src.read(0, 50))
+        w.append(src.read(50, 80))
+    return out
+
+
 # -- shuffle -----------------------------------------------------------------------------
 def test_shuffled_image_file_has_the_same_events_in_another_order(binned, tmp_path):
     out = tmp_path / "shuffled.h5"
@@ -57,21 +68,21 @@ def test_shuffled_image_file_has_the_same_events_in_another_order(binned, tmp_pa
     assert _event_keys(tmp_path / "other.h5") != after
 
 
-def test_shuffle_of_hits_and_tracks_in_small_windows(testdata, tmp_path):
-    src = testdata(SOURCE)
+def test_shuffle_of_hits_and_tracks_in_small_windows(muons, tmp_path):
+    src = str(muons)
     out = tmp_path / "muons_shuffled.h5"
-    result = shuffle_file(src, out, seed=1, memory_mb=4)
-    assert result["events"] == 500 and result["window"] < 100
+    result = shuffle_file(src, out, seed=1, memory_mb=2)
+    assert result["events"] == 80 and result["window"] < 20
     with tables.open_file(src) as a, tables.open_file(str(out)) as b:
         ea, eb = a.root.event_info[:], b.root.event_info[:]
         assert sorted(ea["event_id"]) == sorted(eb["event_id"])
         assert not np.array_equal(ea["event_id"], eb["event_id"])
-        assert np.array_equal(eb["group_id"], np.arange(500))
+        assert np.array_equal(eb["group_id"], np.arange(80))
         where = {int(e): g for g, e in enumerate(ea["event_id"])}
         ia, ib = a.root.hits._indices[:], b.root.hits._indices[:]
         ta, tb = a.root.mc_tracks[:], b.root.mc_tracks[:]
         assert len(ta) == len(tb) and b.root.hits.time.nrows == a.root.hits.time.nrows
-        for g_new in range(0, 500, 7):
+        for g_new in range(80):
             g_old = where[int(eb["event_id"][g_new])]
             ra = slice(ia["index"][g_old], ia["index"][g_old] + ia["n_items"][g_old])
             rb = slice(ib["index"][g_new], ib["index"][g_new] + ib["n_items"][g_new])
@@ -82,7 +93,7 @@ def test_shuffle_of_hits_and_tracks_in_small_windows(testdata, tmp_path):
             old, new = ta[ta["group_id"] == g_old], tb[tb["group_id"] == g_new]
             cols = [c for c in ta.dtype.names if c != "group_id"]
             assert np.array_equal(old[cols], new[cols])
-        assert len(ta) > 5 * 500                    # several track rows per event
+        assert len(ta) > 5 * 80                     # several track rows per event
         assert np.array_equal(a.root.raw_header[:], b.root.raw_header[:])
         assert b.root._v_attrs.format_version == a.root._v_attrs.format_version
 
@@ -185,15 +196,16 @@ def test_concat_keeps_every_event_and_renumbers(many_files, tmp_path):
     _check_indices(out)
 
 
-def test_concat_of_point_layout_and_mismatch(testdata, binned, tmp_path):
-    src = testdata(SOURCE)
+def test_concat_of_point_layout_and_mismatch(muons, binned, tmp_path):
+    src = str(muons)
     out = tmp_path / "twice.h5"
     concat_files([src, src], out)
     with tables.open_file(str(out)) as h5, tables.open_file(src) as one:
-        assert h5.root.hits._indices.nrows == 1000
-        assert np.array_equal(h5.root.hits._indices[500:]["index"],
+        assert h5.root.hits._indices.nrows == 160
+        assert np.array_equal(h5.root.hits._indices[80:]["index"],
                               one.root.hits._indices[:]["index"] + one.root.hits.time.nrows)
-        assert h5.root.mc_tracks.col("group_id")[-1] == 999
+        assert np.array_equal(h5.root.hits.time[:], np.tile(one.root.hits.time[:], 2))
+        assert h5.root.mc_tracks.col("group_id")[-1] == 159
         assert h5.root.raw_header.nrows == one.root.raw_header.nrows
     with pytest.raises(FormatError, match="same layout") as err:
         concat_files([binned, src], tmp_path / "mixed.h5")
