@@ -53,11 +53,12 @@ def train(rank: int, args: argparse.Namespace) -> None:
 
     organizer = Organizer(args.output, args.list_file, args.config)
     organizer.progress = not args.no_progress
+    from ..ml.runinfo import check_run_model, write_run_info
+
+    check_run_model(args.output, args.model)
     kwargs = model_kwargs(organizer)
     model = build_model(args.model, organizer, kwargs)
     if rank == 0:
-        from ..ml.runinfo import write_run_info
-
         # what 'km3flow predict' needs to rebuild the model (see km3flow.ml.runinfo)
         write_run_info(args.output, args.model, kwargs, list(organizer.inputs),
                        args.list_file, args.config)

@@ -41,13 +41,9 @@ def write_run_info(folder: str | os.PathLike, model: str, model_kwargs: dict[str
         be loaded into another).
     """
     folder = Path(folder)
+    check_run_model(folder, model)
     folder.mkdir(parents=True, exist_ok=True)
     old = folder / RUN_FILE
-    if old.is_file():
-        before = json.loads(old.read_text()).get("model")
-        if before != model:
-            raise ConfigError(f"{folder}: this run was trained with --model {before}, not "
-                              f"{model}; use a new output folder")
     record = {"model": model, "model_kwargs": _plain(model_kwargs), "inputs": list(inputs),
               "list_file": str(Path(list_file).resolve()),
               "config": str(Path(config_file).resolve()) if config_file else None}
@@ -57,6 +53,25 @@ def write_run_info(folder: str | os.PathLike, model: str, model_kwargs: dict[str
         os.replace(tmp, folder / CONFIG_COPY)
     write_atomic(old, json.dumps(record, indent=2) + "\n")
     return old
+
+
+def check_run_model(folder: str | os.PathLike, model: str) -> None:
+    """Refuse to continue the run in ``folder`` with another model factory than its own.
+
+    Raises
+    ------
+    ConfigError
+        ``folder/run.json`` names another factory.
+    """
+    path = Path(folder) / RUN_FILE
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text()).get("model")
+        except (json.JSONDecodeError, AttributeError) as err:
+            raise ConfigError(f"{path}: not a run record ({err})") from err
+        if before != model:
+            raise ConfigError(f"{folder}: this run was trained with --model {before}, not "
+                              f"{model}; use a new output folder")
 
 
 def read_run_info(folder: str | os.PathLike) -> dict[str, Any]:
