@@ -98,7 +98,7 @@ def plot_runs(folders: Sequence[str | os.PathLike], output: str | os.PathLike,
     runs = [read_run(f, labels[i] if labels else None) for i, f in enumerate(folders)]
     names: list[str] = []
     for r in runs:
-        names += [q for q in quantities(r.data.dtype.names) if q not in names]
+        names += [q for q in quantities(r.data.dtype.names or ()) if q not in names]
     if metrics:
         unknown = [m for m in metrics if m not in names]
         if unknown:
@@ -122,7 +122,7 @@ def _draw(runs: list[RunSummary], names: list[str], output: Path) -> None:
     for i, q in enumerate(names):
         ax: Any = fig.add_subplot(len(names), 1, i + 1)
         for run, colour in zip(runs, colours):
-            cols = run.data.dtype.names
+            cols = run.data.dtype.names or ()
             epoch = run.data["Epoch"]
             if f"train_{q}" in cols:
                 ax.plot(epoch, run.data[f"train_{q}"], "-", color=colour, lw=1, alpha=0.6,

@@ -173,11 +173,11 @@ def _split_by_events(paths: list[Path], output: Path, f: np.ndarray,
             for start in range(0, len(src), chunk_events):
                 chunk = src.read(start, start + chunk_events)
                 where = assign[offsets[k] + start:offsets[k] + start + chunk.n]
-                for s, w in writers.items():
-                    sel = np.flatnonzero(where == SETS.index(s))
+                for which, w in writers.items():
+                    sel = np.flatnonzero(where == SETS.index(which))
                     if sel.size:
                         w.append(take(chunk, sel))
-                        counts[s] += int(sel.size)
+                        counts[which] += int(sel.size)
             if k:
                 src.close()
         empty = [s for s, w in writers.items() if w.n_groups == 0]
