@@ -16,7 +16,10 @@ them for a range of events, :func:`take` reorders or selects events of what was 
   input file; the km3flow provenance record is not carried over.
 
 Memory: what one :meth:`GroupedFile.read` returns, plus, per table with ``group_id``, its
-``group_id`` column held for the look-up (8 bytes per row; 16 when the column is unsorted).
+``group_id`` column held for the look-up (8 bytes per row; 16 when the column is unsorted),
+plus PyTables' chunk cache of every dataset touched (up to 16 MB each, whatever the file
+size: shuffling the 12 MB muon sample peaks at 315 MB RSS with 8 MB windows, 500 MB with
+the whole file in one window).
 Outputs are written to a hidden temporary name in the target folder and renamed when
 complete, so a failed or interrupted run leaves no output and never touches an existing one.
 """

@@ -7,7 +7,8 @@ a full random permutation and written. Guarantees:
 
 * the output holds every event exactly once, with all its rows in every node (images,
   hits, labels, …), renumbered ``group_id`` 0…n-1 in the new order;
-* the same seed gives the same file; memory holds one window (``memory_mb``);
+* the same seed gives the same file; memory holds one window (``memory_mb`` of
+  uncompressed event data) besides PyTables' caches (see :mod:`km3flow.ml.h5events`);
 * when the whole file fits into one window the order is a uniformly random permutation;
   otherwise every event lands at a random place inside its window, and events of one
   block stay in the same window (``passes=2`` mixes those too, at twice the cost).
