@@ -17,7 +17,7 @@ from km3flow.exceptions import ConfigError, FormatError
 from km3flow.ml.concat import concat_files
 from km3flow.ml.config import read_list_file
 from km3flow.ml.dataset import TrainingFile
-from km3flow.ml.h5events import GroupedFile, GroupedWriter
+from km3flow.ml.h5events import GroupedFile, GroupedWriter, take
 from km3flow.ml.shuffle import shuffle_file
 from km3flow.ml.split import split_files
 
@@ -111,6 +111,33 @@ def test_shuffle_never_clobbers(binned, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5"]  # no leftovers
     shuffle_file(binned, out, overwrite=True)
     assert len(TrainingFile(out)) == 500
+
+
+@pytest.mark.parametrize("where", ["first pass", "second pass"])
+def test_interrupted_shuffle_leaves_the_old_output(muons, tmp_path, monkeypatch, where):
+    import km3flow.ml.shuffle as shuffle_module
+
+    calls, stop = [], [0]
+
+    def interrupting_take(chunk, order):  # Ctrl-C while window number `stop` is mixed
+        calls.append(1)
+        if len(calls) == stop[0]:
+            raise KeyboardInterrupt
+        return take(chunk, order)
+
+    monkeypatch.setattr(shuffle_module, "take", interrupting_take)
+    shuffle_file(muons, tmp_path / "counted.h5", memory_mb=2, passes=2)
+    windows = len(calls) // 2
+    (tmp_path / "counted.h5").unlink()
+    calls.clear()
+    stop[0] = 2 if where == "first pass" else windows + 2
+    out = tmp_path / "out.h5"
+    out.write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt):
+        shuffle_file(muons, out, memory_mb=2, passes=2, overwrite=True)
+    assert len(calls) == stop[0] and windows > 2
+    assert out.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5"]  # no temporaries
 
 
 # -- split -------------------------------------------------------------------------------
