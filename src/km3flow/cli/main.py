@@ -37,6 +37,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "ch-replay": ("km3flow.cli.ch_replay", "replay a DAQ file into a ControlHost dispatcher"),
     "bin": ("km3flow.cli.bin", "bin hits into images for deep learning"),
     "train": ("km3flow.cli.train", "train a model with the training organiser"),
+    "split": ("km3flow.cli.split", "train/validation/test list files from training files"),
+    "shuffle": ("km3flow.cli.shuffle", "a shuffled copy of a training file, in bounded memory"),
+    "concat": ("km3flow.cli.concat", "join training files into one, group ids renumbered"),
+    "summarize": ("km3flow.cli.summarize", "plot the summaries of several trainings together"),
+    "predict": ("km3flow.cli.predict", "write a trained model's predictions for whole files"),
 }
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

@@ -3,6 +3,8 @@
 The factory is called with the keyword arguments it accepts among ``input_shapes``
 (``{input: image shape}``) and ``output_sizes`` (``{output: number of label columns}``)
 and must return a ``torch.nn.Module``. ``--nproc N`` trains with N processes (DDP).
+The factory, its arguments and a copy of the config are recorded in the output folder
+(``run.json``, ``run_config.toml``) for ``km3flow predict``.
 """
 
 from __future__ import annotations
@@ -27,14 +29,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def build_model(spec: str, organizer: Any) -> Any:
+def model_kwargs(organizer: Any) -> dict[str, Any]:
+    """The arguments offered to the model factory: input shapes and output sizes."""
+    train = organizer.input_set("train")
+    return {"input_shapes": train.sample_shapes,
+            "output_sizes": {n: len(o.labels) for n, o in organizer.cfg.outputs.items()}}
+
+
+def build_model(spec: str, organizer: Any, kwargs: dict[str, Any] | None = None) -> Any:
     """Call the ``module:factory`` with the input shapes and output sizes it asks for."""
     from ..ml.config import load_callable
 
     factory = load_callable(spec, "--model")
-    train = organizer.input_set("train")
-    kwargs = {"input_shapes": train.sample_shapes,
-              "output_sizes": {n: len(o.labels) for n, o in organizer.cfg.outputs.items()}}
+    kwargs = model_kwargs(organizer) if kwargs is None else kwargs
     params = inspect.signature(factory).parameters
     return factory(**{k: v for k, v in kwargs.items() if k in params})
 
@@ -46,7 +53,15 @@ def train(rank: int, args: argparse.Namespace) -> None:
 
     organizer = Organizer(args.output, args.list_file, args.config)
     organizer.progress = not args.no_progress
-    model = build_model(args.model, organizer)
+    from ..ml.runinfo import check_run_model, write_run_info
+
+    check_run_model(args.output, args.model)
+    kwargs = model_kwargs(organizer)
+    model = build_model(args.model, organizer, kwargs)
+    if rank == 0:
+        # what 'km3flow predict' needs to rebuild the model (see km3flow.ml.runinfo)
+        write_run_info(args.output, args.model, kwargs, list(organizer.inputs),
+                       args.list_file, args.config)
     organizer.train_and_validate(model, epochs=args.epochs)
     if rank == 0:
         summary = organizer.get_summary_data()

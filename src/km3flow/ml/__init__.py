@@ -6,6 +6,11 @@
 - ``km3flow.ml.config``: the TOML list file and training config
 - ``km3flow.ml.organizer``: :class:`Organizer` (train, validate, log, plot, resume, predict)
 - ``km3flow.ml.ddp``: running a training in several processes with ``torch.distributed``
+- data tools: :func:`split_files` (``km3flow.ml.split``), :func:`shuffle_file`
+  (``km3flow.ml.shuffle``), :func:`concat_files` (``km3flow.ml.concat``), all on
+  ``km3flow.ml.h5events`` (event-wise copying of KM3Pipe-layout files)
+- ``km3flow.ml.compare``: :func:`plot_runs`, several trainings in one figure;
+  ``km3flow.ml.runinfo``: how a run folder rebuilds its model for ``km3flow predict``
 
 Importing ``km3flow.ml`` does not import torch or matplotlib; they load when training starts.
 """
@@ -29,6 +34,10 @@ _LAZY = {
     "TrainingConfig": "km3flow.ml.config",
     "Organizer": "km3flow.ml.organizer",
     "run_distributed": "km3flow.ml.ddp",
+    "split_files": "km3flow.ml.split",
+    "shuffle_file": "km3flow.ml.shuffle",
+    "concat_files": "km3flow.ml.concat",
+    "plot_runs": "km3flow.ml.compare",
 }
 
 __all__ = list(sorted(_LAZY))

@@ -5,6 +5,8 @@ List file (one section per input; the talk's ``[input xy]`` headers are accepted
     [input xy]
     train_files = ["data/xy_train_1.h5", "data/xy_train_2.h5"]
     validation_files = ["data/xy_val_1.h5"]
+    test_files = ["data/xy_test_1.h5"]   # optional: never trained or validated on
+                                         # (km3flow split writes it; km3flow predict --set test)
 
 Training config (every key optional except the outputs)::
 
@@ -107,11 +109,12 @@ def _unknown(path: Path, where: str, keys: Any, allowed: Any) -> None:
 
 @dataclass
 class InputFiles:
-    """The files of one input (an image kind) for training and validation."""
+    """The files of one input (an image kind) for training, validation and testing."""
 
     name: str
     train_files: list[Path]
     validation_files: list[Path]
+    test_files: list[Path] = field(default_factory=list)
 
 
 def read_list_file(path: str | os.PathLike) -> dict[str, InputFiles]:
@@ -131,9 +134,9 @@ def read_list_file(path: str | os.PathLike) -> dict[str, InputFiles]:
         if not isinstance(body, dict):
             raise ConfigError(f"{path}: '{section}' must be a section [input NAME]")
         name = section[len("input "):].strip() if section.startswith("input ") else section
-        _unknown(path, f"{section}.", body, ("train_files", "validation_files"))
+        _unknown(path, f"{section}.", body, ("train_files", "validation_files", "test_files"))
         lists = {}
-        for key in ("train_files", "validation_files"):
+        for key in ("train_files", "validation_files", "test_files"):
             value = body.get(key, [])
             if isinstance(value, str):
                 value = [value]
@@ -145,11 +148,13 @@ def read_list_file(path: str | os.PathLike) -> dict[str, InputFiles]:
             lists[key] = files
         if not lists["train_files"]:
             raise ConfigError(f"{path}: [{section}] has no train_files")
-        inputs[name] = InputFiles(name, lists["train_files"], lists["validation_files"])
-    counts = {n: (len(i.train_files), len(i.validation_files)) for n, i in inputs.items()}
+        inputs[name] = InputFiles(name, lists["train_files"], lists["validation_files"],
+                                  lists["test_files"])
+    counts = {n: (len(i.train_files), len(i.validation_files), len(i.test_files))
+              for n, i in inputs.items()}
     if len(set(counts.values())) > 1:
         raise ConfigError(f"{path}: inputs list different numbers of files "
-                          f"(train, validation): {counts}")
+                          f"(train, validation, test): {counts}")
     return inputs
 
 

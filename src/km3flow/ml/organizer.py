@@ -32,7 +32,7 @@ import numpy as np
 from .._optional import import_optional
 from ..exceptions import ConfigError, FormatError
 from ..logger import get_logger
-from .config import TrainingConfig, load_callable, read_config, read_list_file
+from .config import InputFiles, TrainingConfig, load_callable, read_config, read_list_file
 from .dataset import Batch, BatchReader, InputSet
 from .summary import format_summary, parse_summary, plot_summary, write_atomic
 
@@ -48,7 +48,7 @@ class Organizer:
         Where summaries, logs, plots and checkpoints go (created when missing).
     list_file
         TOML input list (``[input NAME]`` sections with ``train_files`` and
-        ``validation_files``).
+        ``validation_files``), or its content ``{name: InputFiles}`` (prediction only).
     config_file
         Training config TOML (see :mod:`km3flow.ml.config`); None uses the defaults.
     **overrides
@@ -62,10 +62,12 @@ class Organizer:
         A listed file is not a usable training file.
     """
 
-    def __init__(self, output_folder: str | os.PathLike, list_file: str | os.PathLike,
+    def __init__(self, output_folder: str | os.PathLike,
+                 list_file: str | os.PathLike | Mapping[str, InputFiles],
                  config_file: str | os.PathLike | None = None, **overrides: Any) -> None:
         self.output_folder = Path(output_folder)
-        self.inputs = read_list_file(list_file)
+        self.inputs = (dict(list_file) if isinstance(list_file, Mapping)
+                       else read_list_file(list_file))
         self.cfg: TrainingConfig = read_config(config_file, overrides)
         self.label_modifier = (load_callable(self.cfg.label_modifier, "modifiers.label")
                                if self.cfg.label_modifier else None)
@@ -448,7 +450,8 @@ class Organizer:
 
     # -- prediction -----------------------------------------------------------------------
     def predict(self, files: Sequence[str | os.PathLike] | Mapping[str, Sequence[Any]] |
-                None = None, model: Any = None, epoch: int | None = None) -> list[Path]:
+                None = None, model: Any = None, epoch: int | None = None,
+                output_dir: str | os.PathLike | None = None) -> list[Path]:
         """Write the model's predictions next to the labels into new HDF5 files.
 
         Parameters
@@ -460,11 +463,13 @@ class Organizer:
             The model (default: the one last trained by this organiser).
         epoch
             Load the weights of this checkpoint into ``model`` first (-1: the latest).
+        output_dir
+            Where the prediction files go (default: ``predictions`` in the output folder).
 
         Returns
         -------
         list of Path
-            ``predictions/pred_<file name>`` per file: ``/y`` (labels with ``group_id``)
+            ``<output_dir>/pred_<file name>`` per file: ``/y`` (labels with ``group_id``)
             and ``/pred`` (``pred_<label column>`` per output), KM3Pipe layout.
         """
         torch = import_optional("torch", extra="ml")
@@ -494,7 +499,8 @@ class Organizer:
         if not self.cfg.outputs:
             raise ConfigError("predict needs [outputs.NAME] sections to name the columns")
         self._setup_functions()
-        out_dir = self.output_folder / "predictions"
+        out_dir = Path(output_dir) if output_dir is not None else \
+            self.output_folder / "predictions"
         out_dir.mkdir(parents=True, exist_ok=True)
         written = []
         model.eval()
