@@ -31,6 +31,7 @@ FORMAT_SAMPLES = {
     "hdf5": ["hdf5/geamon.h5", "online/events_sample.h5"],
     "detx": ["detx/detx_v5.detx"],
     "datx": ["datx/KM3NeT_00000133_20221025.datx"],
+    "monitoring": ["daq/IO_MONIT.dat"],
 }
 
 
