@@ -27,9 +27,11 @@ def test_builtin_format_declares_a_loadable_reader(spec, format_samples, testdat
     cls = spec.load_pump()
     assert cls is getattr(kp.io, spec.pump_name)  # exported from km3flow.io
     assert spec.pump_name in kp.io.__all__ and spec.pump_name in dir(kp.io)
+    declared = cls.parallel_input  # per_file and the reader's declaration agree
     if spec.per_file:  # a parallel drain splits the files of the declared input parameter
-        declared = cls.parallel_input
         assert spec.input in ((declared,) if isinstance(declared, str) else declared)
+    else:
+        assert declared is None
     with cls(**{spec.input: testdata(format_samples[spec.name][0])}) as pump:
         assert next(iter(pump))  # the input parameter is the one the reader takes
 

@@ -71,7 +71,8 @@ def load_toml(path: str | os.PathLike, what: str = "configuration file", *,
 def _check_duplicates(path: str, lines: list[str], hints: Mapping[str, str]) -> None:
     """A key given twice in a section, with both lines (tomllib names neither the key's
     first line nor a likely meant other key)."""
-    section, seen = "", {}
+    section = ""
+    seen: dict[str, int] = {}  # key → line of its first occurrence in the section
     for lineno, line in enumerate(lines, 1):
         m = _SECTION.match(line)
         if m or line.lstrip().startswith("[["):
