@@ -168,3 +168,13 @@ def test_register_format_at_run_time(tmp_path, monkeypatch):
         open_pump(path)
     with pytest.raises(ConfigError, match="a format named 'zzz' is registered already"):
         registry.register_format(spec)
+
+
+def test_old_places_stay_reachable_as_attributes():
+    """km3flow.io.online moved to km3flow.io.root.online; users' attribute paths still work."""
+    import km3flow.io.root.online as online
+
+    assert kp.io.online is online and kp.io.OnlinePump is online.OnlinePump
+    assert kp.io.TMCHPump.__module__ == "km3flow.io.daq.monitoring"
+    with pytest.raises(AttributeError, match="has no attribute 'NoSuchPump'"):
+        kp.io.NoSuchPump  # noqa: B018
