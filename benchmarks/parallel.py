@@ -44,7 +44,7 @@ import tables
 
 from km3flow.core import Blob, Module, Pipeline
 from km3flow.io.hdf5 import HDF5Pump, HDF5Sink
-from km3flow.parallel.merge_hdf5 import merge_hdf5
+from km3flow.io.hdf5.merge import merge_hdf5
 from km3flow.parallel.worker import tune_malloc
 
 

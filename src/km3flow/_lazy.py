@@ -13,7 +13,10 @@ from typing import Any
 
 
 def lazy_attributes(
-    package: str, attributes: Mapping[str, str], submodules: frozenset[str] | set[str] = frozenset()
+    package: str,
+    attributes: Mapping[str, str],
+    submodules: frozenset[str] | set[str] | Mapping[str, str] = frozenset(),
+    fallback: Callable[[str], str | None] | None = None,
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """Return ``(__getattr__, __dir__)`` for ``package``.
 
@@ -24,20 +27,29 @@ def lazy_attributes(
     attributes
         Public name → module that defines it.
     submodules
-        Names of subpackages/modules reachable as attributes.
+        Names of subpackages/modules reachable as attributes; a mapping gives the module
+        each name stands for (an old location kept for users: ``km3flow.io.online`` is
+        ``km3flow.io.root.online``).
+    fallback
+        Called with a name found in neither: the module that defines it, or ``None``
+        (the format registry supplies the pumps of ``km3flow.io`` this way).
     """
+    modules = (dict(submodules) if isinstance(submodules, Mapping)
+               else {name: f"{package}.{name}" for name in submodules})
 
     def __getattr__(name: str) -> Any:
         if name in attributes:
             value = getattr(importlib.import_module(attributes[name]), name)
-        elif name in submodules:
-            value = importlib.import_module(f"{package}.{name}")
+        elif name in modules:
+            value = importlib.import_module(modules[name])
+        elif fallback is not None and not name.startswith("__") and (found := fallback(name)):
+            value = getattr(importlib.import_module(found), name)
         else:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         setattr(sys.modules[package], name, value)  # later look-ups skip this function
         return value
 
     def __dir__() -> list[str]:
-        return sorted(set(vars(sys.modules[package])) | set(attributes) | set(submodules))
+        return sorted(set(vars(sys.modules[package])) | set(attributes) | set(modules))
 
     return __getattr__, __dir__

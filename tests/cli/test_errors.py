@@ -34,7 +34,7 @@ def bad_files(testdata, tmp_path):
     files["truncated_hdf5"] = (make("cut.h5", pathlib.Path(
         testdata("online/events_sample.h5")).read_bytes()[:2000]), "truncated HDF5 file: 2000")
     files["truncated_root"] = (make("cut.root", pathlib.Path(
-        testdata("offline/numucc.root")).read_bytes()[:3000]), "not a readable ROOT file")
+        testdata("offline/numucc.root")).read_bytes()[:3000]), "truncated ROOT file")
     files["wrong_format"] = (make("words.txt", b"hello world\n"),
                              "not a KM3NeT file km3flow knows")
     return files

@@ -1,31 +1,24 @@
+"""Format detection, open_pump and FilePump, over every format of the registry."""
+
 import pytest
 
 import km3flow as kp
 from km3flow.exceptions import FormatError
 from km3flow.io.detect import detect_format, open_pump
+from km3flow.io.formats import builtin_formats
+
+FORMAT_NAMES = [spec.name for spec in builtin_formats()]
 
 
-@pytest.mark.parametrize("relpath, fmt", [
-    ("daq/IO_EVT.dat", "daq"),
-    ("daq/IO_EVT_legacy.dat", "daq"),
-    ("daq/IO_SUM.dat", "daq"),
-    ("daq/IO_TSL1_1003.dat", "daq"),
-    ("daq/IO_TSSN.dat", "daq"),
-    ("daq/IO_MONIT.dat", "monitoring"),
-    ("evt/example_numuNC.evt", "evt"),
-    ("evt/KM3Sim.evt", "evt"),
-    ("mupage/mcv5.0.mupage_1G.5.evt", "evt"),
-    ("offline/km3net_offline.root", "offline"),
-    ("offline/numucc.root", "offline"),
-    ("online/km3net_online.root", "online"),
-    ("online/summaryslices.root", "online"),
-    ("hdf5/geamon.h5", "hdf5"),
-    ("online/events_sample.h5", "hdf5"),
-    ("detx/detx_v5.detx", "detx"),
-    ("datx/KM3NeT_00000133_20221025.datx", "datx"),
-])
-def test_detect_real_files(testdata, relpath, fmt):
-    assert detect_format(testdata(relpath)) == fmt
+@pytest.mark.parametrize("name", FORMAT_NAMES)
+def test_detect_real_files(testdata, format_samples, name):
+    assert format_samples.get(name), f"format '{name}' has no sample files in tests/conftest.py"
+    for relpath in format_samples[name]:
+        assert detect_format(testdata(relpath)) == name, relpath
+
+
+def test_every_sample_is_of_a_registered_format(format_samples):
+    assert sorted(format_samples) == sorted(FORMAT_NAMES)
 
 
 def test_detect_errors(tmp_path):
@@ -37,19 +30,32 @@ def test_detect_errors(tmp_path):
         detect_format(empty)
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"\x00\x01garbage" * 10)
-    with pytest.raises(FormatError, match="junk.bin: not a KM3NeT file"):
+    with pytest.raises(FormatError, match="junk.bin: not a KM3NeT file") as info:
         detect_format(junk)
+    assert ", ".join(FORMAT_NAMES) in str(info.value)  # the message lists the formats
     with pytest.raises(FormatError, match="directory"):
         detect_format(tmp_path)
 
 
-def test_open_pump_picks_the_reader(testdata):
+@pytest.mark.parametrize("name", FORMAT_NAMES)
+def test_open_pump_picks_the_reader(testdata, format_samples, name):
+    spec = next(s for s in builtin_formats() if s.name == name)
+    path = testdata(format_samples[name][0])
+    if spec.pump is None:
+        with pytest.raises(FormatError, match=f"{path}: a {name} detector file, which holds no"):
+            open_pump(path)
+        return
+    with open_pump(path) as pump:
+        assert type(pump) is getattr(kp.io, spec.pump_name)
+        first = next(iter(pump))
+        assert len(first) > 0
+
+
+def test_open_pump_lengths(testdata):
     with open_pump(testdata("daq/IO_EVT.dat")) as pump:
         assert type(pump).__name__ == "DAQPump" and len(pump) == 3
     with open_pump(testdata("evt/KM3Sim.evt")) as pump:
         assert type(pump).__name__ == "EvtPump" and len(pump) == 10
-    with pytest.raises(FormatError, match="detector file"):
-        open_pump(testdata("detx/detx_v5.detx"))
 
 
 def test_file_pump_chains_formats_and_random_access(testdata):
@@ -95,3 +101,17 @@ def test_daq_file_cut_inside_its_first_frame_is_truncated_gh11(testdata, tmp_pat
                                f"type 10001) announces {length} bytes, but the file has only "
                                f"{size}")
     assert info.value.offset == 0
+
+
+def test_root_file_with_neither_kind_of_tree(tmp_path):
+    """A ROOT file without 'E' or KM3NET_* trees: one error from the shared ROOT path."""
+    import numpy as np
+    import uproot
+
+    path = tmp_path / "flat.root"
+    with uproot.recreate(path) as f:
+        f["T"] = {"x": np.arange(3, dtype=np.int32)}  # an RNTuple, not a TTree
+    with pytest.raises(FormatError, match=r"flat.root: a ROOT file, but with neither an "
+                                          r"offline tree 'E' nor online KM3NET_\* trees "
+                                          r"\(TTrees: none\)"):
+        detect_format(path)

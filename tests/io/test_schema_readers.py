@@ -11,7 +11,7 @@ from km3flow.dataclasses.schema import FILL_U4, FILL_U8, SCHEMAS
 from km3flow.io.daq import DAQReader
 from km3flow.io.evt import EvtPump
 from km3flow.io.hdf5 import HDF5Pump
-from km3flow.io.online import OnlinePump
+from km3flow.io.root.online import OnlinePump
 from km3flow.io.root import OfflinePump
 from km3flow.logger import get_logger
 

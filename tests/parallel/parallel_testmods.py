@@ -16,7 +16,7 @@ import numpy as np
 import tables
 
 from km3flow.core import Blob, Module, Pump
-from km3flow.parallel.merge_hdf5 import merge_hdf5
+from km3flow.io.hdf5.merge import merge_hdf5
 
 HIT_DTYPE = np.dtype([("dom_id", "<i4"), ("channel_id", "<u4"), ("time", "<f8"),
                       ("tot", "<u4"), ("triggered", "<u8")])

@@ -46,10 +46,11 @@ def build_pipeline(args: argparse.Namespace):
     pipe = Pipeline()
     conform = bool(getattr(args, "conform", False))
     if not conform:
-        from ..io.detect import detect_format
+        from ..io.detect import pump_class
 
-        # decided here over all inputs: a parallel drain gives each worker only some files
-        conform = not all(detect_format(f) == "hdf5" for f in args.inputs)
+        # decided here over all inputs (as FilePump does over its files): a parallel drain
+        # gives each worker only some files
+        conform = not all(getattr(pump_class(f), "conformable", False) for f in args.inputs)
     pipe.attach(FilePump, filenames=list(args.inputs), conform=conform,
                 strict=not args.lenient)
     if args.detector:

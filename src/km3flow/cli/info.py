@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io.detect import detect_format, pump_class
+from ..io.detect import detect, reader_class
 
 _YEAR_2000 = 946684800  # UTC seconds; no KM3NeT data is older
 _TIME_COLUMNS = (("utc_seconds", "EventInfo"), ("timestamp", "SummarysliceInfo"),
@@ -17,17 +17,6 @@ _TIME_COLUMNS = (("utc_seconds", "EventInfo"), ("timestamp", "SummarysliceInfo")
 # What one entry of a ROOT tree is, by tree name (online trees by prefix).
 _TREE_ITEMS = {"E": "offline events", "KM3NET_EVENT": "events",
                "KM3NET_SUMMARYSLICE": "summary slices", "KM3NET_TIMESLICE": "timeslices"}
-
-
-def _root_trees(path: str) -> dict[str, int]:
-    """Every TTree at the top of a ROOT file with its number of entries."""
-    from .._optional import import_optional
-
-    uproot = import_optional("uproot", extra="root")
-    with uproot.open(path) as f:
-        names = sorted({k.split(";")[0] for k in f.keys(recursive=False,
-                                                          filter_classname="TTree")})
-        return {name: int(f[name].num_entries) for name in names}
 
 
 def _tree_items(name: str) -> str:
@@ -53,22 +42,25 @@ def describe_file(path: str, max_blobs: int | None = None,
                   lenient: bool = False) -> dict[str, Any]:
     """Collect format, counts, time range and detector id of one file (``lenient``: read
     EVT files with ``strict=False``)."""
-    fmt = detect_format(path)
-    info: dict[str, Any] = {"file": path, "format": fmt, "size_bytes": os.path.getsize(path)}
-    if fmt in ("detx", "datx"):
+    spec = detect(path)
+    info: dict[str, Any] = {"file": path, "format": spec.name,
+                            "size_bytes": os.path.getsize(path)}
+    if spec.family == "detector":
         from ..io.detector import read_detector
 
         det = read_detector(path)
         info.update(det_id=det.det_id, n_doms=len(det.dom_ids), n_pmts=len(det.pmts))
         return info
-    if fmt in ("online", "offline"):
-        info["trees"] = _root_trees(path)
+    if spec.family == "root":
+        from ..io.root._file import top_trees
+
+        info["trees"] = top_trees(path)
     rows: dict[str, int] = defaultdict(int)
     det_ids: set[int] = set()
     t_min, t_max = np.inf, -np.inf
-    cls = pump_class(path)
+    cls = reader_class(spec, path)
     lenient_params = {"strict": False} if lenient and "strict" in cls.declared_parameters else {}
-    with cls(filename=path, **lenient_params) as pump:
+    with cls(**{spec.input: path}, **lenient_params) as pump:
         try:
             info["blobs"] = len(pump)
         except TypeError:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import numbers
 import os
+import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..exceptions import ConfigError
@@ -19,16 +20,73 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-def load_toml(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a TOML file; raise :class:`ConfigError` naming the file on any problem."""
+_SECTION = re.compile(r"^\s*\[\s*([^\[\]\"'=]+?)\s*\]\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
+
+
+def load_toml(path: str | os.PathLike, what: str = "configuration file", *,
+              spaced_sections: bool = False,
+              duplicate_hints: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read a TOML file: km3flow's one TOML loader (pipeline and training configurations).
+
+    Parameters
+    ----------
+    path
+        The file.
+    what
+        What the file is, for messages (``"configuration file"``, ``"list file"``).
+    spaced_sections
+        Accept section headers with spaces and no quotes, as the talk writes them
+        (``[input xy]`` is read as ``["input xy"]``).
+    duplicate_hints
+        Key → hint appended when that key is given twice in a section.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing or unreadable, a key is given twice in a section (naming
+        line, key and section), or the text is not TOML; the message names the file.
+    """
     path = os.fspath(path)
     try:
         with open(path, "rb") as fobj:
-            return tomllib.load(fobj)
+            text = fobj.read().decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"configuration file '{path}' does not exist") from None
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{what} {path} cannot be read: {err}") from err
+    lines = text.splitlines()
+    _check_duplicates(path, lines, duplicate_hints or {})
+    if spaced_sections:
+        for k, line in enumerate(lines):
+            m = _SECTION.match(line)
+            if m and " " in m.group(1):
+                lines[k] = f'["{m.group(1)}"]'
+    try:
+        return tomllib.loads("\n".join(lines))
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"configuration file '{path}' is not valid TOML: {err}") from err
+        raise ConfigError(f"{what} {path}: invalid TOML: {err}") from err
+
+
+def _check_duplicates(path: str, lines: list[str], hints: Mapping[str, str]) -> None:
+    """A key given twice in a section, with both lines (tomllib names neither the key's
+    first line nor a likely meant other key)."""
+    section = ""
+    seen: dict[str, int] = {}  # key → line of its first occurrence in the section
+    for lineno, line in enumerate(lines, 1):
+        m = _SECTION.match(line)
+        if m or line.lstrip().startswith("[["):
+            section = m.group(1) if m else line.strip()
+            seen = {}
+            continue
+        k = _KEY.match(line)
+        if k:
+            key = k.group(1).strip('"')
+            if key in seen:
+                hint = f" ({hints[key]})" if key in hints else ""
+                raise ConfigError(f"{path}: line {lineno}: key '{key}' is given twice in "
+                                  f"section [{section}] (first on line {seen[key]}){hint}")
+            seen[key] = lineno
 
 
 def load_pipeline_config(path: str | os.PathLike) -> dict[str, dict[str, Any]]:

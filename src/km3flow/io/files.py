@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..core import Blob, Pump
-from .detect import pump_class
+from .detect import detect, reader_class
 
 
 class FilePump(Pump):
@@ -50,7 +50,9 @@ class FilePump(Pump):
         if not self.filenames:
             raise ValueError("FilePump needs at least one file")
         self.reader_params: dict[str, Any] = dict(self.get("reader_params", default={}) or {})
-        self.classes = [pump_class(f) for f in self.filenames]  # fails early on a bad file
+        # Detected now, so that a bad file fails before the first blob.
+        self.formats = [detect(f) for f in self.filenames]
+        self.classes = [reader_class(spec, f) for spec, f in zip(self.formats, self.filenames)]
         conform = self.get("conform", default=None)
         if conform is None:
             conform = not all(getattr(c, "conformable", False) for c in self.classes)
@@ -69,7 +71,7 @@ class FilePump(Pump):
         if self.strict is not None and "strict" in getattr(self.classes[k],
                                                            "declared_parameters", {}):
             params.setdefault("strict", bool(self.strict))
-        pump = self.classes[k](filename=self.filenames[k], **params)
+        pump = self.classes[k](**{self.formats[k].input: self.filenames[k]}, **params)
         self._open = (k, pump)
         return pump
 

@@ -38,64 +38,24 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
-import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..core.config import load_toml
 from ..exceptions import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 LOSSES = ("mse", "mae", "l1", "huber", "cross_entropy", "bce", "bce_with_logits")
 METRICS = ("mae", "mse", "accuracy", "acc")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "exponential", "step", "cosine")
-_HEADER = re.compile(r"^\s*\[\s*([^\[\]\"'=]+?)\s*\]\s*(#.*)?$")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
 
 
 def _read_toml(path: Path, what: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"{what} {path} does not exist")
-    text = path.read_text()
-    _check_duplicates(path, text)
-    # The talk writes "[input xy]"; TOML needs quotes for a name with a space.
-    lines = []
-    for line in text.splitlines():
-        m = _HEADER.match(line)
-        if m and " " in m.group(1):
-            line = f'["{m.group(1)}"]'
-        lines.append(line)
-    try:
-        return tomllib.loads("\n".join(lines))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: invalid TOML: {err}") from err
-
-
-def _check_duplicates(path: Path, text: str) -> None:
-    section, seen = "", {}
-    for lineno, line in enumerate(text.splitlines(), 1):
-        m = _HEADER.match(line)
-        if m or line.lstrip().startswith("[["):
-            section = m.group(1) if m else line.strip()
-            seen = {}
-            continue
-        k = _KEY.match(line)
-        if k:
-            key = k.group(1).strip('"')
-            if key in seen:
-                hint = ""
-                if key == "train_files":
-                    hint = " (did you mean validation_files for the second one?)"
-                raise ConfigError(f"{path}: line {lineno}: key '{key}' is given twice in "
-                                  f"section [{section}] (first on line {seen[key]}){hint}")
-            seen[key] = lineno
+    """The one TOML loader of km3flow, with the talk's ``[input xy]`` headers accepted."""
+    return load_toml(path, what, spaced_sections=True, duplicate_hints={
+        "train_files": "did you mean validation_files for the second one?"})
 
 
 def _unknown(path: Path, where: str, keys: Any, allowed: Any) -> None:

@@ -15,9 +15,6 @@ dask
     ``DaskExecutor``: the Dask backend (``dask.distributed`` imported lazily).
 worker
     What runs in a worker process around each task.
-merge_hdf5
-    ``merge_hdf5(part_paths, final_path)``: merging KM3Pipe-layout HDF5 part files
-    (import it from the submodule; PyTables is loaded only then).
 options
     ``--workers``/``--scheduler`` for command-line tools.
 """

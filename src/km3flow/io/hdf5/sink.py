@@ -378,8 +378,8 @@ class HDF5Sink(Module):
 
     @classmethod
     def merge_outputs(cls, part_paths: list[str], final_path: str) -> None:
-        """Merge part files of a parallel drain (see :mod:`km3flow.parallel.merge_hdf5`)."""
-        from ...parallel.merge_hdf5 import merge_hdf5
+        """Merge part files of a parallel drain (see :mod:`km3flow.io.hdf5.merge`)."""
+        from .merge import merge_hdf5
 
         merge_hdf5(part_paths, final_path)
 

@@ -1,7 +1,12 @@
-"""Opening ROOT files with uproot, turning every way a file can be wrong into a FormatError."""
+"""Opening ROOT files with uproot, turning every way a file can be wrong into a FormatError.
+
+The one place where uproot's errors become :class:`~km3flow.exceptions.FormatError`: the
+offline and online readers, `km3flow info` and format detection all open and read through it.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -101,3 +106,50 @@ def _describe(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     first = text[0] if text else ""
     return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+def top_trees(path: str | os.PathLike) -> dict[str, int]:
+    """Every TTree at the top of a ROOT file, with its number of entries.
+
+    Raises
+    ------
+    FormatError
+        As :func:`open_root_file`, or when uproot cannot read the directory.
+    """
+    path = os.fspath(path)
+    with open_root_file(path) as rfile:
+        try:
+            names = sorted({k.split(";")[0] for k in rfile.keys(recursive=False,
+                                                                 filter_classname="TTree")})
+            return {name: int(rfile[name].num_entries) for name in names}
+        except Exception as err:  # uproot raises many types on damaged directories
+            raise wrap_read_error(err, path, "the trees of the ROOT file") from err
+
+
+def root_kind(path: str | os.PathLike) -> str:
+    """``"offline"`` (aanet tree ``E``) or ``"online"`` (Jpp ``KM3NET_*`` trees).
+
+    Jpp files carry an empty offline tree 'E' beside their online trees (and vice versa):
+    the kind is the one whose trees hold entries.
+
+    Raises
+    ------
+    FormatError
+        When the file is not a readable ROOT file or has neither kind of tree.
+    """
+    path = os.fspath(path)
+    stat = os.stat(path)
+    return _root_kind(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _root_kind(path: str, mtime_ns: int, size: int) -> str:
+    # Cached by (path, mtime, size): the offline and the online sniff both ask.
+    entries = top_trees(path)
+    online = sum(n for k, n in entries.items() if k.startswith("KM3NET_"))
+    if "E" in entries and (entries["E"] > 0 or online == 0):
+        return "offline"
+    if online > 0 or any(k.startswith("KM3NET_") for k in entries):
+        return "online"
+    raise FormatError("a ROOT file, but with neither an offline tree 'E' nor online "
+                      f"KM3NET_* trees (TTrees: {', '.join(sorted(entries)) or 'none'})", path=path)

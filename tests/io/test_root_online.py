@@ -19,7 +19,7 @@ import pytest
 from km3flow.core import Pipeline
 from km3flow.exceptions import FormatError
 from km3flow.io.daq import channel_flags
-from km3flow.io.online import OnlineFile, OnlinePump
+from km3flow.io.root.online import OnlineFile, OnlinePump
 
 ONLINE = "online/km3net_online.root"
 

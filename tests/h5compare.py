@@ -1,4 +1,4 @@
-"""Node-by-node comparison of two HDF5 files for the parallel tests."""
+"""Node-by-node comparison of two HDF5 files (parallel drains, HDF5 merging)."""
 
 from __future__ import annotations
 

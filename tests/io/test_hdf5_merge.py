@@ -12,7 +12,7 @@ from h5compare import assert_same_h5
 from km3flow.cli.main import main
 from km3flow.exceptions import FormatError
 from km3flow.io.hdf5.provenance import read_provenance
-from km3flow.parallel.merge_hdf5 import merge_hdf5
+from km3flow.io.hdf5.merge import merge_hdf5
 
 SAMPLE = "online/events_sample.h5"  # KM3Pipe 9.0: 10 groups, /hits split, no MC
 MUPAGE = "hdf5/mcv5.40.mupage_10G.sirene.jterbr00006060.962.root.h5"  # KM3Pipe 8.27: 10 groups, MC

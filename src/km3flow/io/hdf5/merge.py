@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 import tables
 
-from ..exceptions import FormatError, Km3flowError
-from ..io.hdf5.format import PROVENANCE_ATTR, PROVENANCE_NODE
-from ..io.hdf5.provenance import read_provenance, utc_now, write_provenance
-from ..logger import get_logger
+from ...exceptions import FormatError, Km3flowError
+from .format import PROVENANCE_ATTR, PROVENANCE_NODE
+from .provenance import read_provenance, utc_now, write_provenance
+from ...logger import get_logger
 
 log = get_logger("merge_hdf5")
 

@@ -27,12 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from .._optional import import_optional
-from ..core import Blob, Pump
-from ..exceptions import FormatError
-from .daq.format import TIMESLICE_STREAMS
-from ..dataclasses.schema import FillNote
-from .daq.parse import DAQ_FILLS, event_tables, summary_tables, timeslice_tables
+from ..._optional import import_optional
+from ...core import Blob, Pump
+from ...exceptions import FormatError, Km3flowError
+from ..daq.format import TIMESLICE_STREAMS
+from ...dataclasses.schema import FillNote
+from ..daq.parse import DAQ_FILLS, event_tables, summary_tables, timeslice_tables
+from ._file import open_root_file, wrap_read_error
 
 _BC_FLAG = 0x40000000
 _MEMBERWISE = 0x4000
@@ -68,15 +69,6 @@ _SUMMARY = "KM3NET_SUMMARYSLICE"
 _SF_VECTOR = "vector<KM3NETDAQ::JDAQSuperFrame>"
 
 
-def _read_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions uproot raises on damaged files (turned into FormatError)."""
-    import zlib
-
-    uproot = import_optional("uproot", extra="root")
-    return (OSError, ValueError, KeyError, IndexError, EOFError, zlib.error,
-            uproot.deserialization.DeserializationError)
-
-
 def _raw(branch: Any, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
     """Flat bytes and entry offsets of ``branch`` for entries ``start:stop``."""
     uproot = import_optional("uproot", extra="root")
@@ -91,18 +83,18 @@ def _raw(branch: Any, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _guarded(method: Any) -> Any:
-    """Turn uproot's errors on damaged files into a FormatError naming the file."""
+    """Turn uproot's errors on damaged files into a FormatError naming the file (the one
+    path of all ROOT readers: :func:`km3flow.io.root._file.wrap_read_error`)."""
     import functools
 
     @functools.wraps(method)
     def wrapper(self: "OnlineFile", *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except FormatError:
+        except Km3flowError:
             raise
-        except _read_errors() as err:
-            raise FormatError(f"cannot read the online trees ({type(err).__name__}: {err}); "
-                              "expected an intact ROOT file", path=self.path) from err
+        except Exception as err:  # uproot raises many types on damaged files
+            raise wrap_read_error(err, self.filename, "the online trees") from err
     return wrapper
 
 
@@ -119,16 +111,15 @@ class OnlineFile:
     """
 
     def __init__(self, filename: str | os.PathLike) -> None:
-        uproot = import_optional("uproot", extra="root")
         self.filename = os.fspath(filename)
-        self.path = os.path.basename(self.filename)
+        self.path = os.path.basename(self.filename)  # how messages and fill notes name it
+        self._file = open_root_file(self.filename)
         try:
-            self._file = uproot.open(self.filename)
             self.trees = {k.split(";")[0]: v for k, v in self._file.classnames().items()
                           if v == "TTree"}
-        except _read_errors() as err:
-            raise FormatError(f"expected a ROOT file ({type(err).__name__}: {err})",
-                              path=self.path, offset=0) from err
+        except Exception as err:  # a damaged directory
+            self._file.close()
+            raise wrap_read_error(err, self.filename, "the keys of the ROOT file") from err
         if not any(name.startswith("KM3NET_") for name in self.trees):
             self._file.close()
             raise FormatError("expected an online ROOT file with KM3NET_EVENT, "
