@@ -3,7 +3,7 @@
 ``km3flow concat A.h5 B.h5 … -o ALL.h5`` (OrcaSong's ``concatenate``). The merger of the
 parallel runs does the work: every per-event node is concatenated in input order,
 ``group_id`` continues across the files, index tables (``_indices``) are shifted, and
-singletons are kept once (see :func:`km3flow.parallel.merge_hdf5.merge_hdf5`). Data are
+singletons are kept once (see :func:`km3flow.io.hdf5.merge.merge_hdf5`). Data are
 copied in chunks; the output is written to a temporary name and renamed when complete.
 """
 
@@ -51,7 +51,7 @@ def concat_files(inputs: Sequence[str | os.PathLike], output: str | os.PathLike,
     >>> concat_files([muons, muons], "twice.h5")["events"]
     1000
     """
-    from ..parallel.merge_hdf5 import merge_hdf5
+    from ..io.hdf5.merge import merge_hdf5
 
     if not inputs:
         raise ConfigError("concat needs at least one input file")
