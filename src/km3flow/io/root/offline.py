@@ -77,7 +77,7 @@ class OfflinePump(Pump):
     ``offline_header``).
 
     Named ``usr`` values of the event, its tracks and MC tracks come as ``EventUsr``
-    (/usr, one row per event), ``TracksUsr`` (/reco/tracks_usr, one row per track of
+    (/event_usr, one row per event), ``TracksUsr`` (/reco/tracks_usr, one row per track of
     ``Tracks``) and ``McTracksUsr`` (/mc_tracks_usr), one ``<f8`` column per name, NaN where
     an object lacks the name (see :mod:`km3flow.io.root.usr`); they appear from the first
     chunk that has a named value on.

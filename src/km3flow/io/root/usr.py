@@ -7,13 +7,9 @@ an object has is up to the program that wrote it, so the values cannot be column
 fixed-schema EventInfo/Tracks/McTracks tables; they go into tables of their own, one column
 (``<f8``) per name and one row per object, in the row order of the table they belong to:
 
-========== ================== ============= ======================================
-blob key   h5loc              one row per   rows aligned with
-========== ================== ============= ======================================
-EventUsr   ``/usr``           event         ``/event_info``
-TracksUsr  ``/reco/tracks_usr`` track       ``/reco/tracks``
-McTracksUsr ``/mc_tracks_usr`` MC track     ``/mc_tracks``
-========== ================== ============= ======================================
+- ``EventUsr`` at ``/event_usr``: one row per event (rows of ``/event_info``);
+- ``TracksUsr`` at ``/reco/tracks_usr``: one row per track (rows of ``/reco/tracks``);
+- ``McTracksUsr`` at ``/mc_tracks_usr``: one row per MC track (rows of ``/mc_tracks``).
 
 The columns of a file are fixed by the first chunk of events that has any named value (in
 the order the names first appear; an object lacking a name holds NaN), so every blob and
@@ -41,7 +37,7 @@ log = logging.getLogger(__name__)
 
 #: blob key → (aanet collection or None for the event, h5loc, the table whose rows they follow)
 USR_TABLES: dict[str, tuple[str | None, str, str]] = {
-    "EventUsr": (None, "/usr", "EventInfo"),
+    "EventUsr": (None, "/event_usr", "EventInfo"),
     "TracksUsr": ("trks", "/reco/tracks_usr", "Tracks"),
     "McTracksUsr": ("mc_trks", "/mc_tracks_usr", "McTracks"),
 }
