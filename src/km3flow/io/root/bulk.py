@@ -101,7 +101,7 @@ def iter_offline(path: str | os.PathLike, step_size: int = 2000,
     --------
     >>> from km3net_testdata import data_path
     >>> chunks = list(iter_offline(data_path("offline/numucc.root"), step_size=4))
-    >>> [len(c["EventInfo"]) for c in chunks], list(chunks[1]["EventInfo"].group_id)
+    >>> [len(c["EventInfo"]) for c in chunks], chunks[1]["EventInfo"].group_id.tolist()
     ([4, 4, 2], [4, 5, 6, 7])
     """
     options = {"collections": collections, "calibrated": calibrated, "usr": usr}
