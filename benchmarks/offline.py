@@ -1,11 +1,13 @@
-"""Benchmark: offline ROOT events/s of km3flow's OfflinePump vs raw uproot (the limit) and km3io.
+"""Benchmark: offline ROOT events/s of km3flow's OfflinePump and read_offline vs raw uproot and km3io.
 
 The limit reads exactly the branches the pump reads (event info, hits, tracks with
 rec_stages/fitinf) with ``TTree.arrays(..., library="ak")`` in the same chunks; the pump adds
 the conversion to flat Tables and per-event blobs.  km3io (in the reference venv, run as a
 subprocess) iterates events with ``OfflineReader(step_size=…)`` and reads the same hit and
 track fields as NumPy arrays, as KM3Pipe's OfflinePump does.  Also times ``numpyfi`` of the
-hits against reading the same leaves with uproot.
+hits against reading the same leaves with uproot, and ``read_offline`` (whole-file Tables
+with group_id) against raw uproot of the same branches: for Hits+Tracks as the pump, and
+for all collections (incl. MC hits/tracks and the usr names the reader decodes).
 
 Usage::
 
@@ -70,7 +72,7 @@ def main(argv=None) -> int:
     import uproot
     from km3net_testdata import data_path
 
-    from km3flow.io.root import OfflinePump, numpyfi
+    from km3flow.io.root import OfflinePump, numpyfi, read_offline
 
     path = args.file or DEFAULT_FILE
     if not os.path.exists(path):  # a km3net-testdata path such as "offline/numucc.root"
@@ -81,6 +83,28 @@ def main(argv=None) -> int:
         n_events = len(probe)
         n_hits = sum(len(b["Hits"]) for b in probe)
         n_trks = sum(len(b["Tracks"]) for b in probe)
+
+    import awkward as ak
+
+    with OfflinePump(filename=path) as probe_all:
+        # every branch read_offline reads with all collections, plus the usr names it reads
+        # (only where the usr values are not all empty)
+        tree = probe_all._tree
+        leaves_all = list(probe_all._leaves) + [
+            r.names_leaf for r in probe_all._usr.values() if r.names_leaf in probe_all._keys
+            and ak.count(tree[r.values_leaf].array(library="ak"), axis=None) > 0]
+
+    def raw_uproot_all():
+        tree = uproot.open(path)["E"]
+        for start in range(0, n_events, step):
+            tree.arrays(leaves_all, entry_start=start, entry_stop=start + step, how=dict,
+                        library="ak")
+
+    def km3flow_read_offline():
+        read_offline(path, step_size=step, collections=["Hits", "Tracks"])
+
+    def km3flow_read_offline_all():
+        read_offline(path, step_size=step)
 
     def raw_uproot():
         tree = uproot.open(path)["E"]
@@ -126,7 +150,8 @@ def main(argv=None) -> int:
     results = {}
     # interleave the candidates rep by rep so that drifts in machine load hit all alike
     order = [("uproot", raw_uproot), ("uproot+Head", raw_uproot_head),
-             ("km3flow", km3flow_pump),
+             ("km3flow", km3flow_pump), ("read_offline", km3flow_read_offline),
+             ("uproot_all", raw_uproot_all), ("read_offline_all", km3flow_read_offline_all),
              ("uproot_hits_leaves", raw_hits), ("numpyfi_hits", km3flow_numpyfi),
              ("uproot_hits_open", raw_hits_open), ("numpyfi_open", numpyfi_open)]
     for name, func in order:
@@ -143,7 +168,8 @@ def main(argv=None) -> int:
     print(f"file: {os.path.basename(path)}")
     print(f"{n_events} events, {n_hits} hits, {n_trks} tracks; step_size {step}; "
           f"{args.reps} reps (median, min..max)")
-    for name in ("uproot", "uproot+Head", "km3flow"):
+    for name in ("uproot", "uproot+Head", "km3flow", "read_offline", "uproot_all",
+                 "read_offline_all"):
         v = results[name]
         print(f"  {name:<22} {n_events / med[name]:>10.0f} events/s  "
               f"({med[name] * 1e3:.1f} ms, {min(v) * 1e3:.1f}..{max(v) * 1e3:.1f})")
@@ -153,6 +179,16 @@ def main(argv=None) -> int:
     print(f"  ratio km3flow / (raw uproot + reading the Head object): "
           f"{med['km3flow'] / med['uproot+Head']:.2f}x median, "
           f"{best['km3flow'] / best['uproot+Head']:.2f}x best-of-{args.reps}")
+    print(f"  ratio read_offline / raw uproot (Hits+Tracks): "
+          f"{med['read_offline'] / med['uproot']:.2f}x median, "
+          f"{best['read_offline'] / best['uproot']:.2f}x best-of-{args.reps}; "
+          f"/ raw uproot + Head: {best['read_offline'] / best['uproot+Head']:.2f}x best")
+    print(f"  ratio read_offline / raw uproot (all collections, {len(leaves_all)} branches): "
+          f"{med['read_offline_all'] / med['uproot_all']:.2f}x median, "
+          f"{best['read_offline_all'] / best['uproot_all']:.2f}x best-of-{args.reps}")
+    print(f"  read_offline / OfflinePump (Hits+Tracks): "
+          f"{med['read_offline'] / med['km3flow']:.2f}x median, "
+          f"{best['read_offline'] / best['km3flow']:.2f}x best-of-{args.reps}")
     print(f"  numpyfi(Evt/hits) {med['numpyfi_hits'] * 1e3:.1f} ms vs uproot same "
           f"{len(hit_leaves)} leaves {med['uproot_hits_leaves'] * 1e3:.1f} ms: "
           f"{med['numpyfi_hits'] / med['uproot_hits_leaves']:.2f}x (incl. opening the file and "

@@ -20,54 +20,70 @@ from .offline import OfflinePump
 from .usr import USR_TABLES
 
 
+_GROUP_ID = (("group_id", "<i8"),)
+
+
 def _with_group_id_dtype(dtype: np.dtype) -> np.dtype:
     """``dtype`` plus a trailing ``<i8`` ``group_id`` field, the other fields at their offsets."""
-    names = [n for n in dtype.names if n != "group_id"]
+    names = list(dtype.names)
     return np.dtype({"names": names + ["group_id"],
                      "formats": [dtype.fields[n][0] for n in names] + ["<i8"],
                      "offsets": [dtype.fields[n][1] for n in names] + [dtype.itemsize],
                      "itemsize": dtype.itemsize + 8})
 
 
-def _copy_records(out: np.ndarray, start: int, part: np.ndarray) -> None:
-    """Copy ``part``'s records into ``out[start:]`` (whose dtype adds group_id): one byte copy."""
-    n, size = len(part), part.dtype.itemsize
+def _add_group_id(table: Table) -> Table:
+    """A copy of ``table`` with an (uninitialised) group_id field; for the small usr tables.
+
+    Both sides are seen as opaque ``V<itemsize>`` records: one memcpy per record (a
+    ``uint8`` 2D view would copy byte by byte).
+    """
+    out = np.empty(len(table), _with_group_id_dtype(table.dtype))
+    n, size = len(table), table.dtype.itemsize
     if n:
-        dest = out[start:start + n].view(np.uint8).reshape(n, out.dtype.itemsize)
-        dest[:, :size] = np.ascontiguousarray(part).view(np.uint8).reshape(n, size)
+        dest = np.ndarray((n,), dtype=f"V{size}", buffer=out, strides=(out.itemsize,))
+        dest[...] = np.ascontiguousarray(table).view(f"V{size}").reshape(n)
+    return Table(out, h5loc=table.h5loc, split_h5=table.split_h5, name=table.name)
 
 
-def _assemble(key: str, parts: list[tuple[Chunk, Table | None, int]]) -> Table:
-    """One Table with ``group_id`` from the per-chunk tables of ``key`` (None: NaN rows)."""
-    template = next(t for _, t, _ in parts if t is not None)
-    out = np.empty(sum(n for _, _, n in parts), _with_group_id_dtype(template.dtype))
-    pos = 0
-    for chunk, table, n in parts:
-        if table is None:  # a usr table from before its columns were known
-            out[pos:pos + n] = np.zeros(1, out.dtype)
-            for name in template.dtype.names:
-                out[name][pos:pos + n] = np.nan
-            offsets = chunk.offsets[USR_TABLES[key][2]] if USR_TABLES[key][2] != "EventInfo" \
-                else np.arange(chunk.stop - chunk.start + 1)
-        else:
-            _copy_records(out, pos, table)
-            offsets = (np.arange(chunk.stop - chunk.start + 1) if key == "EventInfo"
-                       else chunk.offsets[key])
-        out["group_id"][pos:pos + n] = np.repeat(
-            np.arange(chunk.start, chunk.stop, dtype=np.int64), np.diff(offsets))
-        pos += n
-    return Table(out, h5loc=template.h5loc, split_h5=template.split_h5, name=template.name)
+def _event_of(chunk: Chunk, offsets: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(chunk.start, chunk.stop, dtype=np.int64), np.diff(offsets))
 
 
-def _tables_of(chunk: Chunk) -> dict[str, Table]:
-    return {"EventInfo": chunk.event_info, **chunk.tables}
+def _chunk_tables(chunk: Chunk) -> dict[str, Table]:
+    """The chunk's tables, each with its group_id filled (the collections' built with one)."""
+    n = chunk.stop - chunk.start
+    tables: dict[str, Table] = {"EventInfo": chunk.event_info, **chunk.tables}
+    for key, table in tables.items():
+        if "group_id" not in table.dtype.names:  # usr tables: built without it
+            table = tables[key] = _add_group_id(table)
+        offsets = np.arange(n + 1) if key == "EventInfo" else chunk.offsets[key]
+        table["group_id"] = _event_of(chunk, offsets)
+    return tables
+
+
+def _nan_rows(like: Table, group_id: np.ndarray) -> np.ndarray:
+    """Rows of a usr table for a chunk before its columns were known: NaN, with group_id."""
+    out = np.empty(len(group_id), like.dtype)
+    for name in like.dtype.names:
+        out[name] = np.nan
+    out["group_id"] = group_id
+    return out
+
+
+def _join(parts: list[np.ndarray], like: Table) -> Table:
+    """One Table from the per-chunk parts (no copy for a single chunk)."""
+    if len(parts) == 1 and isinstance(parts[0], Table):
+        return parts[0]
+    data = np.concatenate([np.asarray(p) for p in parts]) if parts else np.empty(0, like.dtype)
+    return Table(data, h5loc=like.h5loc, split_h5=like.split_h5, name=like.name)
 
 
 def _chunks(path: str | os.PathLike, step_size: int, **options: object
             ) -> Iterator[tuple[OfflinePump, Chunk]]:
     with OfflinePump(filename=path, step_size=step_size, **options) as pump:
         for start in range(0, len(pump), step_size):
-            yield pump, pump.read_chunk(start, start + step_size)
+            yield pump, pump.read_chunk(start, start + step_size, extra=_GROUP_ID)
 
 
 def iter_offline(path: str | os.PathLike, step_size: int = 2000,
@@ -106,8 +122,7 @@ def iter_offline(path: str | os.PathLike, step_size: int = 2000,
     """
     options = {"collections": collections, "calibrated": calibrated, "usr": usr}
     for _, chunk in _chunks(path, step_size, **options):
-        yield {key: _assemble(key, [(chunk, table, len(table))])
-               for key, table in _tables_of(chunk).items()}
+        yield _chunk_tables(chunk)
 
 
 def read_offline(path: str | os.PathLike, step_size: int = 2000,
@@ -150,28 +165,30 @@ def read_offline(path: str | os.PathLike, step_size: int = 2000,
     >>> len(tables["EventInfo"]), tables["EventUsr"].CoC.round(2).tolist()
     (3, [118.63, 44.34, 99.94])
     """
-    parts: dict[str, list[tuple[Chunk, Table | None, int]]] = {}
+    parts: dict[str, list[np.ndarray]] = {}
+    like: dict[str, Table] = {}
+    group_ids: dict[str, list[np.ndarray]] = {}  # per key, per chunk so far
     header: Table | None = None
-    n_chunks = 0
     options = {"collections": collections, "calibrated": calibrated, "usr": usr}
     for pump, chunk in _chunks(path, step_size, **options):
         header = pump._header_table
-        tables = _tables_of(chunk)
+        tables = _chunk_tables(chunk)
         for key, table in tables.items():
             if key not in parts and key in USR_TABLES:  # columns known from this chunk on
-                follow = USR_TABLES[key][2]
-                parts[key] = [(c, None, n) for c, _, n in parts[follow] if c is not chunk]
-            parts.setdefault(key, []).append((chunk, table, len(table)))
+                parts[key] = [_nan_rows(table, gid)
+                              for gid in group_ids.get(USR_TABLES[key][2], [])]
+            parts.setdefault(key, []).append(table)
+            like[key] = table
         for key in parts.keys() - tables.keys():  # a usr table this chunk lacks
-            follow = USR_TABLES[key][2]
-            parts[key].append((chunk, None, len(tables[follow])))
-        n_chunks += 1
-    if n_chunks == 0:  # no events: empty tables of the pump's layout
+            parts[key].append(_nan_rows(like[key], tables[USR_TABLES[key][2]]["group_id"]))
+        for key, table in tables.items():
+            group_ids.setdefault(key, []).append(table["group_id"])
+    if not like:  # no events: empty tables of the pump's layout
         with OfflinePump(filename=path, **options) as pump:
             header = pump._header_table
-            chunk = pump.read_chunk(0, 0)
-        parts = {key: [(chunk, table, 0)] for key, table in _tables_of(chunk).items()}
-    result = {key: _assemble(key, chunk_parts) for key, chunk_parts in parts.items()}
+            like = _chunk_tables(pump.read_chunk(0, 0, extra=_GROUP_ID))
+        parts = {key: [table] for key, table in like.items()}
+    result = {key: _join(key_parts, like[key]) for key, key_parts in parts.items()}
     if header is not None:
         result["Header"] = header
     return result

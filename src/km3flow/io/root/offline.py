@@ -190,8 +190,12 @@ class OfflinePump(Pump):
             raise wrap_read_error(err, self.filename, f"'{name}' of events 0..{stop}") from err
         return bool(np.any(flat != 0))
 
-    def read_chunk(self, start: int, stop: int) -> Chunk:
-        """Read events ``start..stop`` into flat Tables and per-event offsets."""
+    def read_chunk(self, start: int, stop: int, extra: tuple = ()) -> Chunk:
+        """Read events ``start..stop`` into flat Tables and per-event offsets.
+
+        ``extra`` fields (``(name, dtype)`` pairs) are appended to the records of EventInfo
+        and the collections, uninitialised (``read_offline`` fills its group_id there).
+        """
         start, stop = max(0, int(start)), min(self._n, int(stop))
         try:
             arrays = self._tree.arrays(self._leaves, entry_start=start, entry_stop=stop,
@@ -204,10 +208,10 @@ class OfflinePump(Pump):
         for note in self._fill_notes:
             note()
         try:
-            chunk = Chunk(start, stop, build_event_info(arrays, n, self.filename))
+            chunk = Chunk(start, stop, build_event_info(arrays, n, self.filename, extra))
             for key in self._specs:
                 table, offsets = build_collection(arrays, key, self._specs[key], n,
-                                                  self.filename)
+                                                  self.filename, extra)
                 chunk.tables[key] = table
                 chunk.offsets[key] = offsets
             for key, reader in self._usr.items():
