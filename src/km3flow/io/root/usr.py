@@ -32,6 +32,7 @@ import numpy as np
 
 from ...dataclasses import Table
 from ...exceptions import FormatError
+from ._tables import _flat, _nested
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +110,13 @@ class UsrReader:
         table the usr rows follow (events or tracks of the chunk).
         """
         levels = 1 if self.collection is None else 2
-        voff, vcontent = _packed(values, levels, self.path, self.values_leaf)
+        # the layouts as uproot gives them (no packing copy: most track usr are empty)
+        split = _flat if levels == 1 else _nested
+        flat, voff = split(values.layout, self.path, self.values_leaf)
+        flat = np.asarray(flat, dtype=np.float64)
         if len(voff) - 1 != n_items:
             raise FormatError(f"branch '{self.values_leaf}' has {len(voff) - 1} entries, "
                               f"expected {n_items}", path=self.path)
-        flat = np.asarray(vcontent.data, dtype=np.float64)
         if len(flat) == 0:
             return self._table(None, n_items)
         names = read_names()
