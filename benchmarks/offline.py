@@ -1,4 +1,4 @@
-"""Benchmark: offline ROOT events/s of km3flow's OfflinePump and read_offline vs raw uproot and km3io.
+"""Benchmark: offline ROOT events/s of OfflinePump and read_offline vs raw uproot and km3io.
 
 The limit reads exactly the branches the pump reads (event info, hits, tracks with
 rec_stages/fitinf) with ``TTree.arrays(..., library="ak")`` in the same chunks; the pump adds

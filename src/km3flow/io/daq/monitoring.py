@@ -3,9 +3,12 @@
 An IO_MONIT dump is a sequence of ``[u32 LE length][packet]`` records; each packet is the
 raw UDP payload of a CLB monitoring channel, starts with ``b"TMCH"`` and is big-endian
 throughout (unlike the Jpp frames). On a ControlHost dispatcher each IO_MONIT message is one
-packet without the length (:func:`parse_packet`; KM3Pipe reads ``CHData`` the same way). The structure version is in bits 1..3 of ``flags``
-(000 → 1, 001 → 2, 011 → 3); version 2 adds the timeslice duration, version 3 the
-super-time FIFO sizes. All packets are decoded with numpy at once.
+packet without the length (:func:`parse_packet`; KM3Pipe reads ``CHData`` the same way).
+The structure version is in bits 1..3 of ``flags`` (000 → 1, 001 → 2, 011 → 3); version 2
+adds the timeslice duration, version 3 the super-time FIFO sizes. All packets are decoded
+with numpy at once. The packets of the real IO_MONIT.dat are version 2 and 244 bytes long:
+the 240 of the layout plus 4 zero bytes; their ``ts_duration_ms`` (KM3Pipe's name) reads
+100000, i.e. the 100 ms timeslice in µs.
 """
 
 from __future__ import annotations
