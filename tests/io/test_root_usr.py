@@ -139,3 +139,18 @@ def test_convert_writes_usr_columns(testdata, tmp_path):
     assert usr["group_id"].tolist() == [0, 1, 2]
     with HDF5Pump(filename=str(out)) as pump:
         assert pump[2]["EventUsr"].NTrigHits[0] == 14.0
+
+
+def test_files_with_other_usr_names_join_only_without_usr(testdata, tmp_path, capsys):
+    """numucc.root's MC tracks have bx/by/ichan/cc/energy_lost_in_can, DAT004340's only
+    energy_lost_in_can: one /mc_tracks_usr cannot hold both; --no-usr leaves usr out."""
+    inputs = [testdata("offline/numucc.root"), testdata(DAT4340)]
+    out = tmp_path / "mixed.h5"
+    assert cli_main(["convert", *inputs, "-o", str(out), "--no-progress", "-q"]) == 2
+    assert "table at /mc_tracks_usr cannot be joined" in capsys.readouterr().err
+    assert not out.exists()
+    assert cli_main(["convert", *inputs, "-o", str(out), "--no-progress", "-q",
+                     "--no-usr", "--overwrite"]) == 0
+    with tables.open_file(out) as h5:
+        assert "/mc_tracks_usr" not in h5 and "/event_usr" not in h5
+        assert len(h5.root.event_info) == 13
