@@ -154,3 +154,29 @@ def test_files_with_other_usr_names_join_only_without_usr(testdata, tmp_path, ca
     with tables.open_file(out) as h5:
         assert "/mc_tracks_usr" not in h5 and "/event_usr" not in h5
         assert len(h5.root.event_info) == 13
+
+
+V92 = ("offline/KM3NeT_00000049_00011291.mc.gsg_neutrinos.km3sim_sirene_merged.jterbr."
+       "jppmuon_jppshower_static.offline.v9.2.sample.root")
+
+
+@pytest.mark.parametrize("step_size", [1, 5, 500])
+def test_usr_names_first_met_in_a_later_chunk(testdata, step_size):
+    """In the v9.2 sample the MC tracks' usr values are mostly unnamed; the name
+    ``energy_lost_in_can`` (the 4th of ``['', '', '', 'energy_lost_in_can']``) first
+    appears in event 6. km3io 1.2.6: ``r.mc_trks.usr[6][2][3]`` = 74.25788005960408,
+    ``r.mc_trks.usr[8][2][3]`` = 55.078377334642944."""
+    path = testdata(V92)
+    tables_ = read_offline(path, step_size=step_size)
+    mc, usr = tables_["McTracks"], tables_["McTracksUsr"]
+    assert list(usr.dtype.names) == ["energy_lost_in_can", "group_id"]
+    assert len(usr) == len(mc) and np.array_equal(usr.group_id, mc.group_id)
+    named = np.flatnonzero(np.isfinite(usr.energy_lost_in_can))
+    assert usr.group_id[named].tolist()[:2] == [6, 8]
+    start = {g: np.flatnonzero(mc.group_id == g)[0] for g in (6, 8)}
+    assert usr.energy_lost_in_can[start[6] + 2] == 74.25788005960408
+    assert usr.energy_lost_in_can[start[8] + 2] == 55.078377334642944
+    with OfflinePump(filename=path, step_size=step_size) as pump:
+        has_usr = ["McTracksUsr" in pump[i] for i in range(10)]
+    first = 6 // step_size * step_size  # the chunk the name is first met in
+    assert has_usr == [i >= first for i in range(10)]

@@ -66,8 +66,7 @@ def _nan_rows(like: Table, group_id: np.ndarray) -> np.ndarray:
     """Rows of a usr table for a chunk before its columns were known: NaN, with group_id."""
     out = np.empty(len(group_id), like.dtype)
     for name in like.dtype.names:
-        out[name] = np.nan
-    out["group_id"] = group_id
+        out[name] = group_id if name == "group_id" else np.nan
     return out
 
 
