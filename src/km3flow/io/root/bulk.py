@@ -78,6 +78,12 @@ def _join(parts: list[np.ndarray], like: Table) -> Table:
     return Table(data, h5loc=like.h5loc, split_h5=like.split_h5, name=like.name)
 
 
+def _header_of(pump: OfflinePump) -> object | None:
+    """What the pump's blobs carry under ``Header`` (None when the file has no header)."""
+    table = getattr(pump, "_header_table", None)
+    return table if table is not None else pump.header
+
+
 def _chunks(path: str | os.PathLike, step_size: int, **options: object
             ) -> Iterator[tuple[OfflinePump, Chunk]]:
     with OfflinePump(filename=path, step_size=step_size, **options) as pump:
@@ -149,8 +155,8 @@ def read_offline(path: str | os.PathLike, step_size: int = 2000,
         ``Tracks``, ``McTracks`` (the schema's columns of :mod:`km3flow.dataclasses.schema`
         plus ``group_id``, the event index), the usr tables ``EventUsr``/``TracksUsr``/
         ``McTracksUsr`` where the file has named usr values (rows aligned with EventInfo,
-        Tracks and McTracks; NaN where an object lacks a name) and ``Header`` where the
-        file has one. Tables carry the pump's h5locs.
+        Tracks and McTracks; NaN where an object lacks a name) and, where the file has
+        one, ``Header`` as the pump's blobs carry it. Tables carry the pump's h5locs.
 
     Raises
     ------
@@ -167,10 +173,10 @@ def read_offline(path: str | os.PathLike, step_size: int = 2000,
     parts: dict[str, list[np.ndarray]] = {}
     like: dict[str, Table] = {}
     group_ids: dict[str, list[np.ndarray]] = {}  # per key, per chunk so far
-    header: Table | None = None
+    header: object | None = None
     options = {"collections": collections, "calibrated": calibrated, "usr": usr}
     for pump, chunk in _chunks(path, step_size, **options):
-        header = pump._header_table
+        header = _header_of(pump)
         tables = _chunk_tables(chunk)
         for key, table in tables.items():
             if key not in parts and key in USR_TABLES:  # columns known from this chunk on
@@ -184,7 +190,7 @@ def read_offline(path: str | os.PathLike, step_size: int = 2000,
             group_ids.setdefault(key, []).append(table["group_id"])
     if not like:  # no events: empty tables of the pump's layout
         with OfflinePump(filename=path, **options) as pump:
-            header = pump._header_table
+            header = _header_of(pump)
             like = _chunk_tables(pump.read_chunk(0, 0, extra=_GROUP_ID))
         parts = {key: [table] for key, table in like.items()}
     result = {key: _join(key_parts, like[key]) for key, key_parts in parts.items()}
