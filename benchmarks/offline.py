@@ -1,11 +1,13 @@
-"""Benchmark: offline ROOT events/s of km3flow's OfflinePump vs raw uproot (the limit) and km3io.
+"""Benchmark: offline ROOT events/s of OfflinePump and read_offline vs raw uproot and km3io.
 
 The limit reads exactly the branches the pump reads (event info, hits, tracks with
 rec_stages/fitinf) with ``TTree.arrays(..., library="ak")`` in the same chunks; the pump adds
 the conversion to flat Tables and per-event blobs.  km3io (in the reference venv, run as a
 subprocess) iterates events with ``OfflineReader(step_size=…)`` and reads the same hit and
 track fields as NumPy arrays, as KM3Pipe's OfflinePump does.  Also times ``numpyfi`` of the
-hits against reading the same leaves with uproot.
+hits against reading the same leaves with uproot, and ``read_offline`` (whole-file Tables
+with group_id) against raw uproot of the same branches: for Hits+Tracks as the pump, and
+for all collections (incl. MC hits/tracks and the usr names the reader decodes).
 
 Usage::
 
@@ -24,7 +26,8 @@ import time
 
 DEFAULT_FILE = ("offline/mcv5.11r2.gsg_muonCChigherE-CC_50-5000GeV.km3_AAv1.jterbr00004695."
                 "jchain.aanet.498.root")
-KM3IO_PYTHON = "/work/refvenv/bin/python"
+# the reference venvs with km3io 1.2.6 (never a km3flow dependency); the first that exists
+KM3IO_PYTHONS = ("/work/refvenv/bin/python", "/tmp/refvenv/bin/python")
 
 KM3IO_CODE = r"""
 import json, sys, time, numpy as np, km3io
@@ -65,12 +68,15 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--step-size", type=int, default=2000)
     parser.add_argument("--no-km3io", action="store_true")
+    parser.add_argument("--km3io-python", default=None,
+                        help="python of a venv with km3io (default: the first of "
+                             f"{', '.join(KM3IO_PYTHONS)} that exists)")
     args = parser.parse_args(argv)
 
     import uproot
     from km3net_testdata import data_path
 
-    from km3flow.io.root import OfflinePump, numpyfi
+    from km3flow.io.root import OfflinePump, numpyfi, read_offline
 
     path = args.file or DEFAULT_FILE
     if not os.path.exists(path):  # a km3net-testdata path such as "offline/numucc.root"
@@ -81,6 +87,28 @@ def main(argv=None) -> int:
         n_events = len(probe)
         n_hits = sum(len(b["Hits"]) for b in probe)
         n_trks = sum(len(b["Tracks"]) for b in probe)
+
+    import awkward as ak
+
+    with OfflinePump(filename=path) as probe_all:
+        # every branch read_offline reads with all collections, plus the usr names it reads
+        # (only where the usr values are not all empty)
+        tree = probe_all._tree
+        leaves_all = list(probe_all._leaves) + [
+            r.names_leaf for r in probe_all._usr.values() if r.names_leaf in probe_all._keys
+            and ak.count(tree[r.values_leaf].array(library="ak"), axis=None) > 0]
+
+    def raw_uproot_all():
+        tree = uproot.open(path)["E"]
+        for start in range(0, n_events, step):
+            tree.arrays(leaves_all, entry_start=start, entry_stop=start + step, how=dict,
+                        library="ak")
+
+    def km3flow_read_offline():
+        read_offline(path, step_size=step, collections=["Hits", "Tracks"])
+
+    def km3flow_read_offline_all():
+        read_offline(path, step_size=step)
 
     def raw_uproot():
         tree = uproot.open(path)["E"]
@@ -126,7 +154,8 @@ def main(argv=None) -> int:
     results = {}
     # interleave the candidates rep by rep so that drifts in machine load hit all alike
     order = [("uproot", raw_uproot), ("uproot+Head", raw_uproot_head),
-             ("km3flow", km3flow_pump),
+             ("km3flow", km3flow_pump), ("read_offline", km3flow_read_offline),
+             ("uproot_all", raw_uproot_all), ("read_offline_all", km3flow_read_offline_all),
              ("uproot_hits_leaves", raw_hits), ("numpyfi_hits", km3flow_numpyfi),
              ("uproot_hits_open", raw_hits_open), ("numpyfi_open", numpyfi_open)]
     for name, func in order:
@@ -143,7 +172,8 @@ def main(argv=None) -> int:
     print(f"file: {os.path.basename(path)}")
     print(f"{n_events} events, {n_hits} hits, {n_trks} tracks; step_size {step}; "
           f"{args.reps} reps (median, min..max)")
-    for name in ("uproot", "uproot+Head", "km3flow"):
+    for name in ("uproot", "uproot+Head", "km3flow", "read_offline", "uproot_all",
+                 "read_offline_all"):
         v = results[name]
         print(f"  {name:<22} {n_events / med[name]:>10.0f} events/s  "
               f"({med[name] * 1e3:.1f} ms, {min(v) * 1e3:.1f}..{max(v) * 1e3:.1f})")
@@ -153,6 +183,16 @@ def main(argv=None) -> int:
     print(f"  ratio km3flow / (raw uproot + reading the Head object): "
           f"{med['km3flow'] / med['uproot+Head']:.2f}x median, "
           f"{best['km3flow'] / best['uproot+Head']:.2f}x best-of-{args.reps}")
+    print(f"  ratio read_offline / raw uproot (Hits+Tracks): "
+          f"{med['read_offline'] / med['uproot']:.2f}x median, "
+          f"{best['read_offline'] / best['uproot']:.2f}x best-of-{args.reps}; "
+          f"/ raw uproot + Head: {best['read_offline'] / best['uproot+Head']:.2f}x best")
+    print(f"  ratio read_offline / raw uproot (all collections, {len(leaves_all)} branches): "
+          f"{med['read_offline_all'] / med['uproot_all']:.2f}x median, "
+          f"{best['read_offline_all'] / best['uproot_all']:.2f}x best-of-{args.reps}")
+    print(f"  read_offline / OfflinePump (Hits+Tracks): "
+          f"{med['read_offline'] / med['km3flow']:.2f}x median, "
+          f"{best['read_offline'] / best['km3flow']:.2f}x best-of-{args.reps}")
     print(f"  numpyfi(Evt/hits) {med['numpyfi_hits'] * 1e3:.1f} ms vs uproot same "
           f"{len(hit_leaves)} leaves {med['uproot_hits_leaves'] * 1e3:.1f} ms: "
           f"{med['numpyfi_hits'] / med['uproot_hits_leaves']:.2f}x (incl. opening the file and "
@@ -160,9 +200,11 @@ def main(argv=None) -> int:
     print(f"  numpyfi on an open tree {med['numpyfi_open'] * 1e3:.1f} ms vs uproot "
           f"{med['uproot_hits_open'] * 1e3:.1f} ms: "
           f"{med['numpyfi_open'] / med['uproot_hits_open']:.2f}x (record assembly only)")
-    if not args.no_km3io and os.path.exists(KM3IO_PYTHON):
+    km3io_python = args.km3io_python or next(
+        (p for p in KM3IO_PYTHONS if os.path.exists(p)), None)
+    if not args.no_km3io and km3io_python is not None:
         reps = max(1, min(args.reps, 2))
-        out = subprocess.run([KM3IO_PYTHON, "-W", "ignore", "-c", KM3IO_CODE, path, str(step),
+        out = subprocess.run([km3io_python, "-W", "ignore", "-c", KM3IO_CODE, path, str(step),
                               str(reps)], capture_output=True, text=True, check=False)
         if out.returncode != 0:
             print(f"  km3io failed: {out.stderr.strip().splitlines()[-1:]}")
@@ -171,7 +213,8 @@ def main(argv=None) -> int:
             t = statistics.median(data["times"])
             print(f"  km3io {data['version']:<16} {data['n'] / t:>10.0f} events/s  "
                   f"({t * 1e3:.1f} ms, {reps} reps)")
-            print(f"  km3io / km3flow (time): {t / med['km3flow']:.1f}x")
+            print(f"  km3io / km3flow (time): {t / med['km3flow']:.1f}x; km3io / read_offline: "
+                  f"{t / med['read_offline']:.1f}x")
     else:
         print("  km3io: skipped")
     return 0

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 from ch_helpers import wait_until
 
@@ -242,3 +243,28 @@ def test_daq_payloads_are_parsed_by_default(ligier, testdata, clients):
     assert blobs[16]["CHMessage"] == "DataFilter: run 6760 started"
     assert "EventInfo" not in blobs[17] and len(blobs[17]["CHData"]) == 16
     assert stats["parse_errors"] == 1 and stats["messages"] == 18
+
+
+def test_monitoring_packets_are_parsed_by_default(ligier, testdata):
+    """IO_MONIT.dat replayed through a dispatcher: one TMCH packet per message."""
+    from km3flow.controlhost.replay import replay_file
+    from km3flow.io.daq import read_monitoring
+
+    pump = CHPump(port=ligier.port, tags="IO_MONIT", timeout=5, subscription_mode="all")
+    pump.prepare()
+    it = iter(pump)
+    ligier.wait_for_subscribers("IO_MONIT")
+    assert replay_file(testdata("daq/IO_MONIT.dat"), port=ligier.port) == 6
+    blobs = [next(it) for _ in range(6)]
+    stats = pump.finish()
+    assert stats["parse_errors"] == 0
+    assert all(b["CHTag"] == "IO_MONIT" and len(b["CHData"]) == 244 for b in blobs)
+    expected = read_monitoring(testdata("daq/IO_MONIT.dat"))
+    for i, blob in enumerate(blobs):
+        mon = blob["TMCHData"]
+        assert mon.h5loc == "/monitoring" and len(mon) == 1
+        for name in expected.dtype.names:
+            np.testing.assert_array_equal(mon[name][0], expected[name][i], err_msg=name)
+    assert blobs[0]["TMCHData"].dom_id[0] == 806472270
+    assert blobs[0]["TMCHData"].temp[0] == 32.35
+    assert [b["TMCHData"].nanoseconds[0] for b in blobs[:2]] == [500000000, 600000000]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from km3flow.exceptions import FormatError
-from km3flow.io.daq import TMCHPump, read_monitoring
+from km3flow.io.daq import TMCHPump, parse_packet, read_monitoring
 
 
 def test_monitoring_matches_km3pipe(testdata):
@@ -54,3 +54,41 @@ def test_monitoring_bad_input(testdata):
             assert err.offset is not None
     with pytest.raises(FormatError, match="IO_EVT.dat: at byte 4: expected the TMCH marker"):
         read_monitoring(testdata("daq/IO_EVT.dat"))
+
+
+def test_one_packet_as_on_controlhost(testdata):
+    """An IO_MONIT message is one TMCH packet without the dump's length prefix."""
+    with open(testdata("daq/IO_MONIT.dat"), "rb") as fobj:
+        data = fobj.read()
+    whole = read_monitoring(data)
+    rows = []
+    pos = 0
+    while pos < len(data):
+        (length,) = np.frombuffer(data[pos:pos + 4], "<u4")
+        rows.append(parse_packet(data[pos + 4:pos + 4 + int(length)]))
+        pos += 4 + int(length)
+    assert len(rows) == 6 and all(len(r) == 1 for r in rows)
+    for name in whole.dtype.names:
+        np.testing.assert_array_equal(np.concatenate([r[name] for r in rows]), whole[name])
+    # the real bytes of the first packet (offsets within the packet, big-endian):
+    # temp 0x0ca3 at 220 → 32.35 °C, humidity 0x068d at 222 → 16.77 %, then tdcfull,
+    # aesfull, flushc 0, and 0x000186a0 = 100000 at 236 (ts_duration_ms as KM3Pipe names it)
+    packet = data[4:248]
+    assert packet[220:224] == bytes.fromhex("0ca3068d")
+    assert packet[236:240] == bytes.fromhex("000186a0")
+    assert rows[0].temp[0] == 32.35 and rows[0].humidity[0] == 16.77
+    assert rows[0].ts_duration_ms[0] == 100000
+    # a dump-style payload (length-prefixed packets) is accepted too
+    assert len(parse_packet(data[:496])) == 2
+
+
+def test_bad_controlhost_payloads(testdata):
+    with open(testdata("daq/IO_MONIT.dat"), "rb") as fobj:
+        packet = fobj.read()[4:248]
+    with pytest.raises(FormatError, match="ControlHost message: at byte 100: expected a TMCH "
+                                          "packet of at least 236 bytes, got 100"):
+        parse_packet(packet[:100])
+    with pytest.raises(FormatError, match="expected a TMCH monitoring packet"):
+        parse_packet(b"IO_EVT-like payload")
+    with pytest.raises(FormatError, match="expected a TMCH monitoring packet"):
+        parse_packet(b"")

@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lenient", action="store_true",
                         help="EVT: drop malformed lines with one warning per file instead of "
                              "stopping at the first (strict=False)")
+    parser.add_argument("--no-usr", action="store_true",
+                        help="offline ROOT: leave out the named usr values (/event_usr, "
+                             "/reco/tracks_usr, /mc_tracks_usr), e.g. to join files whose "
+                             "usr names differ")
     from ..parallel.options import add_parallel_arguments
 
     add_parallel_arguments(parser)
@@ -52,7 +56,7 @@ def build_pipeline(args: argparse.Namespace):
         # gives each worker only some files
         conform = not all(getattr(pump_class(f), "conformable", False) for f in args.inputs)
     pipe.attach(FilePump, filenames=list(args.inputs), conform=conform,
-                strict=not args.lenient)
+                strict=not args.lenient, usr=not getattr(args, "no_usr", False))
     if args.detector:
         from ..calib import Calibration
 

@@ -13,8 +13,9 @@ plus, for tags that have a parser, whatever the parser returns. Parsers are plai
 functions ``parser(payload) -> Mapping[str, Any]`` registered per tag in
 :data:`DEFAULT_PARSERS` (or passed as ``parsers={...}``); a key ending in ``*`` matches a
 tag prefix (``"IO_TS*"``). By default IO_EVT, IO_SUM and IO_TS* payloads are decoded with
-the DAQ readers of :mod:`km3flow.io.daq` (``EventInfo``, ``Hits``, ``Summaryslice``, …) and
-MSG text goes into ``CHMessage``.
+the DAQ readers of :mod:`km3flow.io.daq` (``EventInfo``, ``Hits``, ``Summaryslice``, …),
+IO_MONIT CLB monitoring packets into ``TMCHData`` (per-DOM PMT rates, temperature,
+humidity, AHRS; :func:`km3flow.io.daq.parse_packet`) and MSG text goes into ``CHMessage``.
 
 Reading happens in a background thread into a bounded queue of ``max_queue`` messages:
 in "any" mode the oldest queued message is dropped (and counted) when the pipeline falls
@@ -61,6 +62,18 @@ def parse_daq_frame(payload: Any) -> Mapping[str, Any]:
     return parse_frame(payload, path="ControlHost message")
 
 
+def parse_monitoring(payload: Any) -> Mapping[str, Any]:
+    """Decode an IO_MONIT payload (a raw TMCH CLB monitoring packet) into ``TMCHData``.
+
+    ``TMCHData`` is a one-row monitoring Table (as :class:`km3flow.io.daq.TMCHPump` gives
+    from files): dom_id, run, utc_seconds, nanoseconds, pmt_rates (31, Hz), temp (°C),
+    humidity (%), yaw/pitch/roll, … (see :func:`km3flow.io.daq.read_monitoring`).
+    """
+    from ..io.daq.monitoring import parse_packet  # numpy-heavy; loaded with the first packet
+
+    return {"TMCHData": parse_packet(payload, path="ControlHost message")}
+
+
 def parse_text(payload: Any) -> Mapping[str, Any]:
     """Decode a MSG payload (log/status text) into ``CHMessage`` (UTF-8, bad bytes replaced)."""
     return {"CHMessage": bytes(payload).decode("utf-8", "replace")}
@@ -72,6 +85,7 @@ DEFAULT_PARSERS: dict[str, Parser] = {
     "IO_EVT": parse_daq_frame,
     "IO_SUM": parse_daq_frame,
     "IO_TS*": parse_daq_frame,  # IO_TSL, IO_TSL0/1/2, IO_TSSN
+    "IO_MONIT": parse_monitoring,
     "MSG": parse_text,
 }
 

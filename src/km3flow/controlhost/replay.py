@@ -3,7 +3,9 @@
 A Jpp DAQ file (IO_EVT, IO_SUM, IO_TSL*, …) is a sequence of frames, each starting with
 an 8-byte preamble: the frame length in bytes *including* the preamble (int32 LE) and
 the data type (int32 LE). Each frame is sent, preamble included, as one ControlHost
-message, exactly as the DataFilter/DataWriter put them on the Ligier.
+message, exactly as the DataFilter/DataWriter put them on the Ligier. An IO_MONIT dump
+(``[u32 length][TMCH packet]`` records) is sent as one IO_MONIT message per packet, without
+the length, as the CLB monitoring packets reach the Ligier.
 """
 
 from __future__ import annotations
@@ -88,16 +90,24 @@ def replay_file(path: str | os.PathLike, host: str = "127.0.0.1", port: int = 55
     """
     with open(path, "rb") as f:
         data = f.read()
-    frames = list(iter_daq_frames(path, data))  # checks the whole file before sending
+    if data[4:8] == b"TMCH":  # an IO_MONIT dump
+        from ..io.daq.monitoring import index_packets
+
+        offsets, sizes = index_packets(data, os.fspath(path))  # checks the whole file
+        view = memoryview(data)
+        frames = [(int(o), 0, view[o:o + s]) for o, s in zip(offsets, sizes)]
+        tags = [tag or "IO_MONIT"] * len(frames)
+    else:
+        frames = list(iter_daq_frames(path, data))  # checks the whole file before sending
+        tags = []
+        for offset, data_type, _ in frames:
+            frame_tag = tag or TAG_OF_DATA_TYPE.get(data_type)
+            if frame_tag is None:
+                raise FormatError(f"unknown DAQ data type {data_type}; pass a tag",
+                                  path=os.fspath(path), offset=offset)
+            tags.append(frame_tag)
     if not frames:
         raise FormatError("no DAQ frames in file", path=os.fspath(path), offset=0)
-    tags = []
-    for offset, data_type, _ in frames:
-        frame_tag = tag or TAG_OF_DATA_TYPE.get(data_type)
-        if frame_tag is None:
-            raise FormatError(f"unknown DAQ data type {data_type}; pass a tag",
-                              path=os.fspath(path), offset=offset)
-        tags.append(frame_tag)
     own = client is None
     ch = client or Client(host, port, reconnect=False, name="ch-replay")
     if ch.socket is None:

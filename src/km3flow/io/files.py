@@ -32,6 +32,10 @@ class FilePump(Pump):
         ``strict`` parameter, e.g. :class:`~km3flow.io.evt.EvtPump`); ``False`` makes them
         drop malformed lines with one warning per file instead of stopping. Readers of
         binary formats have no lenient mode and ignore it.
+    usr : bool, optional
+        Passed on to the readers that declare a ``usr`` parameter (the offline ROOT
+        reader): ``False`` leaves out the named usr values (``EventUsr``, ``TracksUsr``,
+        ``McTracksUsr``), e.g. to join files whose usr names differ.
 
     Each blob gets ``blob["Filename"]``. ``len()`` and random access open every file once to
     learn its length; plain iteration opens one file at a time.
@@ -58,6 +62,7 @@ class FilePump(Pump):
             conform = not all(getattr(c, "conformable", False) for c in self.classes)
         self.conform = bool(conform)
         self.strict = self.get("strict", default=None)
+        self.usr = self.get("usr", default=None)
         self._open: tuple[int, Pump] | None = None
         self._offsets: list[int] | None = None
 
@@ -71,6 +76,8 @@ class FilePump(Pump):
         if self.strict is not None and "strict" in getattr(self.classes[k],
                                                            "declared_parameters", {}):
             params.setdefault("strict", bool(self.strict))
+        if self.usr is not None and "usr" in getattr(self.classes[k], "declared_parameters", {}):
+            params.setdefault("usr", bool(self.usr))
         pump = self.classes[k](**{self.formats[k].input: self.filenames[k]}, **params)
         self._open = (k, pump)
         return pump

@@ -14,7 +14,7 @@ Layers, from bytes up:
 - :mod:`~km3flow.io.daq.pump`: :class:`DAQReader`/:class:`DAQPump`, :class:`TimeslicePump`,
   :class:`SummarysliceReader` — pipeline pumps with ``len()`` and ``reader[i]``.
 - :mod:`~km3flow.io.daq.monitoring`: :func:`read_monitoring`, :class:`TMCHPump` for the CLB
-  monitoring packets (TMCH) of IO_MONIT dumps.
+  monitoring packets (TMCH) of IO_MONIT dumps, :func:`parse_packet` for one IO_MONIT message.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .bulk import (
     read_timeslices,
 )
 from .frames import FrameRef, index_frames, iter_frames
-from .monitoring import TMCHPump, read_monitoring
+from .monitoring import TMCHPump, parse_packet, read_monitoring
 from .parse import (
     DAQHeader, parse_event, parse_frame, parse_header, parse_summaryslice, parse_timeslice,
 )
@@ -39,6 +39,6 @@ __all__ = [
     "SummarysliceBatch", "SummarysliceReader", "TMCHPump", "TimesliceBatch", "TimeslicePump",
     "channel_flags", "decode_rates", "encode_rates", "has_udp_trailer", "index_frames",
     "iter_frames", "max_sequence_number", "number_of_udp_packets", "parse_event", "parse_frame",
-    "parse_header", "parse_summaryslice", "parse_timeslice", "read_events", "read_monitoring",
+    "parse_header", "parse_packet", "parse_summaryslice", "parse_timeslice", "read_events", "read_monitoring",
     "read_summaryslices", "read_timeslices", "white_rabbit_ok",
 ]

@@ -2,9 +2,13 @@
 
 An IO_MONIT dump is a sequence of ``[u32 LE length][packet]`` records; each packet is the
 raw UDP payload of a CLB monitoring channel, starts with ``b"TMCH"`` and is big-endian
-throughout (unlike the Jpp frames). The structure version is in bits 1..3 of ``flags``
-(000 → 1, 001 → 2, 011 → 3); version 2 adds the timeslice duration, version 3 the
-super-time FIFO sizes. All packets are decoded with numpy at once.
+throughout (unlike the Jpp frames). On a ControlHost dispatcher each IO_MONIT message is one
+packet without the length (:func:`parse_packet`; KM3Pipe reads ``CHData`` the same way).
+The structure version is in bits 1..3 of ``flags`` (000 → 1, 001 → 2, 011 → 3); version 2
+adds the timeslice duration, version 3 the super-time FIFO sizes. All packets are decoded
+with numpy at once. The packets of the real IO_MONIT.dat are version 2 and 244 bytes long:
+the 240 of the layout plus 4 zero bytes; their ``ts_duration_ms`` (KM3Pipe's name) reads
+100000, i.e. the 100 ms timeslice in µs.
 """
 
 from __future__ import annotations
@@ -141,6 +145,42 @@ def read_monitoring(source: Source) -> Table:
     data, path = _read(source)
     offsets, sizes = index_packets(data, path)
     return decode_packets(data, offsets, sizes)
+
+
+def parse_packet(payload: Any, path: str | None = "ControlHost message") -> Table:
+    """Decode one IO_MONIT message: a raw TMCH packet, or length-prefixed packets as in a dump.
+
+    Returns
+    -------
+    Table
+        The monitoring table of :func:`read_monitoring` (one row per packet).
+
+    Raises
+    ------
+    FormatError
+        If the payload is neither, or shorter than a TMCH packet (naming ``path``).
+
+    Examples
+    --------
+    >>> from km3net_testdata import data_path
+    >>> from pathlib import Path
+    >>> packet = Path(data_path("daq/IO_MONIT.dat")).read_bytes()[4:248]
+    >>> mon = parse_packet(packet)
+    >>> int(mon.dom_id[0]), float(mon.humidity[0]), mon.pmt_rates.shape
+    (806472270, 16.77, (1, 31))
+    """
+    view = memoryview(payload).cast("B")
+    if bytes(view[:4]) == b"TMCH":
+        if len(view) < TMCH_DTYPE.itemsize:
+            raise FormatError(f"expected a TMCH packet of at least {TMCH_DTYPE.itemsize} "
+                              f"bytes, got {len(view)}", path=path, offset=len(view))
+        return decode_packets(view, np.zeros(1, dtype=np.int64),
+                              np.array([len(view)], dtype=np.int64))
+    if bytes(view[4:8]) != b"TMCH":
+        raise FormatError(f"expected a TMCH monitoring packet, got {bytes(view[:8])!r}",
+                          path=path, offset=0)
+    offsets, sizes = index_packets(view, path)
+    return decode_packets(view, offsets, sizes)
 
 
 class TMCHPump(Pump):

@@ -80,8 +80,9 @@ COLLECTIONS = {
 }
 
 
-def dtype_of(spec: dict[str, tuple[str, str | None]]) -> np.dtype:
-    return np.dtype([(name, fmt) for name, (fmt, _) in spec.items()])
+def dtype_of(spec: dict[str, tuple[str, str | None]], extra: tuple = ()) -> np.dtype:
+    """The records of a spec, plus ``extra`` fields (e.g. ``("group_id", "<i8")``) at the end."""
+    return np.dtype([(name, fmt) for name, (fmt, _) in spec.items()] + list(extra))
 
 
 def needed_leaves(spec: dict, collection: str | None) -> list[str]:
@@ -161,8 +162,11 @@ def _pad_into(block: np.ndarray, values: np.ndarray, offsets: np.ndarray,
     return counts
 
 
-def build_event_info(arrays: dict[str, Any], n: int, path: str) -> Table:
+def build_event_info(arrays: dict[str, Any], n: int, path: str, extra: tuple = ()) -> Table:
     out = SCHEMAS["EventInfo"].filled(n)  # columns the file lacks keep their fill
+    if extra:  # uninitialised extra fields after the schema's (filled by the caller)
+        filled, out = out, np.empty(n, np.dtype(out.dtype.descr + list(extra)))
+        out[list(filled.dtype.names)] = filled
     for column, (_, member) in EVENT_INFO.items():
         if member is not None and leaf(None, member) in arrays:
             out[column] = np.asarray(arrays[leaf(None, member)].layout.data)
@@ -175,7 +179,7 @@ def build_event_info(arrays: dict[str, Any], n: int, path: str) -> Table:
 
 
 def build_collection(arrays: dict[str, Any], key: str, spec: dict, n_events: int,
-                     path: str) -> tuple[Table, np.ndarray]:
+                     path: str, extra: tuple = ()) -> tuple[Table, np.ndarray]:
     collection, _, h5loc, split_h5, name = COLLECTIONS[key]
     offsets = None
     columns: dict[str, np.ndarray] = {}
@@ -194,7 +198,7 @@ def build_collection(arrays: dict[str, Any], key: str, spec: dict, n_events: int
         columns[column] = content
     if offsets is None:
         offsets = np.zeros(n_events + 1, dtype=np.int64)
-    out = np.empty(int(offsets[-1]), dtype=dtype_of(spec))
+    out = np.empty(int(offsets[-1]), dtype=dtype_of(spec, extra))
     pairs: list[tuple[np.ndarray, Any]] = []
     schema = SCHEMAS["CalibHits" if spec is CALIB_HITS else name]
     for column, (_, member) in spec.items():

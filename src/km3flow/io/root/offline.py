@@ -27,6 +27,7 @@ from ._tables import (
     needed_leaves,
 )
 from .header import parse_header, read_raw_header
+from .usr import USR_TABLES, UsrReader
 
 _EXTRA_TRACK_LEAVES = ("rec_stages", "fitinf")
 
@@ -78,6 +79,12 @@ class OfflinePump(Pump):
     which the event tree lacks, come from the header where it has them
     (:meth:`Header.generation <km3flow.dataclasses.Header.generation>`).
 
+    Named ``usr`` values of the event, its tracks and MC tracks come as ``EventUsr``
+    (/event_usr, one row per event), ``TracksUsr`` (/reco/tracks_usr, one row per track of
+    ``Tracks``) and ``McTracksUsr`` (/mc_tracks_usr), one ``<f8`` column per name, NaN where
+    an object lacks the name (see :mod:`km3flow.io.root.usr`); they appear from the first
+    chunk that has a named value on.
+
     Events are read in chunks of ``step_size``: every branch of a chunk is converted to flat
     NumPy columns once and the blobs are views into them; ``pump[i]`` loads the chunk
     containing ``i``.
@@ -96,6 +103,8 @@ class OfflinePump(Pump):
     collections : sequence of str
         Which of ``Hits``, ``McHits``, ``Tracks``, ``McTracks`` to read (all by default);
         the others' branches are not read at all.  ``EventInfo`` is always there.
+    usr : bool
+        Read the named ``usr`` values of events, tracks and MC tracks (default True).
 
     Raises
     ------
@@ -111,6 +120,8 @@ class OfflinePump(Pump):
                            help="add the hits' pos/dir (default: when the file has them)")
     collections = Parameter((list, tuple), default=None, check=_known_collections,
                             help="which of Hits, McHits, Tracks, McTracks to read (all)")
+    usr = Parameter(bool, default=True,
+                    help="read the named usr values of events, tracks, MC tracks")
 
     def configure(self) -> None:
         calibrated = self.calibrated
@@ -140,6 +151,10 @@ class OfflinePump(Pump):
         self._specs = {key: COLLECTIONS[key][1] for key in self.collections}
         if self.calibrated and "Hits" in self._specs:
             self._specs["Hits"] = CALIB_HITS
+        self._usr = {
+            key: UsrReader(self.filename, key) for key, (_, _, follow) in USR_TABLES.items()
+            if self.usr and (follow == "EventInfo" or follow in self._specs)}
+        self._usr = {k: r for k, r in self._usr.items() if r.values_leaf in self._keys}
         self._leaves = self._wanted_leaves()
         always, absent = filled_columns(self._specs, set(self.missing_branches))
         if self._generation:
@@ -161,9 +176,10 @@ class OfflinePump(Pump):
             wanted += needed_leaves(spec, COLLECTIONS[key][0])
         if "Tracks" in self._specs:
             wanted += [leaf("trks", m) for m in _EXTRA_TRACK_LEAVES]
+        present_usr = [reader.values_leaf for reader in self._usr.values()]
         present = [name for name in dict.fromkeys(wanted) if name in self._keys]
         self.missing_branches = sorted(set(wanted) - set(present))
-        return present
+        return present + present_usr
 
     def _is_calibrated(self) -> bool:
         name = leaf("hits", "dir.z")
@@ -179,8 +195,12 @@ class OfflinePump(Pump):
             raise wrap_read_error(err, self.filename, f"'{name}' of events 0..{stop}") from err
         return bool(np.any(flat != 0))
 
-    def read_chunk(self, start: int, stop: int) -> Chunk:
-        """Read events ``start..stop`` into flat Tables and per-event offsets."""
+    def read_chunk(self, start: int, stop: int, extra: tuple = ()) -> Chunk:
+        """Read events ``start..stop`` into flat Tables and per-event offsets.
+
+        ``extra`` fields (``(name, dtype)`` pairs) are appended to the records of EventInfo
+        and the collections, uninitialised (``read_offline`` fills its group_id there).
+        """
         start, stop = max(0, int(start)), min(self._n, int(stop))
         try:
             arrays = self._tree.arrays(self._leaves, entry_start=start, entry_stop=stop,
@@ -193,19 +213,40 @@ class OfflinePump(Pump):
         for note in self._fill_notes:
             note()
         try:
-            chunk = Chunk(start, stop, build_event_info(arrays, n, self.filename))
+            chunk = Chunk(start, stop, build_event_info(arrays, n, self.filename, extra))
             for column, value in self._generation.items():
                 chunk.event_info[column] = value
             for key in self._specs:
                 table, offsets = build_collection(arrays, key, self._specs[key], n,
-                                                  self.filename)
+                                                  self.filename, extra)
                 chunk.tables[key] = table
                 chunk.offsets[key] = offsets
+            for key, reader in self._usr.items():
+                follow = USR_TABLES[key][2]
+                n_items = n if follow == "EventInfo" else len(chunk.tables[follow])
+                table = reader.build(arrays[reader.values_leaf],
+                                     lambda r=reader: self._read_names(r, start, stop), n_items)
+                if table is not None:
+                    chunk.tables[key] = table
+                    chunk.offsets[key] = (np.arange(n + 1) if follow == "EventInfo"
+                                          else chunk.offsets[follow])
         except Km3flowError:
             raise
         except (ValueError, IndexError, TypeError) as err:  # inconsistent (corrupt) branches
             raise wrap_read_error(err, self.filename, f"events {start}..{stop}") from err
         return chunk
+
+    def _read_names(self, reader: UsrReader, start: int, stop: int) -> Any:
+        name = reader.names_leaf
+        if name not in self._keys:
+            return None
+        try:
+            return self._tree[name].array(entry_start=start, entry_stop=stop, library="ak")
+        except Km3flowError:
+            raise
+        except Exception as err:
+            raise wrap_read_error(err, self.filename, f"'{name}' of events {start}..{stop}"
+                                  ) from err
 
     def _chunk_for(self, index: int) -> Chunk:
         chunk = self._chunk
