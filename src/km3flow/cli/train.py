@@ -1,7 +1,8 @@
 """``km3flow train LIST.toml CONFIG.toml --model module:factory --output DIR``.
 
 The factory is called with the keyword arguments it accepts among ``input_shapes``
-(``{input: image shape}``) and ``output_sizes`` (``{output: number of label columns}``)
+(``{input: image shape}``), ``output_sizes`` (``{output: number of values}``: label columns,
+classes, or twice the columns for a Gaussian likelihood) and ``input_columns``
 and must return a ``torch.nn.Module``. ``--nproc N`` trains with N processes (DDP).
 """
 
@@ -28,13 +29,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_model(spec: str, organizer: Any) -> Any:
-    """Call the ``module:factory`` with the input shapes and output sizes it asks for."""
+    """Call the ``module:factory`` with the input shapes and output sizes it asks for.
+
+    ``input_columns`` (``{input: point column names}``, None for images) is passed too when
+    the factory takes it.
+    """
     from ..ml.config import load_callable
 
     factory = load_callable(spec, "--model")
     train = organizer.input_set("train")
     kwargs = {"input_shapes": train.sample_shapes,
-              "output_sizes": {n: len(o.labels) for n, o in organizer.cfg.outputs.items()}}
+              "output_sizes": {n: o.size for n, o in organizer.cfg.outputs.items()},
+              "input_columns": train.columns}
     params = inspect.signature(factory).parameters
     return factory(**{k: v for k, v in kwargs.items() if k in params})
 
