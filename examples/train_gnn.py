@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import tables
+import torch
 from km3net_testdata import data_path
 
 from km3flow.io.detector import read_detector
@@ -116,14 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", nargs="?", help="folder (default: a new temporary one)")
     parser.add_argument("--epochs", type=int, default=4, help="train until this many epochs")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: the network is small, and more "
+                             "threads only contend on a shared machine)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     folder = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="km3flow_"))
     prepare(folder)
     (folder / "config.toml").write_text(TRAIN_CONFIG.format(epochs=args.epochs))
     organizer = Organizer(folder / "training", folder / "list.toml", folder / "config.toml")
     train = organizer.input_set("train")
-    model = edgeconv_net(train.sample_shapes, {n: o.size for n, o in organizer.cfg.outputs.items()},
-                         train.columns)
+    sizes = {name: out.size for name, out in organizer.cfg.outputs.items()}
+    model = edgeconv_net(train.sample_shapes, sizes, train.columns)
     start = time.perf_counter()
     organizer.train_and_validate(model)
     print((folder / "training" / "summary.txt").read_text())
