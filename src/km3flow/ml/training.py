@@ -95,6 +95,11 @@ def make_loss(out: OutputConfig) -> Callable[[torch.Tensor, torch.Tensor], torch
         if weights is None:
             return fn(pred, target)
         w = weights.to(pred.device)
+        if out.loss == "cross_entropy" and target.is_floating_point():
+            # normalised by the summed weights as for class indices (torch divides
+            # probability targets by the batch size), so both targets give the same loss
+            tw = target * w
+            return -(tw * F.log_softmax(pred, dim=1)).sum() / tw.sum().clamp(min=1e-12)
         if out.loss == "cross_entropy":
             return fn(pred, target, weight=w)
         return fn(pred, target, weight=w.expand_as(pred))
