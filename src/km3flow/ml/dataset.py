@@ -205,12 +205,14 @@ def pad_points(rows: np.ndarray, starts: np.ndarray, counts: np.ndarray,
     length = max(int(counts.max()) if n else 0, min_length)
     out = np.zeros((n, length) + rows.shape[1:], dtype=rows.dtype)
     mask = np.zeros((n, length), dtype=bool)
-    total = int(counts.sum())
-    event = np.repeat(np.arange(n), counts)
-    first = np.cumsum(counts) - counts
-    pos = np.arange(total) - np.repeat(first, counts)
-    out[event, pos] = rows[np.repeat(starts, counts) + pos]
-    mask[event, pos] = True
+    counts = np.asarray(counts, dtype=np.int64)
+    first = np.cumsum(counts) - counts       # where each event starts in the packed hits
+    packed = np.arange(int(first[-1] + counts[-1]) if n else 0)
+    # one repeat each: source row and flat destination slot of every hit
+    src = np.repeat(np.asarray(starts, dtype=np.int64) - first, counts) + packed
+    dst = np.repeat(np.arange(n) * length - first, counts) + packed
+    out.reshape((n * length,) + rows.shape[1:])[dst] = rows[src]
+    mask.reshape(-1)[dst] = True
     return out, mask
 
 
