@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tables
 import torch
 from points_files import COLUMNS
 
@@ -125,6 +126,13 @@ def test_gnn_trains_and_resumes_bit_for_bit(points_workdir):
     np.testing.assert_array_equal(org.get_summary_data(), reference)
     for k, v in full.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
+    # predictions for the validation points: direction, log10(E) and its sigma per event
+    (path,) = org.predict()
+    with tables.open_file(str(path)) as h5:
+        pred, y = h5.root.pred[:], h5.root.y[:]
+    assert pred.dtype.names == ("pred_dir_x", "pred_dir_y", "pred_dir_z", "pred_log10_energy",
+                                "sigma_log10_energy", "group_id")
+    assert len(pred) == len(y) == 48 and np.all(pred["sigma_log10_energy"] > 0)
 
 
 def test_km3flow_train_builds_the_gnn_from_the_point_columns(points_workdir):

@@ -525,13 +525,28 @@ class Organizer:
         return written
 
     def _prediction_table(self, pred: Mapping[str, Any]) -> np.ndarray:
+        torch = import_optional("torch", extra="ml")
         cols = {}
         for name, out in self.cfg.outputs.items():
-            p = pred[name].detach().cpu().numpy()
-            p = p.reshape(len(p), -1)
-            if p.shape[1] == len(out.labels):
-                names = [f"pred_{c}" for c in out.labels]
+            p = pred[name].detach()
+            prefix = "log10_" if out.transform == "log10" else ""
+            if out.loss == "gaussian_nll" and p.ndim == 2 and p.shape[1] == out.size:
+                # means and sigmas (after the softplus of the loss), in the label's units
+                from .training import _gaussian_parts
+
+                mean, sigma = _gaussian_parts(out, p)
+                p = torch.cat([mean, sigma], dim=1)
+                names = ([f"pred_{prefix}{c}" for c in out.labels]
+                         + [f"sigma_{prefix}{c}" for c in out.labels])
+            elif out.classes and p.ndim == 2 and p.shape[1] == out.size:
+                names = [f"pred_{name}_{c['name']}" for c in out.classes]
             else:
+                names = None
+            p = p.cpu().numpy()
+            p = p.reshape(len(p), -1)
+            if names is None and p.shape[1] == len(out.labels):
+                names = [f"pred_{prefix}{c}" for c in out.labels]
+            elif names is None:
                 names = [f"pred_{name}_{i}" for i in range(p.shape[1])]
             for i, c in enumerate(names):
                 cols[c] = p[:, i]
