@@ -172,3 +172,16 @@ def test_non_contiguous_index_is_an_error_naming_the_event(points_file, tmp_path
     with pytest.raises(FormatError, match="event 7 do not follow") as err:
         TrainingFile(bad)
     assert "bad.h5" in str(err.value)
+
+
+def test_sample_points_config_of_the_examples(tmp_path, testdata):
+    from pathlib import Path
+
+    from km3flow.ml.binjob import read_bin_config
+
+    config = read_bin_config(Path(__file__).parents[2] / "examples" / "points.toml")
+    info = bin_files(config, [testdata(SOURCE)], tmp_path / "p.h5", engine="chunked")
+    points, index, labels = read_points(tmp_path / "p.h5")
+    assert info["columns"] == ["dom_id", "channel_id", "time", "tot", "triggered"]
+    assert index["n_items"].max() == 200 and len(labels) == 500
+    assert points[:, 2].min() >= -500 and points[:, 2].max() <= 1500
