@@ -11,7 +11,7 @@ from points_files import COLUMNS, points_config, read_points, write_points_subse
 from km3flow.cli.main import main as cli_main
 from km3flow.core import Pipeline
 from km3flow.exceptions import ConfigError, FormatError
-from km3flow.io.hdf5 import HDF5Pump
+from km3flow.io.hdf5 import HDF5Pump, HDF5Sink
 from km3flow.ml.binjob import bin_files
 from km3flow.ml.binning import time_reference
 from km3flow.ml.dataset import BatchReader, InputSet, TrainingFile, pad_points
@@ -127,7 +127,11 @@ def test_point_cloud_maker_in_a_pipeline(tmp_path, testdata):
     pipe.attach(PointCloudMaker, columns=["time", "tot"], only_triggered=True,
                 time_reference="none")
     pipe.attach(lambda blob: got.append((blob["Points"], blob["Labels"])) or blob)
+    pipe.attach(HDF5Sink, filename=str(tmp_path / "plain.h5"), keys=["Points", "Labels"])
     pipe.drain(3)
+    # a plain pipeline's file: the columns come from the array title
+    tf = TrainingFile(tmp_path / "plain.h5")
+    assert tf.kind == "points" and tf.columns == ["time", "tot"] and len(tf) == 3
     with EventSource(testdata(SOURCE)) as src:
         cols, offsets = src.hit_columns(0, 3)
     for e, (pts, labels) in enumerate(got):

@@ -168,7 +168,8 @@ class TrainingFile:
 
 
 def _is_points(x: Any, index: Any) -> bool:
-    """A point array: OrcaSong's ``indexed`` attribute, our title, or events of != 1 rows."""
+    """A point array: OrcaSong's ``indexed`` attribute, our title, or events of > 1 rows
+    (an image file has one row per event, or none for an event without image)."""
     from .points import TITLE_PREFIX
 
     if x.ndim != 2:
@@ -177,7 +178,7 @@ def _is_points(x: Any, index: Any) -> bool:
         return True
     if str(getattr(x, "title", "")).startswith(TITLE_PREFIX):
         return True
-    return bool(np.any(index.col("n_items") != 1))
+    return bool(np.any(index.col("n_items") > 1))
 
 
 def pad_points(rows: np.ndarray, starts: np.ndarray, counts: np.ndarray,
