@@ -109,6 +109,12 @@ columns = ["energy"]
     assert cli_main(["bin", str(tmp_path / "bin.toml"), testdata(SOURCE), "-o", str(out)]) == 0
     points, index, labels = read_points(out)
     assert points.shape[1] == 3 and index["n_items"].max() == 20 and len(labels) == 500
+    # worker processes keep the same random hits (the cut hashes seed, event and hit)
+    parallel = tmp_path / "parallel.h5"
+    assert cli_main(["bin", str(tmp_path / "bin.toml"), testdata(SOURCE), "-o", str(parallel),
+                     "--workers", "2"]) == 0
+    for a, b in zip(read_points(out), read_points(parallel)):
+        np.testing.assert_array_equal(a, b)
     (tmp_path / "bad.toml").write_text(
         '[binning]\nkind = "points"\n[points]\nmax_hit = 3\n')
     with pytest.raises(ConfigError, match="points.max_hit'.*did you mean 'max_hits'"):
