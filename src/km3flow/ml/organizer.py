@@ -593,13 +593,13 @@ class _Accumulator:
         result = {k: float(v / n) for k, v in zip(self.names, sums)}
         for col, (name, fn) in self.pooled.items():
             preds, targets = self.kept.get(name, ([], []))
-            p, t = torch.cat(preds), torch.cat(targets)
+            mine = (torch.cat(preds), torch.cat(targets)) if preds else None
             if world > 1:
                 parts: list[Any] = [None] * world
-                torch.distributed.all_gather_object(parts, (p, t))
-                p = torch.cat([q[0] for q in parts])
-                t = torch.cat([q[1] for q in parts])
-            result[col] = fn(p, t)
+                torch.distributed.all_gather_object(parts, mine)
+                got = [q for q in parts if q is not None]  # a rank may have had no batch
+                mine = (torch.cat([q[0] for q in got]), torch.cat([q[1] for q in got]))
+            result[col] = fn(*mine)
         return result
 
 
