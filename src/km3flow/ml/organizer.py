@@ -14,6 +14,10 @@ RNG states and the summary rows). Running again on the same folder resumes from 
 checkpoint and gives the numbers an uninterrupted run would have given. Every file is
 written to a temporary name and renamed.
 
+Image inputs reach the model as float32 tensors; point-cloud inputs (files written with
+``binning.kind = "points"``) as ``{"points": (B, N, F), "mask": (B, N)}``, zero-padded to
+the largest event of the batch (see :func:`km3flow.ml.models.edgeconv_net`).
+
 Under ``torch.distributed`` (see :mod:`km3flow.ml.ddp`) the model is wrapped in
 DistributedDataParallel, the blocks of the training files are shared out between the
 ranks, losses are averaged over all ranks and only rank 0 writes files.
