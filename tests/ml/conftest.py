@@ -42,3 +42,33 @@ def workdir(small_files, tmp_path):
         '[input xy]\ntrain_files = ["train.h5"]\nvalidation_files = ["val.h5"]\n')
     (tmp_path / "config.toml").write_text(TRAIN_CONFIG.format(plot="false"))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def orca_detector(tmp_path_factory):
+    """The ORCA-115 detector with the sample's DOM ids (see points_files.py)."""
+    from points_files import write_detector
+
+    return write_detector(tmp_path_factory.mktemp("det") / "orca115.detx")
+
+
+@pytest.fixture(scope="session")
+def points_file(orca_detector, tmp_path_factory, testdata):
+    """All 500 events as point clouds (triggered hits, at most 48), session-wide."""
+    from points_files import points_config
+
+    out = tmp_path_factory.mktemp("points") / "points.h5"
+    bin_files(points_config(orca_detector), [testdata(SOURCE)], out, engine="chunked")
+    return out
+
+
+@pytest.fixture
+def points_workdir(points_file, tmp_path):
+    """train.h5 (160 events) and val.h5 (48 events) point files with a list file."""
+    from points_files import write_points_subset
+
+    write_points_subset(points_file, tmp_path / "train.h5", slice(0, 160))
+    write_points_subset(points_file, tmp_path / "val.h5", slice(400, 448))
+    (tmp_path / "list.toml").write_text(
+        '[input points]\ntrain_files = ["train.h5"]\nvalidation_files = ["val.h5"]\n')
+    return tmp_path

@@ -1,4 +1,5 @@
-"""``km3flow bin CONFIG.toml INPUT… -o OUT.h5``: bin hits of KM3Pipe HDF5 files into images."""
+"""``km3flow bin CONFIG.toml INPUT… -o OUT.h5``: bin hits of KM3Pipe HDF5 files into images
+(or write them as point clouds with ``binning.kind = "points"``)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ def run(args: argparse.Namespace) -> int:
         result = bin_files(args.config, args.inputs, args.output, drain_kwargs=drain_kwargs)
     from ..logger import say
 
-    say(f"binned {result['events']} events into images of shape {result['shape']}: "
-          f"{result['output']}")
+    if "columns" in result:
+        say(f"wrote {result['hits']} hits of {result['events']} events as points "
+            f"({', '.join(result['columns'])}): {result['output']}")
+    else:
+        say(f"binned {result['events']} events into images of shape {result['shape']}: "
+            f"{result['output']}")
     return 0

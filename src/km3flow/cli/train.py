@@ -1,7 +1,8 @@
 """``km3flow train LIST.toml CONFIG.toml --model module:factory --output DIR``.
 
 The factory is called with the keyword arguments it accepts among ``input_shapes``
-(``{input: image shape}``) and ``output_sizes`` (``{output: number of label columns}``)
+(``{input: image shape}``), ``output_sizes`` (``{output: number of values}``: label columns,
+classes, or twice the columns for a Gaussian likelihood) and ``input_columns``
 and must return a ``torch.nn.Module``. ``--nproc N`` trains with N processes (DDP).
 The factory, its arguments and a copy of the config are recorded in the output folder
 (``run.json``, ``run_config.toml``) for ``km3flow predict``.
@@ -30,14 +31,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def model_kwargs(organizer: Any) -> dict[str, Any]:
-    """The arguments offered to the model factory: input shapes and output sizes."""
+    """The arguments offered to the model factory: input shapes, output sizes and, for point
+    clouds, the input columns (``{input: point column names}``, None for images)."""
     train = organizer.input_set("train")
     return {"input_shapes": train.sample_shapes,
-            "output_sizes": {n: len(o.labels) for n, o in organizer.cfg.outputs.items()}}
+            "output_sizes": {n: o.size for n, o in organizer.cfg.outputs.items()},
+            "input_columns": train.columns}
 
 
 def build_model(spec: str, organizer: Any, kwargs: dict[str, Any] | None = None) -> Any:
-    """Call the ``module:factory`` with the input shapes and output sizes it asks for."""
+    """Call the ``module:factory`` with the arguments of :func:`model_kwargs` it asks for."""
     from ..ml.config import load_callable
 
     factory = load_callable(spec, "--model")

@@ -1,6 +1,8 @@
 """Deep learning for KM3NeT data: binning hits into images and the training organiser.
 
 - ``km3flow.ml.binning``: :class:`ImageBinner` (pipeline module) and :func:`bin_hits`
+- ``km3flow.ml.points``: point clouds for graph networks, :class:`PointCloudMaker` (pipeline
+  module) and :func:`select_points`
 - ``km3flow.ml.h5layout``: training files in the KM3Pipe HDF5 layout (writer, event reader)
 - ``km3flow.ml.dataset``: chunked, shuffled, multi-input batches from training files
 - ``km3flow.ml.config``: the TOML list file and training config
@@ -24,6 +26,9 @@ _LAZY = {
     "ImageBinner": "km3flow.ml.binning",
     "bin_hits": "km3flow.ml.binning",
     "geometry_dimension": "km3flow.ml.binning",
+    "PointCloudMaker": "km3flow.ml.points",
+    "select_points": "km3flow.ml.points",
+    "pad_points": "km3flow.ml.dataset",
     "TrainingFileWriter": "km3flow.ml.h5layout",
     "EventSource": "km3flow.ml.h5layout",
     "TrainingFile": "km3flow.ml.dataset",

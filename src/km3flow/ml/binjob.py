@@ -29,6 +29,23 @@ The bin config TOML::
     event_info = ["event_id", "run_id"]               # copied from /event_info
 
 Events are read, binned and written chunk by chunk (one np.bincount per chunk).
+
+Point clouds for graph networks (:mod:`km3flow.ml.points`) instead of images::
+
+    [binning]
+    kind = "points"                # default "image"
+    time_reference = "mean_triggered"
+
+    [points]
+    columns = ["pos_x", "pos_y", "pos_z", "dir_x", "dir_y", "dir_z", "time", "tot",
+               "triggered"]      # per hit, in this order (time relative to the reference)
+    time_window = [-500.0, 1500.0] # optional: ns after the reference, ends included
+    only_triggered = false
+    max_hits = 200                 # optional: a seeded random subset of larger events
+    seed = 0
+    detector = "detector.detx"     # optional: calibrate the hits first (adds pos/dir)
+
+    [labels]                       # as for images
 """
 
 from __future__ import annotations
@@ -48,20 +65,36 @@ from .h5layout import EventSource, TrainingFileWriter
 
 log = get_logger("bin")
 
-_BINNING_KEYS = {"hits", "time_reference", "weights", "dtype", "chunk_events", "complib",
+_BINNING_KEYS = {"kind", "hits", "time_reference", "weights", "dtype", "chunk_events", "complib",
                  "complevel", "image_h5loc", "label_h5loc"}
 _LABEL_KEYS = {"columns", "track_row", "event_info", "tracks"}
+_POINT_KEYS = {"columns", "time_window", "only_triggered", "max_hits", "seed", "detector"}
+KINDS = ("image", "points")
 
 
 def read_bin_config(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a bin config TOML (see the module docstring)."""
     p = Path(path)
     data = _read_toml(p, "bin config")
-    _unknown(p, "", data, {"binning", "dimensions", "labels"})
+    _unknown(p, "", data, {"binning", "dimensions", "labels", "points"})
     binning = data.get("binning", {})
     _unknown(p, "binning.", binning, _BINNING_KEYS)
     labels = data.get("labels", {})
     _unknown(p, "labels.", labels, _LABEL_KEYS)
+    kind = binning.get("kind", "image")
+    if kind not in KINDS:
+        raise ConfigError(f"{p}: binning.kind must be one of {KINDS}, got {kind!r}")
+    points = data.get("points", {})
+    _unknown(p, "points.", points, _POINT_KEYS)
+    if kind == "points":
+        if "dimensions" in data:
+            raise ConfigError(f"{p}: [[dimensions]] are for images; binning.kind = 'points' "
+                              "takes a [points] section")
+        if "detector" in points and not Path(points["detector"]).is_absolute():
+            points = {**points, "detector": str(p.parent / points["detector"])}
+        return {"binning": binning, "points": points, "labels": labels, "source": str(p)}
+    if points:
+        raise ConfigError(f"{p}: a [points] section needs binning.kind = 'points'")
     dims = data.get("dimensions")
     if not dims:
         raise ConfigError(f"{p}: no [[dimensions]] given")
@@ -114,7 +147,8 @@ def bin_files(config: dict[str, Any] | str | os.PathLike, inputs: Sequence[str |
     Returns
     -------
     dict
-        ``events``, ``shape`` (image shape) and ``output``.
+        ``events``, ``shape`` (image shape; for points ``(None, n_columns)``), ``output``
+        and for points ``hits`` (rows written) and ``columns``.
     """
     if not isinstance(config, dict):
         config = read_bin_config(config)
@@ -124,6 +158,10 @@ def bin_files(config: dict[str, Any] | str | os.PathLike, inputs: Sequence[str |
     for p in paths:
         if not p.is_file():
             raise FormatError("input file does not exist", path=p)
+    if b.get("kind", "image") == "points":
+        from .pointjob import bin_points
+
+        return bin_points(config, paths, output, engine, drain_kwargs or {})
     dims = _dimensions(config["dimensions"], paths, hits_loc)
     dtype = np.dtype(b.get("dtype", "float32" if b.get("weights") else "uint8"))
     complib = b.get("complib", "blosc:lz4")

@@ -24,8 +24,32 @@ Training config (every key optional except the outputs)::
     interval = "epoch"       # or "batch"
     [outputs.dir]
     labels = ["dir_x", "dir_y", "dir_z"]   # label columns this output is trained on
-    loss = "mse"             # mse, mae, huber, cross_entropy, bce or "module:callable"
-    metrics = ["mae"]
+    loss = "mse"             # mse, mae, huber, cross_entropy, bce, gaussian_nll or
+                             # "module:callable"
+    metrics = ["mae"]        # mae, mse, accuracy, auc, resolution, pull or "module:callable"
+    [outputs.energy]
+    labels = ["energy"]      # also derived: zenith, cos_zenith, azimuth (from dir_x/y/z)
+    transform = "log10"      # none or log10 (labels must be > 0)
+    loss = "gaussian_nll"    # the model predicts mean and sigma: 2 values per column
+    metrics = ["resolution", "pull"]
+    [outputs.sign]           # a class from label columns (PDG type, is_cc, …)
+    loss = "cross_entropy"
+    target = "index"         # class index, or "one_hot" (probabilities)
+    class_weights = [1.0, 3.0]
+    metrics = ["accuracy", "auc"]
+    [[outputs.sign.classes]] # in order; the first class whose conditions hold
+    name = "mu_minus"
+    type = [13]
+    [[outputs.sign.classes]] # no conditions: every other event
+    name = "other"
+
+Metrics are written to ``summary.txt`` after the loss columns (``train_acc``,
+``val_acc``, …). ``accuracy``, ``mae`` and ``mse`` are averaged over batches; ``auc``
+(area under the ROC curve: class 1 against class 0, the mean of one-against-rest for more
+classes), ``resolution`` (68 % quantile of ``|prediction - label|``, of the residual's
+length for several columns, of the space angle in degrees for ``dir_x, dir_y, dir_z``)
+and ``pull`` (standard deviation of ``(label - mean) / sigma``, 1 for calibrated sigmas)
+are computed on all events of the summary interval.
     [modifiers]
     label = "mymodule:labels"   # structured labels → {output: array}
     sample = "mymodule:samples" # {input: array} → model input
@@ -46,8 +70,12 @@ from typing import Any
 from ..core.config import load_toml
 from ..exceptions import ConfigError
 
-LOSSES = ("mse", "mae", "l1", "huber", "cross_entropy", "bce", "bce_with_logits")
-METRICS = ("mae", "mse", "accuracy", "acc")
+LOSSES = ("mse", "mae", "l1", "huber", "cross_entropy", "bce", "bce_with_logits",
+          "gaussian_nll")
+METRICS = ("mae", "mse", "accuracy", "acc", "auc", "resolution", "pull")
+TRANSFORMS = ("none", "log10")
+TARGETS = ("index", "one_hot")
+DERIVED_LABELS = ("zenith", "cos_zenith", "azimuth")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "exponential", "step", "cosine")
 
@@ -120,13 +148,43 @@ def read_list_file(path: str | os.PathLike) -> dict[str, InputFiles]:
 
 @dataclass
 class OutputConfig:
-    """One model output: its label columns, loss, weight and metrics."""
+    """One model output: its label columns, loss, weight, metrics and label modifiers."""
 
     name: str
     labels: list[str]
     loss: str = "mse"
     weight: float = 1.0
     metrics: list[str] = field(default_factory=list)
+    transform: str = "none"
+    classes: list[dict[str, Any]] | None = None
+    target: str = "index"
+    class_weights: list[float] | None = None
+
+    @property
+    def size(self) -> int:
+        """Values the model predicts for this output (classes, or 2 per column for a
+        Gaussian likelihood: means then sigmas)."""
+        if self.classes:
+            return len(self.classes)
+        if self.loss == "gaussian_nll":
+            return 2 * len(self.labels)
+        return len(self.labels)
+
+    @property
+    def class_index_target(self) -> bool:
+        """True when the labels are class indices (integers), not values or one-hot rows."""
+        if self.classes:
+            return self.target == "index"
+        return self.loss == "cross_entropy"
+
+    def source_columns(self) -> list[str]:
+        """The label-table columns this output reads."""
+        if self.classes:
+            return sorted({c for cls in self.classes for c in cls if c != "name"})
+        cols = []
+        for c in self.labels:
+            cols += ["dir_x", "dir_y", "dir_z"] if c in DERIVED_LABELS else [c]
+        return list(dict.fromkeys(cols))
 
 
 @dataclass
@@ -162,7 +220,8 @@ _TRAINING_KEYS = {f.name for f in fields(TrainingConfig)} - {
     "optimizer", "schedule", "outputs", "label_modifier", "sample_modifier", "source"}
 _OPTIMIZER_KEYS = {"name", "lr", "weight_decay", "momentum", "betas", "nesterov"}
 _SCHEDULE_KEYS = {"name", "interval", "gamma", "step_size", "t_max", "eta_min"}
-_OUTPUT_KEYS = {"labels", "loss", "weight", "metrics"}
+_OUTPUT_KEYS = {"labels", "loss", "weight", "metrics", "transform", "classes", "target",
+                "class_weights"}
 _SECTIONS = {"training", "optimizer", "schedule", "outputs", "modifiers"}
 
 
@@ -220,10 +279,13 @@ def read_config(path: str | os.PathLike | None,
         metrics = body.get("metrics", [])
         metrics = [metrics] if isinstance(metrics, str) else list(metrics)
         out = OutputConfig(name, labels, str(body.get("loss", "mse")),
-                           float(body.get("weight", 1.0)), metrics)
+                           float(body.get("weight", 1.0)), metrics,
+                           str(body.get("transform", "none")), None,
+                           str(body.get("target", "index")), None)
         _check_name(p, f"outputs.{name}.loss", out.loss, LOSSES)
         for m in out.metrics:
             _check_name(p, f"outputs.{name}.metrics", m, METRICS)
+        _check_output(p, out, body)
         cfg.outputs[name] = out
     mods = data.get("modifiers", {})
     _unknown(p, "modifiers.", mods, ("label", "sample"))
@@ -236,6 +298,61 @@ def read_config(path: str | os.PathLike | None,
         raise ConfigError(f"{p}: no [outputs.NAME] section: say which label columns each "
                           "model output is trained on (or give modifiers.label)")
     return cfg
+
+
+def _check_output(p: Path, out: OutputConfig, body: Mapping[str, Any]) -> None:
+    where = f"{p}: outputs.{out.name}"
+    if out.transform not in TRANSFORMS:
+        raise ConfigError(f"{where}.transform = '{out.transform}' is unknown; use one of "
+                          f"{', '.join(TRANSFORMS)}")
+    if out.target not in TARGETS:
+        raise ConfigError(f"{where}.target = '{out.target}' is unknown; use one of "
+                          f"{', '.join(TARGETS)}")
+    classes = body.get("classes")
+    if classes is not None:
+        if not isinstance(classes, list) or len(classes) < 2 or not all(
+                isinstance(c, dict) for c in classes):
+            raise ConfigError(f"{where}.classes must be two or more [[outputs.{out.name}."
+                              "classes]] tables")
+        parsed = []
+        for i, cls in enumerate(classes):
+            entry: dict[str, Any] = {"name": str(cls.get("name", f"class{i}"))}
+            for col, values in cls.items():
+                if col == "name":
+                    continue
+                values = values if isinstance(values, list) else [values]
+                if not values or not all(isinstance(v, (int, float)) and not isinstance(
+                        v, bool) for v in values):
+                    raise ConfigError(f"{where}.classes[{i}].{col} must be a number or a "
+                                      f"list of numbers, got {cls[col]!r}")
+                entry[col] = values
+            parsed.append(entry)
+        out.classes = parsed
+        if "labels" not in body:
+            out.labels = out.source_columns()
+        if out.loss not in ("cross_entropy", "bce", "bce_with_logits") and ":" not in out.loss:
+            raise ConfigError(f"{where}: classes need loss = 'cross_entropy' or 'bce', got "
+                              f"'{out.loss}'")
+        if out.loss != "cross_entropy" and out.target == "index":
+            raise ConfigError(f"{where}: loss '{out.loss}' needs target = 'one_hot'")
+    elif "target" in body:
+        raise ConfigError(f"{where}.target needs [[outputs.{out.name}.classes]]")
+    weights = body.get("class_weights")
+    if weights is not None:
+        n = len(out.classes) if out.classes else None
+        if not isinstance(weights, list) or (n is not None and len(weights) != n) or any(
+                not isinstance(w, (int, float)) or w < 0 for w in weights):
+            raise ConfigError(f"{where}.class_weights must be {n or 'one per class'} "
+                              f"non-negative numbers, got {weights!r}")
+        if out.loss not in ("cross_entropy", "bce", "bce_with_logits"):
+            raise ConfigError(f"{where}.class_weights need a cross_entropy or bce loss")
+        out.class_weights = [float(w) for w in weights]
+    if "pull" in out.metrics and out.loss != "gaussian_nll":
+        raise ConfigError(f"{where}: the metric 'pull' needs loss = 'gaussian_nll'")
+    if "auc" in out.metrics and not (out.classes or out.loss in (
+            "cross_entropy", "bce", "bce_with_logits")):
+        raise ConfigError(f"{where}: the metric 'auc' needs classes or a cross_entropy/bce "
+                          "loss")
 
 
 def _check_name(path: Path, key: str, value: Any, allowed: tuple[str, ...]) -> None:

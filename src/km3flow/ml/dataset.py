@@ -10,6 +10,12 @@ Reading is done in *blocks* of several batches with one contiguous slice read pe
 the order of the blocks and the samples inside each block, seeded by (seed, epoch): the same
 seed gives the same batches, which is what makes resumed trainings identical.
 
+Point-cloud files (:mod:`km3flow.ml.points`: one row per hit, ``/x_indices`` per event)
+give variable-length samples: a batch holds them zero-padded to its largest event,
+``(batch, max hits, columns)``, with a boolean mask ``(batch, max hits)`` in
+``Batch.mask`` (True for real hits). The padding is one fancy-index assignment per batch,
+computed from the index table, with no Python loop over hits or events.
+
 This module needs numpy and PyTables only; :mod:`km3flow.ml.torchdata` wraps it for
 ``torch.utils.data.DataLoader``.
 """
@@ -18,7 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +76,16 @@ class TrainingFile:
             self.n_rows = int(x.shape[0])
             self.sample_shape = tuple(int(s) for s in x.shape[1:])
             self.dtype = x.dtype
+            self.kind = "image"
+            self.columns: list[str] | None = None
+            self.hit_index: np.ndarray | None = None
             if self.n_rows == 0:
                 raise FormatError(f"the image array {x_loc} is empty (no events)", path=path)
             index_loc = x_loc + "_indices"
             groups = None
-            if index_loc in h5:
+            if index_loc in h5 and _is_points(x, h5.get_node(index_loc)):
+                groups = self._read_points(x, h5.get_node(index_loc).read())
+            elif index_loc in h5:
                 idx = h5.get_node(index_loc).read()
                 n_items = idx["n_items"]
                 if np.any(n_items > 1):
@@ -96,6 +107,34 @@ class TrainingFile:
             elif need_labels:
                 raise FormatError(f"no label table at {y_loc}", path=path)
             self.group_ids = groups if groups is not None else np.arange(self.n_rows)
+
+    def _read_points(self, x: Any, idx: np.ndarray) -> np.ndarray:
+        from .points import point_columns
+
+        self.kind = "points"
+        n_hits = self.n_rows
+        if x.ndim != 2:
+            raise FormatError(f"point array {self.x_loc} has shape {x.shape}, expected "
+                              "(hits, columns)", path=self.path)
+        starts = idx["index"].astype(np.int64)
+        counts = idx["n_items"].astype(np.int64)
+        expected = np.concatenate([[0], np.cumsum(counts)[:-1]]) + (starts[0] if len(starts)
+                                                                    else 0)
+        bad = np.flatnonzero(starts != expected)
+        if bad.size:
+            raise FormatError(f"{self.x_loc}_indices: the hits of event {int(bad[0])} do not "
+                              f"follow those of the event before (index {int(starts[bad[0]])}, "
+                              f"expected {int(expected[bad[0]])})", path=self.path,
+                              row=int(bad[0]))
+        if len(starts) and starts[-1] + counts[-1] > n_hits:
+            raise FormatError(f"{self.x_loc}_indices names rows up to "
+                              f"{int(starts[-1] + counts[-1])} but {self.x_loc} has "
+                              f"{n_hits}", path=self.path)
+        self.hit_index = np.stack([starts, counts], axis=1)
+        self.columns = point_columns(x) or [f"f{i}" for i in range(x.shape[1])]
+        self.n_rows = len(idx)
+        self.n_hits = n_hits
+        return np.arange(len(idx), dtype=np.int64)
 
     def _join_labels(self, labels: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
         if labels.dtype.names is None:
@@ -122,7 +161,60 @@ class TrainingFile:
         return self.n_rows
 
     def __repr__(self) -> str:
+        if self.kind == "points":
+            return (f"TrainingFile('{self.path}', {self.n_rows} point clouds of columns "
+                    f"{self.columns})")
         return f"TrainingFile('{self.path}', {self.n_rows} samples of {self.sample_shape})"
+
+
+def _is_points(x: Any, index: Any) -> bool:
+    """A point array: OrcaSong's ``indexed`` attribute, our title, or events of > 1 rows
+    (an image file has one row per event, or none for an event without image)."""
+    from .points import TITLE_PREFIX
+
+    if x.ndim != 2:
+        return False
+    if bool(getattr(x._v_attrs, "indexed", False)):
+        return True
+    if str(getattr(x, "title", "")).startswith(TITLE_PREFIX):
+        return True
+    return bool(np.any(index.col("n_items") > 1))
+
+
+def pad_points(rows: np.ndarray, starts: np.ndarray, counts: np.ndarray,
+               min_length: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-pad variable-length events into ``(n, max count, columns)`` plus a mask.
+
+    Parameters
+    ----------
+    rows
+        ``(hits, columns)`` rows holding the events.
+    starts, counts
+        First row and number of rows of each event in ``rows``.
+    min_length
+        The padded length is at least this (an all-empty batch still has one column).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rows = np.arange(10.0).reshape(5, 2)
+    >>> x, mask = pad_points(rows, np.array([3, 0]), np.array([2, 1]))
+    >>> x.tolist(), mask.tolist()
+    ([[[6.0, 7.0], [8.0, 9.0]], [[0.0, 1.0], [0.0, 0.0]]], [[True, True], [True, False]])
+    """
+    n = len(counts)
+    length = max(int(counts.max()) if n else 0, min_length)
+    out = np.zeros((n, length) + rows.shape[1:], dtype=rows.dtype)
+    mask = np.zeros((n, length), dtype=bool)
+    counts = np.asarray(counts, dtype=np.int64)
+    first = np.cumsum(counts) - counts       # where each event starts in the packed hits
+    packed = np.arange(int(first[-1] + counts[-1]) if n else 0)
+    # one repeat each: source row and flat destination slot of every hit
+    src = np.repeat(np.asarray(starts, dtype=np.int64) - first, counts) + packed
+    dst = np.repeat(np.arange(n) * length - first, counts) + packed
+    out.reshape((n * length,) + rows.shape[1:])[dst] = rows[src]
+    mask.reshape(-1)[dst] = True
+    return out, mask
 
 
 @dataclass
@@ -134,6 +226,7 @@ class Batch:
     files: dict[str, str]
     rows: np.ndarray
     file_index: int = 0
+    mask: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -189,7 +282,13 @@ class InputSet:
 
     @property
     def sample_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Sample shape per input (``(n_columns,)`` for point clouds)."""
         return {n: self.files[0][n].sample_shape for n in self.names}
+
+    @property
+    def columns(self) -> dict[str, list[str] | None]:
+        """Point columns per input (None for images)."""
+        return {n: self.files[0][n].columns for n in self.names}
 
     def label_files(self) -> list[TrainingFile]:
         """The files whose labels are used (those of the first input)."""
@@ -276,8 +375,16 @@ class BatchReader:
         files = self.inputs.files[k]
         n = stop - start
         xs = {}
+        points = {}
         for name, tf in files.items():
             node = self._node(tf.path, tf.x_loc)
+            if tf.kind == "points":
+                # the hits of the whole block in one slice read; events index into it
+                starts, counts = tf.hit_index[start:stop, 0], tf.hit_index[start:stop, 1]
+                first = int(starts[0])
+                rows = node.read(first, int(starts[-1] + counts[-1]))
+                points[name] = (rows, starts - first, counts)
+                continue
             # One reusable block buffer per input: a fresh 100 MB array per block costs
             # page faults that are as slow as the read itself.
             buf = self._buffers.get(name)
@@ -296,8 +403,12 @@ class BatchReader:
         for s in range(0, n, self.batch_size):
             sel = order[s:s + self.batch_size]
             # fancy indexing copies, so the batch stays valid after the buffer is reused
-            yield Batch({name: a[sel] for name, a in xs.items()},
-                        None if ys is None else ys[sel], names, start + sel, k)
+            x = {name: a[sel] for name, a in xs.items()}
+            masks = {}
+            for name, (rows, starts, counts) in points.items():
+                x[name], masks[name] = pad_points(rows, starts[sel], counts[sel])
+            yield Batch({name: x[name] for name in files}, None if ys is None else ys[sel],
+                        names, start + sel, k, masks)
 
     def close(self) -> None:
         """Close the files opened for reading."""

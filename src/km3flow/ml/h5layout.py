@@ -120,6 +120,55 @@ class TrainingFileWriter:
         self._group_info.append(info)
         self.n_groups += n
 
+    def append_points(self, h5loc: str, points: np.ndarray, counts: np.ndarray,
+                      columns: list[str], tables: Mapping[str, np.ndarray] | None = None
+                      ) -> None:
+        """Append ``len(counts)`` events of a point cloud (``counts[i]`` rows each).
+
+        ``points`` are the rows of all events, ``(counts.sum(), len(columns))``; the
+        column names go to the ``hit_info_i`` attributes and the title of the array.
+        """
+        from .points import points_title
+
+        tb = _tables()
+        counts = np.asarray(counts, dtype=np.int64)
+        tables = dict(tables or {})
+        if any(len(t) != len(counts) for t in tables.values()):
+            raise ValueError("every table must hold one row per event")
+        if len(points) != int(counts.sum()) or points.ndim != 2 \
+                or points.shape[1] != len(columns):
+            raise ValueError(f"points of shape {points.shape} do not match {counts.sum()} "
+                             f"hits of {len(columns)} columns")
+        if h5loc not in self._arrays:
+            parent, name = _split_loc(h5loc)
+            row_bytes = points.dtype.itemsize * len(columns)
+            rows = self.chunk_rows or max(1, (1 << 18) // row_bytes)
+            earr = self._file.create_earray(
+                parent, name, atom=tb.Atom.from_dtype(points.dtype), shape=(0, len(columns)),
+                title=points_title(columns), filters=self.filters,
+                chunkshape=(rows, len(columns)), createparents=True)
+            for i, c in enumerate(columns):
+                earr._v_attrs[f"hit_info_{i}"] = c
+            earr._v_attrs["indexed"] = True
+            idx = self._file.create_table(parent, name + "_indices", description=INDEX_DTYPE,
+                                          title="Indices", filters=self.filters)
+            self._arrays[h5loc] = (earr, idx)
+        earr, idx = self._arrays[h5loc]
+        n = len(counts)
+        gids = np.arange(self.n_groups, self.n_groups + n, dtype=np.int64)
+        rows = np.empty(n, dtype=INDEX_DTYPE)
+        rows["index"] = earr.nrows + np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rows["n_items"] = counts
+        earr.append(np.ascontiguousarray(points))
+        idx.append(rows)
+        for loc, arr in tables.items():
+            self._append_table(loc, np.asarray(arr), gids)
+        info = np.empty(n, dtype=GROUP_INFO_DTYPE)
+        info["group_id"] = gids
+        info["blob_length"] = 1 + len(tables)
+        self._group_info.append(info)
+        self.n_groups += n
+
     def _append_image(self, h5loc: str, arr: np.ndarray, gids: np.ndarray) -> None:
         tb = _tables()
         if h5loc not in self._arrays:

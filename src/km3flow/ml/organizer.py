@@ -14,6 +14,10 @@ RNG states and the summary rows). Running again on the same folder resumes from 
 checkpoint and gives the numbers an uninterrupted run would have given. Every file is
 written to a temporary name and renamed.
 
+Image inputs reach the model as float32 tensors; point-cloud inputs (files written with
+``binning.kind = "points"``) as ``{"points": (B, N, F), "mask": (B, N)}``, zero-padded to
+the largest event of the batch (see :func:`km3flow.ml.models.edgeconv_net`).
+
 Under ``torch.distributed`` (see :mod:`km3flow.ml.ddp`) the model is wrapped in
 DistributedDataParallel, the blocks of the training files are shared out between the
 ranks, losses are averaged over all ranks and only rank 0 writes files.
@@ -127,15 +131,16 @@ class Organizer:
         from .torchdata import to_tensor
         from .training import label_dtype
 
-        xs = batch.x
+        xs: Any = batch.x
+        if batch.mask:
+            # point clouds reach the model as {"points": (B, N, F), "mask": (B, N)}
+            xs = {k: ({"points": v, "mask": batch.mask[k]} if k in batch.mask else v)
+                  for k, v in xs.items()}
         if self.sample_modifier is not None:
             xs = self.sample_modifier(xs)
         elif len(xs) == 1:
             xs = next(iter(xs.values()))
-        if isinstance(xs, Mapping):
-            x = {k: to_tensor(v, device, _float(torch, v)) for k, v in xs.items()}
-        else:
-            x = to_tensor(xs, device, _float(torch, xs))
+        x = _to_device(torch, xs, device)
         if not with_labels:
             return x, None
         ys = self._labels(batch)
@@ -163,12 +168,17 @@ class Organizer:
             total = total + self.cfg.outputs[name].weight * value
         return total, {"pred": pred, "parts": parts}
 
+    def _accumulator(self) -> _Accumulator:
+        pooled = {col: (name, fn) for name, fns in self._metric_fns.items()
+                  for col, fn in fns.items() if getattr(fn, "pooled", False)}
+        return _Accumulator(self._stat_names(), pooled)
+
     def _batch_stats(self, total: Any, info: dict, y: Mapping[str, Any]) -> dict[str, float]:
         stats = {"loss": float(total)}
         single = len(self._loss_fns) == 1
         for name, value in info["parts"].items():
             if not single:
-                stats[f"{name}_loss"] = float(value)
+                stats[f"{name}_loss"] = float(value.detach() if hasattr(value, "detach") else value)
             for col, fn in self._metric_fns[name].items():
                 stats[col] = fn(info["pred"][name].detach(), y[name])
         return stats
@@ -204,7 +214,7 @@ class Organizer:
             for tf in s.label_files():
                 names = tf.labels.dtype.names if tf.labels is not None else ()
                 for out in self.cfg.outputs.values():
-                    missing = [c for c in out.labels if c not in names]
+                    missing = [c for c in out.source_columns() if c not in names]
                     if missing:
                         raise FormatError(f"{tf.y_loc} has no label column(s) {missing} needed "
                                           f"by output '{out.name}'; present: {list(names)}",
@@ -338,7 +348,7 @@ class Organizer:
             reader.set_epoch(epoch)
             loader = make_loader(reader, self.cfg.num_workers, device.type == "cuda")
             log_lines = [" ".join(["batch", "epoch"] + stats + ["lr"])]
-            acc = _Accumulator(stats)
+            acc = self._accumulator()
             bar = _progress(n_batches, epoch, target, self.progress and rank == 0)
             net.train()
             it = iter(loader)
@@ -356,7 +366,7 @@ class Organizer:
                     if self.cfg.schedule["interval"] == "batch":
                         scheduler.step()
                     values = self._batch_stats(total.detach(), info, y)
-                    acc.add(values, len(batch))
+                    acc.add(values, len(batch), info["pred"], y)
                     lr = optimizer.param_groups[0]["lr"]
                     frac = epoch + (b + 1) / n_batches
                     log_lines.append(" ".join(
@@ -367,7 +377,7 @@ class Organizer:
                     if b + 1 in points:
                         point = epoch * len(points) + points.index(b + 1)
                         train_means = acc.mean(torch, world, device)
-                        acc = _Accumulator(stats)
+                        acc = self._accumulator()
                         vi = self.cfg.validate_interval
                         val = None
                         if val_set is not None and vi and (point + 1) % vi == 0:
@@ -399,7 +409,7 @@ class Organizer:
         torch = ctx["torch"]
         reader = BatchReader(ctx["val_set"], self.cfg.batch_size, False,
                              self.cfg.block_batches, self.cfg.seed, ctx["rank"], ctx["world"])
-        acc = _Accumulator(self._stat_names())
+        acc = self._accumulator()
         ctx["net"].eval()
         # the bare module, so DDP does not expect a backward pass
         net = getattr(ctx["net"], "module", ctx["net"])
@@ -408,7 +418,7 @@ class Organizer:
                 for batch in reader:
                     x, y = self._tensors(batch, ctx["device"])
                     total, info = self._losses(net(x), y, batch.where())
-                    acc.add(self._batch_stats(total, info, y), len(batch))
+                    acc.add(self._batch_stats(total, info, y), len(batch), info["pred"], y)
         finally:
             reader.close()
         return acc.mean(torch, ctx["world"], ctx["device"])
@@ -525,13 +535,28 @@ class Organizer:
         return written
 
     def _prediction_table(self, pred: Mapping[str, Any]) -> np.ndarray:
+        torch = import_optional("torch", extra="ml")
         cols = {}
         for name, out in self.cfg.outputs.items():
-            p = pred[name].detach().cpu().numpy()
-            p = p.reshape(len(p), -1)
-            if p.shape[1] == len(out.labels):
-                names = [f"pred_{c}" for c in out.labels]
+            p = pred[name].detach()
+            prefix = "log10_" if out.transform == "log10" else ""
+            if out.loss == "gaussian_nll" and p.ndim == 2 and p.shape[1] == out.size:
+                # means and sigmas (after the softplus of the loss), in the label's units
+                from .training import _gaussian_parts
+
+                mean, sigma = _gaussian_parts(out, p)
+                p = torch.cat([mean, sigma], dim=1)
+                names = ([f"pred_{prefix}{c}" for c in out.labels]
+                         + [f"sigma_{prefix}{c}" for c in out.labels])
+            elif out.classes and p.ndim == 2 and p.shape[1] == out.size:
+                names = [f"pred_{name}_{c['name']}" for c in out.classes]
             else:
+                names = None
+            p = p.cpu().numpy()
+            p = p.reshape(len(p), -1)
+            if names is None and p.shape[1] == len(out.labels):
+                names = [f"pred_{prefix}{c}" for c in out.labels]
+            elif names is None:
                 names = [f"pred_{name}_{i}" for i in range(p.shape[1])]
             for i, c in enumerate(names):
                 cols[c] = p[:, i]
@@ -543,16 +568,28 @@ class Organizer:
 
 
 class _Accumulator:
-    """Sample-weighted sums of batch statistics; reduced over ranks when distributed."""
+    """Sample-weighted sums of batch statistics; reduced over ranks when distributed.
 
-    def __init__(self, names: Sequence[str]) -> None:
+    Pooled metrics (AUC, resolution, pull) are computed at the end from the predictions
+    and targets of all batches (gathered from all ranks when distributed).
+    """
+
+    def __init__(self, names: Sequence[str], pooled: Mapping[str, tuple[str, Any]] | None = None
+                 ) -> None:
         self.names = list(names)
         self.sums = np.zeros(len(self.names))
         self.n = 0
+        self.pooled = dict(pooled or {})
+        self.kept: dict[str, tuple[list[Any], list[Any]]] = {}
 
-    def add(self, values: Mapping[str, float], n: int) -> None:
+    def add(self, values: Mapping[str, float], n: int, pred: Mapping[str, Any] | None = None,
+            y: Mapping[str, Any] | None = None) -> None:
         self.sums += np.array([values[k] for k in self.names]) * n
         self.n += n
+        for name in {name for name, _ in self.pooled.values()}:
+            preds, targets = self.kept.setdefault(name, ([], []))
+            preds.append(pred[name].detach().cpu())
+            targets.append(y[name].detach().cpu())
 
     def mean(self, torch: Any, world: int, device: Any) -> dict[str, float]:
         sums, n = self.sums, self.n
@@ -563,7 +600,27 @@ class _Accumulator:
             sums, n = arr[:-1], arr[-1]
         if n == 0:
             return {k: float("nan") for k in self.names}
-        return {k: float(v / n) for k, v in zip(self.names, sums)}
+        result = {k: float(v / n) for k, v in zip(self.names, sums)}
+        for col, (name, fn) in self.pooled.items():
+            preds, targets = self.kept.get(name, ([], []))
+            mine = (torch.cat(preds), torch.cat(targets)) if preds else None
+            if world > 1:
+                parts: list[Any] = [None] * world
+                torch.distributed.all_gather_object(parts, mine)
+                got = [q for q in parts if q is not None]  # a rank may have had no batch
+                mine = (torch.cat([q[0] for q in got]), torch.cat([q[1] for q in got]))
+            result[col] = fn(*mine)
+        return result
+
+
+def _to_device(torch: Any, xs: Any, device: Any, key: str = "") -> Any:
+    from .torchdata import to_tensor
+
+    if isinstance(xs, Mapping):
+        return {k: _to_device(torch, v, device, k) for k, v in xs.items()}
+    if key == "mask":
+        return to_tensor(xs, device, torch.bool)
+    return to_tensor(xs, device, _float(torch, xs))
 
 
 def _float(torch: Any, array: Any) -> Any:

@@ -51,6 +51,7 @@ class BatchDataset(IterableDataset):
         # in parallel in the workers.
         for batch in batches:
             batch.x = {k: torch.from_numpy(v).to(torch.float32) for k, v in batch.x.items()}
+            batch.mask = {k: torch.from_numpy(v) for k, v in batch.mask.items()}
             yield batch
 
     def __len__(self) -> int:

@@ -49,6 +49,24 @@ def _check_shapes(name: str, pred: torch.Tensor, target: torch.Tensor, class_ind
                             f"the labels have shape {tuple(target.shape)}")
 
 
+def _gaussian_parts(out: OutputConfig, pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and sigma of a Gaussian-likelihood output (means first, then raw sigmas)."""
+    k = len(out.labels)
+    # softplus keeps sigma positive and smooth; the floor avoids a division by zero
+    return pred[:, :k], F.softplus(pred[:, k:]) + 1e-3
+
+
+def point_prediction(out: OutputConfig, pred: torch.Tensor) -> torch.Tensor:
+    """The predicted values of an output (the means of a Gaussian-likelihood output)."""
+    return _gaussian_parts(out, pred)[0] if out.loss == "gaussian_nll" else pred
+
+
+def gaussian_nll(mean: torch.Tensor, sigma: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood of ``target`` under Normal(``mean``, ``sigma``)."""
+    z = (target - mean) / sigma
+    return (torch.log(sigma) + 0.5 * z * z).mean() + 0.5 * float(np.log(2 * np.pi))
+
+
 def make_loss(out: OutputConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The loss function of one output (``pred, target -> scalar``)."""
     builtin = {
@@ -58,12 +76,33 @@ def make_loss(out: OutputConfig) -> Callable[[torch.Tensor, torch.Tensor], torch
     }
     if ":" in out.loss:
         return load_callable(out.loss, f"outputs.{out.name}.loss")
+    class_index = out.class_index_target
+    weights = None if out.class_weights is None else torch.tensor(out.class_weights)
+    if out.loss == "gaussian_nll":
+        def nll(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            if pred.ndim != 2 or pred.shape[1] != out.size or pred.shape[0] != target.shape[0]:
+                raise TrainingError(f"output '{out.name}': gaussian_nll needs the model to give "
+                                    f"(n, {out.size}) (means, then sigmas) but it gives "
+                                    f"{tuple(pred.shape)} for labels {tuple(target.shape)}")
+            mean, sigma = _gaussian_parts(out, pred)
+            return gaussian_nll(mean, sigma, target)
+
+        return nll
     fn = builtin[out.loss]
-    class_index = out.loss == "cross_entropy"
 
     def loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         _check_shapes(out.name, pred, target, class_index)
-        return fn(pred, target)
+        if weights is None:
+            return fn(pred, target)
+        w = weights.to(pred.device)
+        if out.loss == "cross_entropy" and target.is_floating_point():
+            # normalised by the summed weights as for class indices (torch divides
+            # probability targets by the batch size), so both targets give the same loss
+            tw = target * w
+            return -(tw * F.log_softmax(pred, dim=1)).sum() / tw.sum().clamp(min=1e-12)
+        if out.loss == "cross_entropy":
+            return fn(pred, target, weight=w)
+        return fn(pred, target, weight=w.expand_as(pred))
 
     return loss
 
@@ -75,46 +114,162 @@ def metric_name(metric: str) -> str:
     return {"accuracy": "acc"}.get(metric, metric)
 
 
+#: metrics computed on all events of a summary interval rather than averaged over batches
+POOLED_METRICS = ("auc", "resolution", "pull")
+
+
 def make_metric(metric: str, out: OutputConfig) -> Callable[[torch.Tensor, torch.Tensor], float]:
-    """A metric ``pred, target -> float`` (batch mean)."""
+    """A metric ``pred, target -> float``.
+
+    The functions of :data:`POOLED_METRICS` carry ``pooled = True``: the organiser calls
+    them on the predictions of a whole summary interval.
+    """
     if ":" in metric:
         fn = load_callable(metric, f"outputs.{out.name}.metrics")
         return lambda p, t: float(fn(p, t))
     if metric == "mae":
-        return lambda p, t: float((p - t).abs().mean())
+        return lambda p, t: float((point_prediction(out, p) - t).abs().mean())
     if metric == "mse":
-        return lambda p, t: float(((p - t) ** 2).mean())
+        return lambda p, t: float(((point_prediction(out, p) - t) ** 2).mean())
+    if metric in POOLED_METRICS:
+        fn = {"auc": _auc, "resolution": _resolution, "pull": _pull}[metric]
+
+        def pooled(p: torch.Tensor, t: torch.Tensor) -> float:
+            return fn(out, p, t)
+
+        pooled.pooled = True  # type: ignore[attr-defined]
+        return pooled
 
     def accuracy(p: torch.Tensor, t: torch.Tensor) -> float:
-        if out.loss == "cross_entropy":
+        if out.class_index_target:
             return float((p.argmax(dim=1) == t).float().mean())
+        if p.ndim == 2 and p.shape[1] > 1:  # one-hot targets
+            return float((p.argmax(dim=1) == t.argmax(dim=1)).float().mean())
         return float(((p > 0).float() == (t > 0.5).float()).float().mean())
 
     return accuracy
 
 
+def _binary_auc(score: np.ndarray, positive: np.ndarray) -> float:
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(score, kind="stable")
+    s = score[order]
+    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    # tied scores share their mean rank (the Mann-Whitney U statistic)
+    mean_rank = np.cumsum(counts) - (counts - 1) / 2.0
+    ranks = np.empty(score.size)
+    ranks[order] = mean_rank[inverse]
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def _auc(out: OutputConfig, p: torch.Tensor, t: torch.Tensor) -> float:
+    p = p.detach().cpu().double()
+    t = t.detach().cpu()
+    if p.ndim == 1 or p.shape[1] == 1:  # one logit (bce)
+        return _binary_auc(p.reshape(-1).numpy(), (t.reshape(-1) > 0.5).numpy())
+    labels = (t if out.class_index_target else t.argmax(dim=1)).numpy()
+    scores = torch.log_softmax(p, dim=1).numpy() if out.loss == "cross_entropy" else p.numpy()
+    if p.shape[1] == 2:
+        return _binary_auc(scores[:, 1] - scores[:, 0], labels == 1)
+    aucs = [_binary_auc(scores[:, c], labels == c) for c in range(p.shape[1])]
+    return float(np.nanmean(aucs)) if np.isfinite(aucs).any() else float("nan")
+
+
+def _resolution(out: OutputConfig, p: torch.Tensor, t: torch.Tensor) -> float:
+    pred = point_prediction(out, p.detach()).cpu().double()
+    t = t.detach().cpu().double()
+    if pred.numel() == 0:
+        return float("nan")
+    if list(out.labels) == ["dir_x", "dir_y", "dir_z"] and out.transform == "none":
+        a = pred / pred.norm(dim=1, keepdim=True).clamp(min=1e-12)
+        b = t / t.norm(dim=1, keepdim=True).clamp(min=1e-12)
+        err = torch.rad2deg(torch.arccos((a * b).sum(1).clamp(-1.0, 1.0)))
+    else:
+        err = (pred - t).reshape(len(t), -1).norm(dim=1)
+    return float(torch.quantile(err, 0.68))
+
+
+def _pull(out: OutputConfig, p: torch.Tensor, t: torch.Tensor) -> float:
+    mean, sigma = _gaussian_parts(out, p.detach())
+    z = ((t - mean) / sigma).reshape(-1).double()
+    return float(z.std(unbiased=False)) if z.numel() else float("nan")
+
+
 def label_dtype(out: OutputConfig) -> torch.dtype:
-    return torch.long if out.loss == "cross_entropy" else torch.float32
+    return torch.long if out.class_index_target else torch.float32
+
+
+def _label_column(y: np.ndarray, col: str) -> np.ndarray:
+    if col in (y.dtype.names or ()):
+        return np.asarray(y[col], dtype=np.float64)
+    # KM3NeT's convention: the zenith is the angle of where the particle comes from
+    dx, dy, dz = (np.asarray(y[c], dtype=np.float64) for c in ("dir_x", "dir_y", "dir_z"))
+    if col == "cos_zenith":
+        return -dz
+    if col == "zenith":
+        return np.arccos(np.clip(-dz, -1.0, 1.0))
+    return np.mod(np.arctan2(-dy, -dx), 2 * np.pi)  # azimuth
+
+
+def class_index(y: np.ndarray, out: OutputConfig, where: str = "") -> np.ndarray:
+    """The class of every event: the first of ``out.classes`` whose conditions all hold."""
+    n = len(y)
+    result = np.full(n, -1, dtype=np.int64)
+    for i, cls in enumerate(out.classes or []):
+        ok = result < 0
+        for col, values in cls.items():
+            if col != "name":
+                ok &= np.isin(np.asarray(y[col]), values)
+        result[ok] = i
+    if np.any(result < 0):
+        row = int(np.flatnonzero(result < 0)[0])
+        cols = out.source_columns()
+        values = ", ".join(f"{c}={y[c][row]}" for c in cols)
+        raise TrainingError(f"{where}: event {row} of the batch ({values}) is in none of the "
+                            f"classes of output '{out.name}'")
+    return result
 
 
 def default_labels(y: np.ndarray, outputs: Mapping[str, OutputConfig],
                    where: str = "") -> dict[str, np.ndarray]:
-    """Stack the configured label columns of each output: ``(n, k)`` (``(n,)`` for classes)."""
+    """The targets of each output from the label table.
+
+    ``(n, k)`` float32 values of the label columns (derived ``zenith``, ``cos_zenith``,
+    ``azimuth``; ``log10`` applied when configured), ``(n,)`` class indices or ``(n, C)``
+    one-hot rows for class outputs.
+    """
     names = y.dtype.names or ()
     result = {}
     for name, out in outputs.items():
-        missing = [c for c in out.labels if c not in names]
+        missing = [c for c in out.source_columns() if c not in names]
         if missing:
             raise TrainingError(f"{where}: labels have no column(s) {missing} needed by "
                                 f"output '{name}'; present: {list(names)}")
-        if out.loss == "cross_entropy":
+        if out.classes:
+            idx = class_index(y, out, where)
+            if out.target == "index":
+                result[name] = idx
+            else:
+                result[name] = np.eye(len(out.classes), dtype=np.float32)[idx]
+        elif out.loss == "cross_entropy":
             if len(out.labels) != 1:
                 raise ConfigError(f"outputs.{name}: cross_entropy needs one label column "
                                   f"(class index), got {out.labels}")
             result[name] = np.asarray(y[out.labels[0]])
         else:
-            result[name] = np.stack([np.asarray(y[c], dtype=np.float32) for c in out.labels],
-                                    axis=1)
+            values = np.stack([_label_column(y, c) for c in out.labels], axis=1)
+            if out.transform == "log10":
+                bad = np.argwhere(~(values > 0))
+                if bad.size:
+                    r, c = (int(v) for v in bad[0])
+                    raise TrainingError(f"{where}: label '{out.labels[c]}' of output '{name}' "
+                                        f"is {values[r, c]} at event {r} of the batch; "
+                                        "transform = 'log10' needs values > 0")
+                values = np.log10(values)
+            result[name] = values.astype(np.float32)
     return result
 
 
