@@ -39,14 +39,20 @@ def model_kwargs(organizer: Any) -> dict[str, Any]:
             "input_columns": train.columns}
 
 
+def accepted_kwargs(spec: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The arguments among ``kwargs`` that the ``module:factory`` takes."""
+    from ..ml.config import load_callable
+
+    params = inspect.signature(load_callable(spec, "--model")).parameters
+    return {k: v for k, v in kwargs.items() if k in params}
+
+
 def build_model(spec: str, organizer: Any, kwargs: dict[str, Any] | None = None) -> Any:
     """Call the ``module:factory`` with the arguments of :func:`model_kwargs` it asks for."""
     from ..ml.config import load_callable
 
-    factory = load_callable(spec, "--model")
     kwargs = model_kwargs(organizer) if kwargs is None else kwargs
-    params = inspect.signature(factory).parameters
-    return factory(**{k: v for k, v in kwargs.items() if k in params})
+    return load_callable(spec, "--model")(**accepted_kwargs(spec, kwargs))
 
 
 def train(rank: int, args: argparse.Namespace) -> None:
@@ -59,7 +65,7 @@ def train(rank: int, args: argparse.Namespace) -> None:
     from ..ml.runinfo import check_run_model, write_run_info
 
     check_run_model(args.output, args.model)
-    kwargs = model_kwargs(organizer)
+    kwargs = accepted_kwargs(args.model, model_kwargs(organizer))  # recorded as called
     model = build_model(args.model, organizer, kwargs)
     if rank == 0:
         # what 'km3flow predict' needs to rebuild the model (see km3flow.ml.runinfo)
