@@ -37,6 +37,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "ch-replay": ("km3flow.cli.ch_replay", "replay a DAQ file into a ControlHost dispatcher"),
     "bin": ("km3flow.cli.bin", "bin hits into images for deep learning"),
     "train": ("km3flow.cli.train", "train a model with the training organiser"),
+    "monitor": ("km3flow.cli.monitor", "live DOM rates, triggers and events in the browser"),
 }
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
