@@ -80,7 +80,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-@dataclass
+@dataclass(eq=False)
 class _Client:
     """One WebSocket client: its bounded queue of updates and how many were dropped."""
 
@@ -131,6 +131,7 @@ class MonitorServer:
         app.router.add_get("/api/update", self._api_update)
         app.router.add_get("/api/dom/{dom_id}", self._api_dom)
         app.router.add_get("/ws", self._websocket)
+        app.router.add_get("/favicon.ico", lambda request: web.Response(status=204))
         app.on_startup.append(self._start_broadcast)
         app.on_shutdown.append(self._stop_broadcast)
         return app
@@ -257,7 +258,12 @@ class MonitorServer:
         while True:
             started = loop.time()
             if self.clients:
-                text = _dumps(self.state.page_update())
+                try:
+                    text = _dumps(self.state.page_update())
+                except Exception as err:  # noqa: BLE001 - a bug must not stop the updates
+                    log.exception("cannot build the page update: %s", err)
+                    await asyncio.sleep(self.interval)
+                    continue
                 self._latest = text
                 self.updates_built += 1
                 for client in list(self.clients):

@@ -36,6 +36,11 @@ FLOORS_WITHOUT_DETECTOR = 18
 _PMT_BITS = np.uint32(0x7FFFFFFF)  # bits 0-30: one per PMT channel; bit 31 is a status bit
 
 
+def _json_floats(values: npt.ArrayLike, decimals: int = 2) -> list[float | None]:
+    """Rounded floats for JSON, NaN (a DOM missing from the detector file) as None."""
+    return [None if v != v else v for v in np.round(np.asarray(values, float), decimals).tolist()]
+
+
 class MonitorInputError(Km3flowError, ValueError):
     """A table handed to the monitor lacks the columns it needs."""
 
@@ -267,9 +272,16 @@ class MonitorState:
         rows = order[pos]
         geo = {"du": np.where(known, np.asarray(doms["du"])[rows], 0),
                "floor": np.where(known, np.asarray(doms["floor"])[rows], 0), "known": known}
-        for axis in ("x", "y", "z"):
-            geo[axis] = np.where(known, np.asarray(doms[f"pos_{axis}"])[rows], np.nan)
+        positions = self._dom_positions()
+        for k, axis in enumerate(("x", "y", "z")):
+            geo[axis] = np.where(known, positions[rows, k], np.nan)
         return geo
+
+    def _dom_positions(self) -> np.ndarray:
+        # DETX before v4 has no DOM positions: the Detector computes them from the PMTs
+        if getattr(self, "_positions", None) is None:
+            self._positions = np.asarray(self.detector.dom_positions, dtype=float)
+        return self._positions
 
     # -- views -----------------------------------------------------------------------------
     def _data_age(self, now: float) -> float | None:
@@ -385,14 +397,12 @@ class MonitorState:
         t = np.asarray(hits["time"], dtype=float)
         view.update({"time": np.round(t - t.min() if len(t) else t, 1).tolist(),
                      "du": np.asarray(du).tolist(), "floor": np.asarray(floor).tolist(),
-                     "z": np.round(np.asarray(z, dtype=float), 2).tolist(),
+                     "z": _json_floats(z),
                      "tot": np.asarray(hits["tot"]).tolist(),
                      "triggered": ev["triggered"].tolist(),
                      "z_is": "z (m)" if self.detector is not None else "floor"})
         if self.detector is not None:
-            doms = self.detector.doms
-            view["doms3d"] = {a: np.round(np.asarray(doms[f"pos_{a}"], float), 1).tolist()
-                              for a in ("x", "y", "z")}
-            view["hits3d"] = {a: np.nan_to_num(np.round(geo[a], 1)).tolist()
-                              for a in ("x", "y", "z")}
+            positions = self._dom_positions()
+            view["doms3d"] = {a: _json_floats(positions[:, k]) for k, a in enumerate("xyz")}
+            view["hits3d"] = {a: _json_floats(geo[a]) for a in "xyz"}
         return view

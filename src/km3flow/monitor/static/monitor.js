@@ -17,7 +17,7 @@ function heatmap(u) {
                       udp_loss: ["square-open", "#8e44ad", "UDP packet loss"] };
   const traces = [{ type: "heatmap", x: h.dus, y: h.floors, z: h.rate_mhz,
                     customdata: h.dom_ids, colorscale: "Viridis", hoverongaps: false,
-                    colorbar: { title: "MHz" },
+                    colorbar: { title: { text: "MHz" } },
                     hovertemplate: "DU %{x} floor %{y}<br>DOM %{customdata}<br>%{z:.3f} MHz" +
                                    "<extra></extra>" }];
   for (const [name, [symbol, color, label]] of Object.entries(flagStyle)) {
@@ -28,7 +28,7 @@ function heatmap(u) {
   }
   Plotly.react("heatmap", traces, {
     margin, showlegend: false, uirevision: "keep",
-    xaxis: { title: "DU", type: "category" }, yaxis: { title: "floor", dtick: 1 } }, config);
+    xaxis: { title: { text: "DU" }, type: "category" }, yaxis: { title: { text: "floor" }, dtick: 1 } }, config);
   const el = $("heatmap");
   el.dataset.ndoms = h.rate_mhz.flat().filter((v) => v !== null).length;
   el.dataset.updates = km3.updates;
@@ -49,8 +49,8 @@ async function showDom(domId) {
       y: d.history.rate_hz.map((v) => v / 1e6), name: "DOM rate (MHz)", xaxis: "x2",
       yaxis: "y2" }],
     { margin, showlegend: false, grid: { rows: 2, columns: 1, pattern: "independent" },
-      xaxis: { title: "PMT channel" }, yaxis: { title: "kHz" },
-      yaxis2: { title: "MHz" } }, config);
+      xaxis: { title: { text: "PMT channel" } }, yaxis: { title: { text: "kHz" } },
+      yaxis2: { title: { text: "MHz" } } }, config);
   $("pmt").dataset.dom = d.dom_id;
 }
 
@@ -61,15 +61,15 @@ function triggers(u) {
   for (const [name, counts] of Object.entries(u.triggers.bits)) {
     traces.push({ type: "scatter", mode: "lines", name, x: t, y: counts, stackgroup: "bits" });
   }
-  Plotly.react("triggers", traces, { margin, uirevision: "keep", yaxis: { title: "Hz" },
+  Plotly.react("triggers", traces, { margin, uirevision: "keep", yaxis: { title: { text: "Hz" } },
                                      legend: { orientation: "h" } }, config);
   Plotly.react("hits", [
     { type: "scatter", mode: "lines+markers", name: "hits per event", x: t,
       y: u.triggers.hits_per_event, connectgaps: false },
     { type: "scatter", mode: "lines", name: "summed DOM rate (MHz)", yaxis: "y2",
       x: time(u.total_rate.time), y: u.total_rate.rate_mhz }],
-    { margin, uirevision: "keep", legend: { orientation: "h" }, yaxis: { title: "hits" },
-      yaxis2: { title: "MHz", overlaying: "y", side: "right" } }, config);
+    { margin, uirevision: "keep", legend: { orientation: "h" }, yaxis: { title: { text: "hits" } },
+      yaxis2: { title: { text: "MHz" }, overlaying: "y", side: "right" } }, config);
 }
 
 function eventDisplay(ev) {
@@ -78,21 +78,24 @@ function eventDisplay(ev) {
     `trigger counter ${ev.trigger_counter}, mask ${ev.trigger_mask}: ${ev.n_hits} hits, ` +
     `${ev.n_triggered_hits} triggered`;
   const dus = [...new Set(ev.du)].sort((a, b) => a - b);
+  const palette = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+                   "#bcbd22", "#7f7f7f", "#ff7f0e", "#393b79"];
   const traces = [];
-  for (const du of dus) {
+  for (const [k, du] of dus.entries()) {
+    const color = palette[k % palette.length];
     const idx = ev.du.map((d, i) => (d === du ? i : -1)).filter((i) => i >= 0);
     const trig = idx.filter((i) => ev.triggered[i]);
     const other = idx.filter((i) => !ev.triggered[i]);
     traces.push({ type: "scatter", mode: "markers", name: `DU ${du}`, legendgroup: `${du}`,
                   x: other.map((i) => ev.time[i]), y: other.map((i) => ev.z[i]),
-                  marker: { size: 5, opacity: 0.5 } });
+                  marker: { size: 5, opacity: 0.45, color } });
     traces.push({ type: "scatter", mode: "markers", name: `DU ${du} triggered`,
                   legendgroup: `${du}`, showlegend: false,
                   x: trig.map((i) => ev.time[i]), y: trig.map((i) => ev.z[i]),
-                  marker: { size: 9, line: { width: 2, color: "#c0392b" } } });
+                  marker: { size: 10, color, line: { width: 2, color: "#c0392b" } } });
   }
-  Plotly.react("zt", traces, { margin, uirevision: "keep", xaxis: { title: "time (ns)" },
-                               yaxis: { title: ev.z_is }, legend: { font: { size: 9 } } },
+  Plotly.react("zt", traces, { margin, uirevision: "keep", xaxis: { title: { text: "time (ns)" } },
+                               yaxis: { title: { text: ev.z_is } }, legend: { font: { size: 9 } } },
                config);
   const el = $("zt");
   el.dataset.nhits = ev.time.length;
@@ -106,7 +109,7 @@ function eventDisplay(ev) {
       { type: "scatter3d", mode: "markers", name: "hits", x: ev.hits3d.x, y: ev.hits3d.y,
         z: ev.hits3d.z,
         marker: { size: ev.triggered.map((t) => (t ? 6 : 3)), color: ev.time,
-                  colorscale: "Jet", colorbar: { title: "ns" } } }],
+                  colorscale: "Jet", colorbar: { title: { text: "ns" } } } }],
       { margin: { l: 0, r: 0, t: 0, b: 0 }, uirevision: "keep", showlegend: false }, config);
   }
 }
@@ -155,8 +158,6 @@ function connect() {
   };
 }
 
-$("heatmap").addEventListener("click", () => {});  // plotly_click is attached after first draw
-document.addEventListener("DOMContentLoaded", () => {});
 Plotly.newPlot("heatmap", [], { margin }, config).then(() => {
   $("heatmap").on("plotly_click", (ev) => {
     const p = ev.points.find((q) => q.customdata !== undefined && q.customdata !== null);
