@@ -32,6 +32,7 @@ import importlib.util
 import ipaddress
 import json
 import logging
+import socket
 import threading
 import time
 from collections import deque
@@ -46,6 +47,8 @@ from .state import MonitorState
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
+#: Kernel send buffer of each WebSocket (bytes).
+SEND_BUFFER = 128 * 1024
 TOKEN_COOKIE = "km3flow_monitor_token"
 _MISSING_PLOTLY = ("'plotly' is needed for the monitor page but is not installed; install it "
                    "with: pip install 'km3flow[monitor]'")
@@ -221,6 +224,11 @@ class MonitorServer:
         from aiohttp import WSMsgType, web
 
         ws = web.WebSocketResponse(heartbeat=30.0)
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        if sock is not None:
+            # a fixed kernel send buffer: without it Linux grows it to megabytes for a
+            # client that does not read, memory our own bounded queue is meant to cap
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         await ws.prepare(request)
         client = _Client(str(request.remote), deque(maxlen=self.client_queue))
         self.clients.add(client)
