@@ -208,10 +208,15 @@ def test_history_file_restores_the_plots(live, testdata, tmp_path):
     again = live("--history", str(history))
     update = again.get("/api/update")
     assert sum(update["triggers"]["event_rate_hz"]) == 3
-    dom_id = max(expected)
-    dom = again.get(f"/api/dom/{dom_id}") if False else None  # no slices yet: DOM unknown
-    assert dom is None
     assert update["total_rate"]["rate_mhz"] and max(update["total_rate"]["rate_mhz"]) > 0
+    # a DOM's rate history reaches back before the restart
+    stopped_at = trig["time"].max()
+    again.replay(testdata("daq/IO_SUM.dat"))
+    wait_until(lambda: again.get("/api/state")["summaryslices"] == 3, what="3 slices")
+    dom = again.get(f"/api/dom/{max(expected)}")
+    old = [t for t in dom["history"]["time"] if t <= stopped_at]
+    assert old and all(r > 0 for t, r in zip(dom["history"]["time"], dom["history"]["rate_hz"])
+                       if t in old[-1:])
     again.close()
     trig2, _ = read_history(history)
     assert trig2["events"].sum() == 3 and len(trig2) >= len(trig)

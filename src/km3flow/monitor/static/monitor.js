@@ -135,13 +135,30 @@ function status(u) {
     (m) => `${new Date(m.time * 1000).toISOString().slice(11, 19)} ${m.tag} ${m.text}`).join("\n");
 }
 
+// Redraw a plot only when what it shows changed: re-rendering every plot at every update
+// keeps a slow machine's browser busy for nothing.
+const drawn = {};
+function changed(name, key) {
+  const k = JSON.stringify(key);
+  if (drawn[name] === k) return false;
+  drawn[name] = k;
+  return true;
+}
+
 function draw(u) {
   km3.updates += 1;
   km3.last = u;
   status(u);
-  heatmap(u);
-  triggers(u);
-  eventDisplay(u.event);
+  if (changed("heatmap", [u.summaryslices, u.n_doms])) heatmap(u);
+  $("heatmap").dataset.updates = km3.updates;
+  const t = u.triggers.time;
+  if (changed("triggers", [t.length, t[t.length - 1], u.events, u.total_rate.time.length])) {
+    triggers(u);
+  }
+  const ev = u.event;
+  if (ev && changed("event", [ev.received, ev.frame_index, ev.trigger_counter])) {
+    eventDisplay(ev);
+  }
   if (km3.selected !== null && km3.updates % 4 === 0) showDom(km3.selected);
 }
 
@@ -160,8 +177,13 @@ function connect() {
 
 Plotly.newPlot("heatmap", [], { margin }, config).then(() => {
   $("heatmap").on("plotly_click", (ev) => {
-    const p = ev.points.find((q) => q.customdata !== undefined && q.customdata !== null);
-    if (p) showDom(p.customdata);
+    // the point may be a flag marker drawn over the cell: look the DOM up by DU and floor
+    const h = km3.last && km3.last.heatmap;
+    if (!h || !ev.points.length) return;
+    const col = h.dus.indexOf(Number(ev.points[0].x));
+    const row = h.floors.indexOf(Number(ev.points[0].y));
+    const domId = col >= 0 && row >= 0 ? h.dom_ids[row][col] : null;
+    if (domId !== null) showDom(domId);
   });
   connect();
 });
