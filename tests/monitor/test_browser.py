@@ -17,6 +17,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 def _browser(playwright, profile: Path):
     executable = shutil.which("chromium") or CHROMIUM
+    assert Path(executable).exists(), ("Debian's chromium is needed (./km3 test installs it as "
+                                       "root: apt-get install chromium)")
     return playwright.chromium.launch_persistent_context(
         str(profile), executable_path=executable, args=FLAGS, headless=True,
         viewport={"width": 1400, "height": 1500})
