@@ -1,4 +1,4 @@
-"""Processes of the monitor tests: ``km3flow ligier``, ``km3flow monitor``, ``km3flow ch-replay``."""
+"""Processes of the monitor tests: `km3flow ligier`, `km3flow monitor`, `km3flow ch-replay`."""
 
 from __future__ import annotations
 

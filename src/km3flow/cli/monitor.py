@@ -56,8 +56,14 @@ def run(args: argparse.Namespace) -> int:
     state = MonitorState(detector=detector)
     history = None
     if args.history:
-        from ..monitor.history import HistoryWriter, read_history, rows_to_bins, rows_to_dom_history
         import os
+
+        from ..monitor.history import (
+            HistoryWriter,
+            read_history,
+            rows_to_bins,
+            rows_to_dom_history,
+        )
 
         if os.path.exists(args.history):
             trig, doms = read_history(args.history)

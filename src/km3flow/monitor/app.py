@@ -8,7 +8,8 @@ loop in the main thread serves
     the page (``static/index.html`` and ``static/monitor.js``; plotly.js from the installed
     ``plotly`` package, so nothing comes from the internet);
 ``/api/state``
-    DOM rates, DU/floor, flags and counters as JSON (:meth:`MonitorState.api_state`);
+    DOM rates, DU/floor, flags and counters as JSON (:meth:`MonitorState.api_state`;
+    ``?doms=false`` leaves the DOMs out);
 ``/api/update``
     what the page draws (:meth:`MonitorState.page_update`);
 ``/api/dom/<dom_id>``
@@ -193,7 +194,8 @@ class MonitorServer:
     async def _api_state(self, request: Any) -> Any:
         from aiohttp import web
 
-        state = self.state.api_state()
+        with_doms = request.query.get("doms", "true").lower() not in ("0", "false", "no")
+        state = self.state.api_state(with_doms=with_doms)
         state["clients"] = self.client_stats()
         return web.json_response(state, dumps=_dumps)
 

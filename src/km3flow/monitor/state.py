@@ -291,20 +291,23 @@ class MonitorState:
         recent = list(self.history)[-10:]
         return sum(r["events"] for r in recent) / len(recent) if recent else 0.0
 
-    def api_state(self) -> dict[str, Any]:
-        """The ``/api/state`` document: DOMs with rates, DU, floor and flags, and counters."""
+    def api_state(self, with_doms: bool = True) -> dict[str, Any]:
+        """The ``/api/state`` document: DOMs with rates, DU, floor and flags, and counters.
+
+        ``with_doms=False`` leaves the per-DOM mapping out (cheap polling of the counters).
+        """
         now = self.clock()
         with self.lock:
             self._roll(now)
             geo = self.geometry()
             doms = {}
-            for i, dom_id in enumerate(self.ids.tolist()):
+            for i, dom_id in enumerate(self.ids.tolist() if with_doms else ()):
                 doms[str(dom_id)] = {
                     "rate_hz": float(self.rate[i]), "du": int(geo["du"][i]),
                     "floor": int(geo["floor"][i]),
                     "flags": {k: bool(v[i]) for k, v in self.flags.items()},
                     "age_s": round(now - float(self.last_seen[i]), 3)}
-            return {"doms": doms, "n_doms": len(doms), "summaryslices": self.summaryslices,
+            return {"doms": doms, "n_doms": len(self.ids), "summaryslices": self.summaryslices,
                     "dom_records": self.dom_records, "events": self.events,
                     "event_rate_hz": self._event_rate(), "connected": self.connected,
                     "connection": self.connection_note, "data_age_s": self._data_age(now),
