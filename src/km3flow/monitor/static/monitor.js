@@ -12,19 +12,20 @@ const time = (t) => t.map((s) => new Date(s * 1000));
 
 function heatmap(u) {
   const h = u.heatmap;
-  const flagStyle = { hrv: ["x", "#c0392b", "high-rate veto"],
-                      fifo: ["triangle-up", "#e67e22", "FIFO almost full"],
-                      udp_loss: ["square-open", "#8e44ad", "UDP packet loss"] };
+  // each flag a little above or below the cell centre, so several on one DOM stay visible
+  const flagStyle = { hrv: ["x", "#c0392b", "high-rate veto", -0.25],
+                      fifo: ["triangle-up", "#e67e22", "FIFO almost full", 0],
+                      udp_loss: ["square-open", "#8e44ad", "UDP packet loss", 0.25] };
   const traces = [{ type: "heatmap", x: h.dus, y: h.floors, z: h.rate_mhz,
                     customdata: h.dom_ids, colorscale: "Viridis", hoverongaps: false,
                     colorbar: { title: { text: "MHz" } },
                     hovertemplate: "DU %{x} floor %{y}<br>DOM %{customdata}<br>%{z:.3f} MHz" +
                                    "<extra></extra>" }];
-  for (const [name, [symbol, color, label]] of Object.entries(flagStyle)) {
+  for (const [name, [symbol, color, label, dy]] of Object.entries(flagStyle)) {
     const pts = h.flags[name] || [];
     traces.push({ type: "scatter", mode: "markers", name: label, hoverinfo: "name",
-                  x: pts.map((p) => p[0]), y: pts.map((p) => p[1]),
-                  marker: { symbol, color, size: 9, line: { width: 2, color } } });
+                  x: pts.map((p) => p[0]), y: pts.map((p) => p[1] + dy),
+                  marker: { symbol, color, size: 7, line: { width: 2, color } } });
   }
   Plotly.react("heatmap", traces, {
     margin, showlegend: false, uirevision: "keep",
@@ -181,7 +182,7 @@ Plotly.newPlot("heatmap", [], { margin }, config).then(() => {
     const h = km3.last && km3.last.heatmap;
     if (!h || !ev.points.length) return;
     const col = h.dus.indexOf(Number(ev.points[0].x));
-    const row = h.floors.indexOf(Number(ev.points[0].y));
+    const row = h.floors.indexOf(Math.round(Number(ev.points[0].y)));
     const domId = col >= 0 && row >= 0 ? h.dom_ids[row][col] : null;
     if (domId !== null) showDom(domId);
   });
