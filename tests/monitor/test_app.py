@@ -220,3 +220,30 @@ def test_history_file_restores_the_plots(live, testdata, tmp_path):
     again.close()
     trig2, _ = read_history(history)
     assert trig2["events"].sum() == 3 and len(trig2) >= len(trig)
+
+
+def test_connection_state_follows_the_dispatcher(request):
+    """No dispatcher yet: the page says so; once one listens the monitor connects."""
+    import json
+
+    from monitor_helpers import free_port, stop, wait_for_port
+
+    lport, hport = free_port(), free_port()
+    monitor = km3flow("monitor", "--port", str(lport), "--http-port", str(hport))
+    request.addfinalizer(lambda: stop(monitor))
+    wait_for_port(hport, monitor)
+
+    def state():
+        url = f"http://127.0.0.1:{hport}/api/state?doms=false"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read())
+
+    first = wait_until(lambda: (s := state())["connection"].startswith("connecting") and s,
+                       what="a connection note")
+    assert first["connected"] is False and f":{lport}" in first["connection"]
+    assert first["data_age_s"] is None and "doms" in first and first["doms"] == {}
+    ligier = km3flow("ligier", "--port", str(lport))
+    request.addfinalizer(lambda: stop(ligier))
+    wait_until(lambda: state()["connected"], what="the monitor to connect")
+    stop(ligier)
+    wait_until(lambda: not state()["connected"], what="the monitor to notice the loss")

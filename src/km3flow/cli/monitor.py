@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         if os.path.exists(args.history):
             trig, doms = read_history(args.history)
             state.restore(rows_to_bins(trig), rows_to_dom_history(doms))
-        history = HistoryWriter(args.history, checkpoint_s=args.checkpoint)
+        history = HistoryWriter(args.history, checkpoint_s=args.checkpoint, threaded=True)
     pipeline = LivePipeline(state, args.host, args.port, tags=args.tags, history=history)
     serve(state, pipeline, args.http_host, args.http_port, args.token,
           interval=args.interval, client_queue=args.client_queue)

@@ -120,6 +120,7 @@ class MonitorServer:
         self.client_queue = int(client_queue)
         self.clients: set[_Client] = set()
         self.updates_built = 0
+        self._latest: str | None = None  # the last update sent, for a client that connects
         self._plotly = plotly_js_path()
 
     # -- the aiohttp application -------------------------------------------------------------
@@ -261,8 +262,6 @@ class MonitorServer:
                 await ws.send_str('{"client":' + head + "," + shared[1:])
                 client.sent += 1
 
-    _latest: str | None = None
-
     async def _broadcast(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -374,8 +373,11 @@ class LivePipeline:
         self.pump.close()
         self._thread.join(10)
         if self.history is not None:
-            with self.state.lock:
+            with self.state.lock:  # no more seconds are queued while the writer finishes
                 self.history.close()
+            if self.history.rows_dropped:
+                log.error("history file %s: %d seconds were not written (the disk was too "
+                          "slow)", self.history.path, self.history.rows_dropped)
 
 
 def serve(state: MonitorState, pipeline: LivePipeline | None, http_host: str, http_port: int,

@@ -11,14 +11,19 @@
 HDF5Sink writes a temporary file and moves it into place when it finishes, so the writer
 finishes a sink every ``checkpoint_s`` seconds (and at shutdown) and starts the next one with
 the rows of the file so far: what is at ``FILE.h5`` is always a complete file, and a monitor
-killed without warning loses at most the last checkpoint interval. Rows older than
-``keep_s`` (default: one day) are not carried over, which bounds the rewrite.
+killed without warning loses at most the last checkpoint interval. Trigger rows older than
+``keep_s`` (one day) and DOM rows older than ``dom_keep_s`` (one hour) are not carried
+over, which bounds the file and the rewrite. The monitor writes in a thread of its own, so
+the ingest never waits for the disk.
 :func:`read_history` reads the file back; the monitor puts its last hour into the plots.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
+import threading
 import time
 from typing import Any
 
@@ -32,6 +37,7 @@ TRIGGER_DTYPE = np.dtype([("time", "<f8"), ("events", "<u4"), ("hits", "<u8"),
                           ("triggered_hits", "<u8"), ("event_rate_hz", "<f8"),
                           ("bit_counts", "<u4", (64,))])
 DOM_DTYPE = np.dtype([("time", "<f8"), ("dom_id", "<u4"), ("rate_hz", "<f4")])
+log = logging.getLogger(__name__)
 TRIGGER_H5LOC = "/monitor/trigger_rates"
 DOM_H5LOC = "/monitor/dom_rates"
 
@@ -117,31 +123,49 @@ class HistoryWriter:
     Parameters
     ----------
     path
-        The history file; its rows (younger than ``keep_s``) are carried over.
+        The history file; its recent rows are carried over.
     checkpoint_s
         Seconds between checkpoints (the file at ``path`` is replaced by a complete one).
     keep_s
-        Rows older than this are dropped at a checkpoint.
+        Trigger rows older than this are dropped at a checkpoint (default one day).
+    dom_keep_s
+        DOM rows older than this are dropped at a checkpoint (default one hour: what the
+        plots show; a day of a full ARCA detector would be 357 million rows).
+    threaded
+        Write in a thread of its own (the monitor: the ingest never waits for the disk);
+        :meth:`write` then only queues the row. ``False`` writes at once (tests).
     """
 
     def __init__(self, path: str | os.PathLike, checkpoint_s: float = 60.0,
-                 keep_s: float = 86400.0) -> None:
+                 keep_s: float = 86400.0, dom_keep_s: float = 3600.0,
+                 threaded: bool = False) -> None:
         self.path = os.fspath(path)
         self.checkpoint_s = float(checkpoint_s)
         self.keep_s = float(keep_s)
+        self.dom_keep_s = float(dom_keep_s)
         self.rows_written = 0
+        self.rows_dropped = 0
         self.checkpoints = 0
+        self.error: BaseException | None = None
         self.sink: Any = None
         self._open()
+        self._queue: queue.Queue[Any] | None = None
+        self._thread: threading.Thread | None = None
+        if threaded:
+            # an hour of seconds may wait for a slow disk; beyond that rows are dropped
+            self._queue = queue.Queue(maxsize=3600)
+            self._thread = threading.Thread(target=self._run, name="monitor-history",
+                                            daemon=True)
+            self._thread.start()
 
     def _open(self) -> None:
         from ..io.hdf5 import HDF5Sink
 
         old_trig, old_dom = (read_history(self.path) if os.path.exists(self.path)
                              else (np.zeros(0, TRIGGER_DTYPE), np.zeros(0, DOM_DTYPE)))
-        horizon = time.time() - self.keep_s
-        old_trig = old_trig[old_trig["time"] >= horizon]
-        old_dom = old_dom[old_dom["time"] >= horizon]
+        now = time.time()
+        old_trig = old_trig[old_trig["time"] >= now - self.keep_s]
+        old_dom = old_dom[old_dom["time"] >= now - self.dom_keep_s]
         self.sink = HDF5Sink(filename=self.path, complevel=1)
         if len(old_trig) or len(old_dom):
             # one blob carrying all old rows: the tables keep their row order
@@ -151,6 +175,15 @@ class HistoryWriter:
 
     def write(self, row: dict[str, Any], dom_ids: np.ndarray, rates: np.ndarray) -> None:
         """Add one second: the trigger bin and the DOM rates at its end."""
+        if self._queue is None:
+            self._write(row, dom_ids, rates)
+            return
+        try:
+            self._queue.put_nowait((row, dom_ids, rates))
+        except queue.Full:
+            self.rows_dropped += 1
+
+    def _write(self, row: dict[str, Any], dom_ids: np.ndarray, rates: np.ndarray) -> None:
         doms = np.zeros(len(dom_ids), DOM_DTYPE)
         doms["time"] = row["time"]
         doms["dom_id"] = dom_ids
@@ -162,6 +195,19 @@ class HistoryWriter:
         if time.monotonic() - self.opened >= self.checkpoint_s:
             self.checkpoint()
 
+    def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            try:
+                self._write(*item)
+            except Exception as err:  # noqa: BLE001 - the monitor goes on without history
+                self.error = err
+                log.error("history file %s: %s; no more history is written", self.path, err)
+                return
+
     def checkpoint(self) -> None:
         """Move a complete file to ``path`` now and go on writing."""
         self.sink.finish()
@@ -169,7 +215,12 @@ class HistoryWriter:
         self._open()
 
     def close(self) -> None:
-        """Write the last rows and move the file into place."""
+        """Write the rows still queued and the last ones; move the file into place."""
+        if self._thread is not None and self._queue is not None:
+            if self._thread.is_alive():
+                self._queue.put(None)
+                self._thread.join()
+            self._thread = None
         if self.sink is not None:
             self.sink.finish()
             self.sink = None
