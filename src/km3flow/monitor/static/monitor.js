@@ -60,7 +60,8 @@ function triggers(u) {
   const traces = [{ type: "scatter", mode: "lines", name: "all events", x: t,
                     y: u.triggers.event_rate_hz, line: { color: "#000", width: 2 } }];
   for (const [name, counts] of Object.entries(u.triggers.bits)) {
-    traces.push({ type: "scatter", mode: "lines", name, x: t, y: counts, stackgroup: "bits" });
+    // one line per bit, not stacked: an event sets several bits
+    traces.push({ type: "scatter", mode: "lines", name, x: t, y: counts });
   }
   Plotly.react("triggers", traces, { margin, uirevision: "keep", yaxis: { title: { text: "Hz" } },
                                      legend: { orientation: "h" } }, config);
