@@ -14,6 +14,7 @@ Subpackages (loaded on first use, so ``import km3flow`` stays light):
 - ``km3flow.modules``: commonly used pipeline modules
 - ``km3flow.ml``: binning of hits and the training organiser (PyTorch)
 - ``km3flow.parallel``: draining pipelines on many cores or a Dask cluster
+- ``km3flow.monitor``: live DOM rates, triggers and events in the browser (``km3flow monitor``)
 - ``km3flow.cli``: the ``km3flow`` command
 
 Use it the KM3Pipe way::
@@ -46,6 +47,7 @@ _SUBMODULES = {
     "modules",
     "ml",
     "parallel",
+    "monitor",
     "cli",
     "exceptions",
 }

@@ -42,6 +42,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "concat": ("km3flow.cli.concat", "join training files into one, group ids renumbered"),
     "summarize": ("km3flow.cli.summarize", "plot the summaries of several trainings together"),
     "predict": ("km3flow.cli.predict", "write a trained model's predictions for whole files"),
+    "monitor": ("km3flow.cli.monitor", "live DOM rates, triggers and events in the browser"),
 }
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
