@@ -141,14 +141,23 @@ def test_convert_writes_usr_columns(testdata, tmp_path):
         assert pump[2]["EventUsr"].NTrigHits[0] == 14.0
 
 
-def test_files_with_other_usr_names_join_only_without_usr(testdata, tmp_path, capsys):
+def test_files_with_other_usr_names_join_by_name(testdata, tmp_path, caplog):
     """numucc.root's MC tracks have bx/by/ichan/cc/energy_lost_in_can, DAT004340's only
-    energy_lost_in_can: one /mc_tracks_usr cannot hold both; --no-usr leaves usr out."""
+    energy_lost_in_can: the mixed file's /mc_tracks_usr keeps the first file's columns,
+    NaN where the second file lacks a name; --no-usr leaves usr out."""
     inputs = [testdata("offline/numucc.root"), testdata(DAT4340)]
     out = tmp_path / "mixed.h5"
-    assert cli_main(["convert", *inputs, "-o", str(out), "--no-progress", "-q"]) == 2
-    assert "table at /mc_tracks_usr cannot be joined" in capsys.readouterr().err
-    assert not out.exists()
+    assert cli_main(["convert", *inputs, "-o", str(out), "--no-progress", "-q"]) == 0
+    with tables.open_file(out) as h5:
+        usr = h5.root.mc_tracks_usr[:]
+        n_first = int(np.sum(h5.root.group_info.cols.group_id[:] < 10))
+        assert len(h5.root.event_info) == 13 and n_first == 10
+        gid = usr["group_id"]
+        first, second = usr[gid < 10], usr[gid >= 10]
+    assert {"bx", "by", "ichan", "cc", "energy_lost_in_can"} <= set(usr.dtype.names)
+    assert np.isfinite(first["bx"]).any()
+    assert len(second) and np.isnan(second["bx"]).all()  # DAT004340 has no bx
+    assert np.isfinite(second["energy_lost_in_can"]).any()
     assert cli_main(["convert", *inputs, "-o", str(out), "--no-progress", "-q",
                      "--no-usr", "--overwrite"]) == 0
     with tables.open_file(out) as h5:
@@ -180,3 +189,15 @@ def test_usr_names_first_met_in_a_later_chunk(testdata, step_size):
         has_usr = ["McTracksUsr" in pump[i] for i in range(10)]
     first = 6 // step_size * step_size  # the chunk the name is first met in
     assert has_usr == [i >= first for i in range(10)]
+
+
+def test_usr_names_the_first_file_lacks_are_dropped_with_a_warning(testdata, tmp_path, capsys):
+    inputs = [testdata(DAT4340), testdata("offline/numucc.root")]
+    out = tmp_path / "mixed.h5"
+    assert cli_main(["convert", *inputs, "-o", str(out), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "/mc_tracks_usr: usr names bx, by, cc, ichan not in the first file's" in err
+    assert err.count("usr names bx, by") == 1  # once, not per blob
+    with tables.open_file(out) as h5:
+        assert "bx" not in h5.root.mc_tracks_usr.dtype.names
+        assert np.isfinite(h5.root.mc_tracks_usr.cols.energy_lost_in_can[:]).any()

@@ -304,6 +304,11 @@ SCHEMAS: dict[str, TableSchema] = {s.name: s for s in (
 #: KM3Pipe's (older) column names → the schema's, per table, applied when HDF5 files are
 #: conformed for conversion (``HDF5Pump(conform=True)``). Used only where the file lacks the
 #: schema's own name.
+#: Locations of the offline ``usr`` tables (:mod:`km3flow.io.root.usr`): one float column per
+#: usr name, so their columns vary from file to file. Writers join them by name: a column a
+#: later table lacks is NaN there, a name the first table did not have is dropped (logged).
+USR_LOCATIONS: tuple[str, ...] = ("/event_usr", "/reco/tracks_usr", "/mc_tracks_usr")
+
 KM3PIPE_NAMES: dict[str, dict[str, str]] = {
     "EventInfo": {"timestamp": "utc_seconds", "nanoseconds": "utc_nanoseconds",
                   "mc_time": "mc_t"},

@@ -29,7 +29,9 @@ import tables as tb
 from ...core import Blob, Module
 from ...core.config import Parameter
 from ...dataclasses import Header, NDArray, Table
+from ...dataclasses.schema import USR_LOCATIONS
 from ...exceptions import ConfigError, Km3flowError
+from ...logger import get_logger
 from .format import (
     COLUMNS_ATTR,
     FORMAT_VERSION,
@@ -39,6 +41,9 @@ from .format import (
     make_filters,
 )
 from .provenance import environment, resolve_service, utc_now, write_provenance
+
+
+log = get_logger("HDF5Sink")
 
 
 class HDF5WriteError(Km3flowError, ValueError):
@@ -196,6 +201,7 @@ class _Writer:
         self.node: Any = None
         self.columns: dict[str, Any] = {}
         self.index = _IndexRecorder() if kind in ("split", "ndarray") else None
+        self.dropped: set[str] = set()  # usr names not written (logged once)
 
     def conform(self, arr: np.ndarray) -> np.ndarray:
         """Check ``arr`` fits this location; return it as a private copy to buffer."""
@@ -219,10 +225,31 @@ class _Writer:
         if arr.dtype == self.in_dtype:
             return arr.copy()
         if set(arr.dtype.names) != set(self.in_dtype.names):
+            if self.h5loc in USR_LOCATIONS:
+                return self._join_by_name(arr)
             raise HDF5WriteError(_mismatch(self.h5loc, arr.dtype, self.in_dtype))
         out = np.empty(len(arr), dtype=self.in_dtype)
         for name in self.in_dtype.names:
             out[name] = _lossless(self.h5loc, name, arr[name], self.in_dtype[name])
+        return out
+
+    def _join_by_name(self, arr: np.ndarray) -> np.ndarray:
+        """A usr table of another file: its columns by name, NaN for the names it lacks.
+
+        usr names vary from file to file (:data:`~km3flow.dataclasses.schema.USR_LOCATIONS`);
+        the first table fixed the columns, so names it did not have are dropped, once logged.
+        """
+        out = np.empty(len(arr), dtype=self.in_dtype)
+        for name in self.in_dtype.names:
+            if name in arr.dtype.names:
+                out[name] = _lossless(self.h5loc, name, arr[name], self.in_dtype[name])
+            else:
+                out[name] = np.nan if out.dtype[name].kind == "f" else -1
+        dropped = sorted(set(arr.dtype.names) - set(self.in_dtype.names) - self.dropped)
+        if dropped:
+            self.dropped.update(dropped)
+            log.warning("%s: usr name%s %s not in the first file's usr table, not written",
+                        self.h5loc, "s" if len(dropped) > 1 else "", ", ".join(dropped))
         return out
 
     def add(self, arr: np.ndarray, gid: int, position: int) -> None:

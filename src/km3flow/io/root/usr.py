@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ...dataclasses import Table
+from ...dataclasses.schema import USR_LOCATIONS
 from ...exceptions import FormatError
 from ._tables import _flat, _nested
 
@@ -38,9 +39,9 @@ log = logging.getLogger(__name__)
 
 #: blob key → (aanet collection or None for the event, h5loc, the table whose rows they follow)
 USR_TABLES: dict[str, tuple[str | None, str, str]] = {
-    "EventUsr": (None, "/event_usr", "EventInfo"),
-    "TracksUsr": ("trks", "/reco/tracks_usr", "Tracks"),
-    "McTracksUsr": ("mc_trks", "/mc_tracks_usr", "McTracks"),
+    "EventUsr": (None, USR_LOCATIONS[0], "EventInfo"),
+    "TracksUsr": ("trks", USR_LOCATIONS[1], "Tracks"),
+    "McTracksUsr": ("mc_trks", USR_LOCATIONS[2], "McTracks"),
 }
 
 
