@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .core import Blob, Module
+from .core.config import Parameter
 from .dataclasses import Table
 from .exceptions import Km3flowError
 
@@ -302,19 +303,24 @@ class Calibration(Module):
     Exposes the services ``get_detector`` and ``calibrate``.
     """
 
+    detector = Parameter(None, default=None,
+                         help="a Detector, or the path of a DETX/DATX file")
+    filename = Parameter((str, os.PathLike), default=None, check=os.fspath,
+                         help="the detector file (KM3Pipe's name for 'detector')")
+    hits_key = Parameter(str, default="Hits", help="blob key of the data hits")
+    mchits_key = Parameter(str, default="McHits", help="blob key of the MC hits")
+    missing = Parameter(str, default="raise", choices=("raise", "nan"),
+                        help="hits on PMTs the detector lacks: an error, or NaN positions")
+    correct_slewing = Parameter(bool, default=True,
+                                help="correct the time slewing of data hits (never MC hits)")
+    slewing_variant = Parameter(int, default=3, choices=(1, 2, 3),
+                                help="KM3Pipe's slewing variant")
+
     def configure(self) -> None:
-        det = self.get("detector", default=None)
+        det = self.detector if self.detector is not None else self.filename
         if det is None:
-            det = self.require("filename")
+            raise self.parameter_error("detector", "give a detector (or its file as 'filename')")
         self.detector = _as_detector(det)
-        self.hits_key = self.get("hits_key", default="Hits")
-        self.mchits_key = self.get("mchits_key", default="McHits")
-        self.missing = self.get("missing", default="raise")
-        self.correct_slewing = bool(self.get("correct_slewing", default=True))
-        self.slewing_variant = self.get("slewing_variant", default=3)
-        if self.slewing_variant not in (1, 2, 3):
-            raise self.parameter_error("slewing_variant",
-                                       f"must be 1, 2 or 3, not {self.slewing_variant!r}")
         self.expose(lambda: self.detector, "get_detector")
         self.expose(self.calibrate, "calibrate")
 

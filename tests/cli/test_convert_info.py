@@ -93,3 +93,21 @@ def test_info_lists_every_tree_of_an_online_file_gh11(testdata, capsys):
             "    KM3NET_TIMESLICE_SN 3 timeslices (SN)\n") in out
     assert main(["info", testdata("online/KM3NeT_00000267_00025291_SN.root")]) == 0
     assert "    KM3NET_TIMESLICE_SN 100 timeslices (SN)\n" in capsys.readouterr().out
+
+
+def test_convert_help_lists_the_pipeline_modules_declared_parameters(capsys):
+    import pytest
+
+    from km3flow.calib import Calibration
+    from km3flow.cli.main import main as cli_main
+    from km3flow.io.hdf5 import HDF5Sink
+
+    with pytest.raises(SystemExit):
+        cli_main(["convert", "--help"])
+    out = capsys.readouterr().out
+    assert "the pipeline's modules and their parameters:" in out
+    for cls in (Calibration, HDF5Sink):
+        assert f"\n  {cls.__name__}\n" in out
+        for name in cls.declared_parameters:
+            assert f"    {name}: " in out
+    assert "slewing_variant: int, default 3, one of [1, 2, 3]" in out

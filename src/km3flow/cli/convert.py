@@ -38,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..parallel.options import add_parallel_arguments
 
     add_parallel_arguments(parser)
+    from ..calib import Calibration
+    from ..io.files import FilePump
+    from ..io.hdf5 import HDF5Sink
+    from ..modules import ProgressBar
+    from ._modules_help import add_modules_epilog
+
+    add_modules_epilog(parser, [FilePump, Calibration, ProgressBar, HDF5Sink])
 
 
 def build_pipeline(args: argparse.Namespace):

@@ -103,6 +103,14 @@ def load_pipeline_config(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
 
 # -- declared module parameters ------------------------------------------------------------
 
+def describe_parameter(record: dict[str, Any]) -> str:
+    """One line for a declared parameter (:meth:`Parameter.describe`'s record)."""
+    default = "required" if record["required"] else f"default {record['default']!r}"
+    choices = f", one of {record['choices']}" if "choices" in record else ""
+    help_text = f" - {record['help']}" if record["help"] else ""
+    return f"{record['name']}: {record['type']}, {default}{choices}{help_text}"
+
+
 class _Required:
     def __repr__(self) -> str:
         return "REQUIRED"

@@ -20,7 +20,7 @@ from typing import Any
 from ..exceptions import Interrupted, Km3flowError, ModuleError, ParameterError, ServiceNotFound
 from ..logger import get_logger, get_printer, say
 from .blob import Blob
-from .config import Parameter, did_you_mean, load_pipeline_config
+from .config import Parameter, describe_parameter, did_you_mean, load_pipeline_config
 from .executor import resolve_executor
 from .module import Module, Pump, Services
 from .tasks import drain_tasks
@@ -64,11 +64,6 @@ class ModuleSpec:
         return {}
 
 
-def _describe_parameter(record: dict[str, Any]) -> str:
-    default = "required" if record["required"] else f"default {record['default']!r}"
-    choices = f", one of {record['choices']}" if "choices" in record else ""
-    help_text = f" - {record['help']}" if record["help"] else ""
-    return f"{record['name']}: {record['type']}, {default}{choices}{help_text}"
 
 
 def _is_function(obj: Any) -> bool:
@@ -343,7 +338,7 @@ class Pipeline:
                 lines.append(f"       {params}")
             if r["declared"]:
                 lines.append("       declared parameters:")
-                lines.extend(f"         {_describe_parameter(d)}" for d in r["declared"])
+                lines.extend(f"         {describe_parameter(d)}" for d in r["declared"])
         return "\n".join(lines)
 
     @reprlib.recursive_repr("<this Pipeline>")

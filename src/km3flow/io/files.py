@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..core import Blob, Pump
+from ..core.config import Parameter
 from .detect import detect, reader_class
 
 
@@ -44,25 +45,32 @@ class FilePump(Pump):
     # For parallel draining: the parameters that may hold the input files.
     parallel_input = ("filenames", "filename")
 
+    filenames = Parameter((list, tuple, str, os.PathLike), default=None,
+                          help="the input files, read in this order")
+    filename = Parameter((str, os.PathLike), default=None, help="a single input file")
+    reader_params = Parameter(dict, default=None, help="extra parameters of every file's pump")
+    conform = Parameter(bool, default=None,
+                        help="HDF5 inputs get the schema's tables (default: when mixed)")
+    strict = Parameter(bool, default=None,
+                       help="False: readers with a lenient mode drop malformed lines, warning")
+    usr = Parameter(bool, default=None, help="False: leave out offline files' usr tables")
+
     def configure(self) -> None:
-        files = self.get("filenames")
+        files = self.filenames if self.filenames is not None else self.filename
         if files is None:
-            files = self.require("filename")
+            raise self.parameter_error("filenames", "give the input files ('filenames', or "
+                                       "'filename' for one)")
         if isinstance(files, (str, os.PathLike)):
             files = [files]
         self.filenames = [os.fspath(f) for f in files]
         if not self.filenames:
-            raise ValueError("FilePump needs at least one file")
-        self.reader_params: dict[str, Any] = dict(self.get("reader_params", default={}) or {})
+            raise self.parameter_error("filenames", "needs at least one file")
+        self.reader_params: dict[str, Any] = dict(self.reader_params or {})
         # Detected now, so that a bad file fails before the first blob.
         self.formats = [detect(f) for f in self.filenames]
         self.classes = [reader_class(spec, f) for spec, f in zip(self.formats, self.filenames)]
-        conform = self.get("conform", default=None)
-        if conform is None:
-            conform = not all(getattr(c, "conformable", False) for c in self.classes)
-        self.conform = bool(conform)
-        self.strict = self.get("strict", default=None)
-        self.usr = self.get("usr", default=None)
+        if self.conform is None:
+            self.conform = not all(getattr(c, "conformable", False) for c in self.classes)
         self._open: tuple[int, Pump] | None = None
         self._offsets: list[int] | None = None
 
