@@ -64,7 +64,64 @@ def _check_h5loc(h5loc: str) -> str:
     return h5loc
 
 
+def _dict_dtype(key: tuple) -> np.dtype | None:
+    """The record dtype for (names, column dtypes) of plain numpy dtypes, cached."""
+    names, dtypes = key
+    if not all(isinstance(d, np.dtype) and d.names is None and not d.shape for d in dtypes):
+        return None
+    rec = _record_dtype(np.dtype(list(zip(names, dtypes))))
+    if len(_DICT_DTYPES) >= _CACHE_MAX:
+        _DICT_DTYPES.clear()
+    _DICT_DTYPES[key] = rec
+    return rec
+
+
 def _from_dict(data: Mapping[str, Any], dtype: Any) -> np.ndarray:
+    if dtype is None and type(data) is dict:
+        # The pumps' case, 1-D arrays of one length, checked as cheaply as possible: the
+        # dtypes form the cache key, len() catches length-1 columns (numpy would broadcast
+        # them) and numpy's assignment refuses any other shape; whatever fails takes the
+        # general path below, which gives the error.
+        vals = list(data.values())
+        try:
+            key = (tuple(data), tuple([v.dtype for v in vals]))
+            n = len(vals[0])
+        except (AttributeError, TypeError, IndexError):
+            key = None
+        if key is not None:
+            rec = _DICT_DTYPES.get(key)
+            if rec is None:
+                rec = _dict_dtype(key)
+            if rec is not None:
+                out = np.empty(n, dtype=rec)
+                try:
+                    for k, v in zip(key[0], vals):
+                        if len(v) != n:
+                            break
+                        out[k] = v
+                    else:
+                        return out
+                except (ValueError, TypeError):
+                    pass
+    elif dtype is not None:
+        if not isinstance(dtype, np.dtype):
+            dtype = np.dtype(dtype)
+        names = dtype.names
+        if names:
+            # Fast path as above: columns of the table's length; scalars, missing
+            # columns and other shapes go on to the general code.
+            try:
+                n = len(data[names[0]])
+                out = np.empty(n, dtype=_record_dtype(dtype))
+                for name in names:
+                    v = data[name]
+                    if len(v) != n:
+                        break
+                    out[name] = v
+                else:
+                    return out
+            except (KeyError, TypeError, ValueError):
+                pass
     # One pass converts what is not an array yet, checks the lengths and builds the key
     # of the dtype cache; the usual case (equal lengths, dtype given or seen before) then
     # costs little beyond np.empty and the per-column assignment.
@@ -103,7 +160,7 @@ def _from_dict(data: Mapping[str, Any], dtype: Any) -> np.ndarray:
         for k, v in columns:
             out[k] = v  # scalars broadcast
         return out
-    if type(dtype) is not np.dtype:
+    if not isinstance(dtype, np.dtype):
         dtype = np.dtype(dtype)
     names = dtype.names
     given = dict(columns) if converted else data
