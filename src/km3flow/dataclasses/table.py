@@ -314,8 +314,14 @@ class Table(np.recarray):
     def _wrap(cls, arr: np.ndarray, h5loc: str, name: str, split_h5: bool = False,
               h5singleton: bool = False) -> Table:
         """Wrap a 1-D structured array without any checks (readers' fast path)."""
-        obj = _record_view(arr).view(cls)
-        obj.__dict__.update(h5loc=h5loc, split_h5=split_h5, name=name, h5singleton=h5singleton)
+        if arr.dtype.type is not _RECORD:
+            arr = _nd_view(arr, _record_dtype(arr.dtype))
+        obj = _nd_view(arr, cls)
+        meta = _obj_getattr(obj, "__dict__")
+        meta["h5loc"] = h5loc
+        meta["split_h5"] = split_h5
+        meta["name"] = name
+        meta["h5singleton"] = h5singleton
         return obj
 
     def __array_finalize__(self, obj: Any) -> None:
@@ -323,6 +329,9 @@ class Table(np.recarray):
         if dt.type is not _RECORD and dt.names is not None:
             self.dtype = dt  # recarray: field access gives records
         meta = _obj_getattr(self, "__dict__")
+        if type(obj) is _ND:  # a view of a plain array: the defaults (no __dict__ to try)
+            meta.update(_DEFAULT_META)
+            return
         if isinstance(obj, Table):
             meta.update(_obj_getattr(obj, "__dict__"))
             return
