@@ -318,17 +318,20 @@ def _headers(hdr: np.ndarray) -> list[DAQHeader]:
     """DAQHeader dicts (as :func:`~km3flow.io.daq.parse.parse_header` makes) for a batch."""
     legacy = "version" not in hdr.dtype.names
     body = 28 if legacy else 30
-    out = []
-    names = ("length", "data_type", "version", "detector_id", "run", "frame_index",
-             "utc_seconds", "utc_16ns_cycles")
-    cols = [hdr[k].tolist() if k in hdr.dtype.names else [None] * len(hdr) for k in names]
-    for length, dtype, version, det, run, frame, seconds, cycles in zip(*cols):
-        out.append(DAQHeader(
-            length=length, data_type=dtype, version=version, detector_id=det, run=run,
-            frame_index=frame, utc_seconds=seconds & 0x7FFFFFFF,
-            white_rabbit=bool(seconds >> 31), utc_16ns_cycles=cycles, nanoseconds=cycles * 16,
-            body=body))
-    return out
+    n = len(hdr)
+    names = ("length", "data_type", "version", "detector_id", "run", "frame_index")
+    cols = [hdr[k].tolist() if k in hdr.dtype.names else [None] * n for k in names]
+    # the derived values for all frames at once (numpy), then one dict per frame from zip
+    seconds = hdr["utc_seconds"].astype(np.uint32)
+    cycles = hdr["utc_16ns_cycles"].astype(np.int64)
+    cols += [(seconds & 0x7FFFFFFF).astype(np.int64).tolist(),
+             (seconds >> 31).astype(bool).tolist(), cycles.tolist(),
+             (cycles * 16).tolist(), [body] * n]
+    return [DAQHeader(zip(_HEADER_KEYS, row)) for row in zip(*cols)]
+
+
+_HEADER_KEYS = ("length", "data_type", "version", "detector_id", "run", "frame_index",
+                "utc_seconds", "white_rabbit", "utc_16ns_cycles", "nanoseconds", "body")
 
 
 class DAQPump(DAQReader):
