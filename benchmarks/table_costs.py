@@ -1,6 +1,6 @@
 """Table costs: construction, column access and slicing, against bare numpy.
 
-Run: PYTHONPATH=src python benchmarks/tables.py [--reps 15] [--n 20000]
+Run: PYTHONPATH=src python benchmarks/table_costs.py [--reps 15] [--n 20000]
 
 Every case is timed with ``time.process_time`` (CPU time of this process, so the load of
 other jobs on a shared machine counts less than wall time), interleaved with its limit in
