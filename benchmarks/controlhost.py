@@ -214,6 +214,7 @@ def _have_km3pipe() -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:  # noqa: C901
+    global REFPYTHON
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--mb", type=float, default=100.0,
@@ -223,7 +224,6 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901
     parser.add_argument("--ref-python", default=REFPYTHON,
                         help="python of a separate venv with km3pipe==11.0.0")
     args = parser.parse_args(argv)
-    global REFPYTHON
     REFPYTHON = args.ref_python
     if args.role:
         role, *rest = args.role
