@@ -271,3 +271,10 @@ def test_dict_dtypes_follow_the_columns_each_time():
         Table({"x": [1, 2, 3], "y": [1]})
     with pytest.raises(TableError, match=r"columns \['z'\] of the dtype are not in the data"):
         Table({"x": [1, 2]}, dtype=[("x", "i4"), ("z", "f8")])
+
+
+def test_pickle_with_a_column_named_like_metadata():
+    tab = Table(np.arange(2, dtype=[("name", "f8")]), h5loc="/a", name="N")
+    back = pickle.loads(pickle.dumps(tab))
+    assert back.name == "N" and back.h5loc == "/a"
+    assert back["name"].tolist() == [0.0, 1.0]

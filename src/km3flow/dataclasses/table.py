@@ -363,8 +363,8 @@ class Table(np.recarray):
     def __setstate__(self, state: Any) -> None:
         base_state, meta = state
         super().__setstate__(base_state)
-        for key, value in zip(_META, meta):
-            setattr(self, key, value)
+        # straight into __dict__: recarray's setattr would write a column of that name
+        _obj_getattr(self, "__dict__").update(zip(_META, meta))
 
     # -- construction --------------------------------------------------------------------
     @classmethod
