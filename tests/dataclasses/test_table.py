@@ -274,7 +274,7 @@ def test_dict_dtypes_follow_the_columns_each_time():
 
 
 def test_pickle_with_a_column_named_like_metadata():
-    tab = Table(np.arange(2, dtype=[("name", "f8")]), h5loc="/a", name="N")
+    tab = Table({"name": np.arange(2.0)}, h5loc="/a", name="N")
     back = pickle.loads(pickle.dumps(tab))
     assert back.name == "N" and back.h5loc == "/a"
     assert back["name"].tolist() == [0.0, 1.0]
