@@ -37,8 +37,8 @@ def _cases(rows: int) -> list[tuple[str, object, object]]:
 
     def empty_assign():
         out = np.empty(rows, dt)
-        for k in cols:
-            out[k] = cols[k]
+        for k, v in cols.items():
+            out[k] = v
         return out
 
     def table_from_dict():

@@ -246,7 +246,7 @@ def test_column_access_keeps_recarray_precedence():
     tab.extra = 5  # not a column: an ordinary attribute
     assert tab.extra == 5
     with pytest.raises(AttributeError, match="no column or attribute 'nope'"):
-        tab.nope
+        _ = tab.nope
 
 
 def test_nested_record_columns_stay_records():
