@@ -213,14 +213,18 @@ def _have_km3pipe() -> bool:
     return probe.returncode == 0
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:  # noqa: C901
+    global REFPYTHON
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--mb", type=float, default=100.0,
                         help="MB sent per case (fewer for KM3Pipe's client)")
     parser.add_argument("--sizes", default="100,10000,1000000")
     parser.add_argument("--role", nargs="*")
+    parser.add_argument("--ref-python", default=REFPYTHON,
+                        help="python of a separate venv with km3pipe==11.0.0")
     args = parser.parse_args(argv)
+    REFPYTHON = args.ref_python
     if args.role:
         role, *rest = args.role
         if role == "ligier":

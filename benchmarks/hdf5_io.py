@@ -12,7 +12,14 @@ Read back: (a) bulk ``read()`` of every node, (b) iterating HDF5Pump, (c) KM3Pip
 HDF5Pump over the km3flow-written file. Each phase runs in its own process, which also
 reports its peak RSS (memory should follow the chunk size, not the file size).
 
-    python benchmarks/hdf5_io.py --n 100000 --n-km3pipe 5000
+    python benchmarks/hdf5_io.py --n 100000 --n-km3pipe 5000 [--ref-python PATH]
+
+Small blobs (``--small 20000 80000 [--split]``): every blob holds ONE 50-row table (the same 10
+columns, one compound HDF5 table, not split), written by a Pipeline + HDF5Sink against
+one bulk PyTables append of all rows (with their group_id column) into a table of the
+same layout; at each given number of blobs, to show the ratio stays flat with the file
+size. Times there are CPU times of the writing process (user + system: the machine may be
+shared), best of ``--reps``.
 """
 
 from __future__ import annotations
@@ -210,7 +217,72 @@ def kp_read(path: str, n: int) -> dict:
     return {"seconds": seconds, "cycles": n, "rows": rows, "maxrss_mb": maxrss_mb()}
 
 
-PHASES = {"bulk_write": bulk_write, "bulk_read": bulk_read, "kf_write": kf_write,
+def _cpu() -> float:
+    return time.process_time()
+
+
+def bulk_write_small(n: int, path: str, split: int = 0) -> dict:
+    import tables as tb
+
+    hits_pool, _ = make_pool()
+    reps = -(-n // POOL)
+    hits = np.tile(hits_pool, reps)[: n * HITS_PER_CYCLE]
+    filters = tb.Filters(complevel=5, complib="zlib", shuffle=True, fletcher32=True)
+    t0 = _cpu()
+    rows = np.empty(len(hits), dtype=HITS_DTYPE.descr + [("group_id", "<i8")])
+    for name in HITS_DTYPE.names:
+        rows[name] = hits[name]
+    rows["group_id"] = np.repeat(np.arange(n, dtype=np.int64), HITS_PER_CYCLE)
+    with tb.open_file(path, "w", title="KM3NeT") as h5:
+        if split:  # one EArray per column (+ group_id) and the _indices table
+            group = h5.create_group("/", "hits", "Hits")
+            for name in rows.dtype.names:
+                arr = h5.create_earray(group, name, tb.Atom.from_dtype(rows.dtype[name]),
+                                       (0,), name, filters=filters, expectedrows=len(rows))
+                arr.append(rows[name])
+            idx = np.empty(n, dtype=[("index", "<i8"), ("n_items", "<i8")])
+            idx["index"] = np.arange(n) * HITS_PER_CYCLE
+            idx["n_items"] = HITS_PER_CYCLE
+            h5.create_table(group, "_indices", obj=idx, filters=filters, title="Indices")
+        else:
+            tab = h5.create_table("/", "hits", description=rows.dtype, title="Hits",
+                                  filters=filters, expectedrows=len(rows))
+            tab.append(rows)
+    return {"seconds": _cpu() - t0, "cycles": n, "maxrss_mb": maxrss_mb()}
+
+
+def kf_write_small(n: int, path: str, split: int = 0) -> dict:
+    sys.path.insert(0, SRC)
+    from km3flow.core import Module, Pipeline
+    from km3flow.dataclasses import Table
+    from km3flow.io.hdf5 import HDF5Sink
+
+    hits_pool, _ = make_pool()
+    hits_tab = Table(hits_pool, h5loc="/hits", name="Hits", split_h5=bool(split))
+
+    class Source(Module):
+        def configure(self):
+            self.i = 0
+
+        def process(self, blob):
+            k = self.i % POOL
+            blob["Hits"] = hits_tab[k * HITS_PER_CYCLE:(k + 1) * HITS_PER_CYCLE]
+            self.i += 1
+            return blob
+
+    pipe = Pipeline()
+    pipe.attach(Source)
+    pipe.attach(HDF5Sink, filename=path)
+    t0 = _cpu()
+    import contextlib
+    import io
+    with contextlib.redirect_stdout(io.StringIO()):
+        pipe.drain(n)
+    return {"seconds": _cpu() - t0, "cycles": n, "maxrss_mb": maxrss_mb()}
+
+
+PHASES = {"bulk_write_small": bulk_write_small, "kf_write_small": kf_write_small,
+          "bulk_write": bulk_write, "bulk_read": bulk_read, "kf_write": kf_write,
           "kf_read": kf_read, "kp_write": kp_write, "kp_read": kp_read}
 
 
@@ -231,20 +303,51 @@ def km3pipe_available() -> bool:
                           check=False).returncode == 0
 
 
+def small_blobs(counts: list[int], reps: int, split: bool) -> None:
+    layout = "split: one array per column" if split else "compound"
+    print(f"small blobs: one {HITS_PER_CYCLE}-row table (10 columns, {layout}) per blob, "
+          f"zlib 5 + shuffle + Fletcher32; CPU seconds, best of {reps} (interleaved)")
+    print(f"{'blobs':>8} {'bulk s':>8} {'km3flow s':>10} {'sink/bulk (rows/s)':>19} "
+          f"{'MiB':>6}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in counts:
+            best = {"bulk_write_small": float("inf"), "kf_write_small": float("inf")}
+            for _ in range(reps):
+                for phase in best:
+                    path = os.path.join(tmp, f"{phase}.h5")
+                    res = run_phase(sys.executable, phase, n, path, int(split))
+                    if res:
+                        best[phase] = min(best[phase], res["seconds"])
+            size = os.path.getsize(os.path.join(tmp, "kf_write_small.h5")) / 2**20
+            b, k = best["bulk_write_small"], best["kf_write_small"]
+            print(f"{n:>8} {b:>8.3f} {k:>10.3f} {b / k:>19.2f} {size:>6.1f}")
+
+
 def main() -> None:
+    global REFPY
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="cycles (default 1e5)")
     parser.add_argument("--n-km3pipe", type=int, default=5000,
                         help="cycles for KM3Pipe's sink and pump (default 5000)")
+    parser.add_argument("--ref-python", default=REFPY,
+                        help="python of a separate venv with km3pipe==11.0.0")
+    parser.add_argument("--small", type=int, nargs="*", default=None,
+                        help="only the small-blob write test, at these numbers of blobs")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions (small blobs)")
+    parser.add_argument("--split", action="store_true", help="small blobs: split tables")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    REFPY = args.ref_python
     if args.phase:
         fn = PHASES[args.phase]
         conv = [int(a) if a.isdigit() else a for a in args.args]
         print(json.dumps(fn(*conv)))
         return
 
+    if args.small:
+        small_blobs(args.small, args.reps, args.split)
+        return
     rows_per_cycle = HITS_PER_CYCLE + 1
     with tempfile.TemporaryDirectory() as tmp:
         bulk_path, kf_path, kp_path = (os.path.join(tmp, f) for f in

@@ -60,6 +60,51 @@ def _time(func, reps):
     return times
 
 
+def random_access(args) -> int:
+    """1-event random access: ``pump[i]`` against ``tree.arrays`` of entry i (open files)."""
+    import logging
+    import random
+
+    import uproot
+    from km3net_testdata import data_path
+
+    from km3flow.io.root import OfflinePump
+
+    logging.disable(logging.WARNING)
+    path = args.file or DEFAULT_FILE
+    if not os.path.exists(path):
+        path = data_path(path)
+    with OfflinePump(filename=path, collections=["Hits", "Tracks"]) as probe:
+        leaves, n = list(probe._leaves), len(probe)
+    idx = random.Random(1).sample(range(n), min(args.random, n))
+
+    def pump(step):
+        with OfflinePump(filename=path, collections=["Hits", "Tracks"], step_size=step) as p:
+            t0 = time.process_time()
+            for i in idx:
+                blob = p[i]
+                blob["Hits"], blob["Tracks"]
+            return (time.process_time() - t0) / len(idx)
+
+    def raw():
+        tree = uproot.open(path)["E"]
+        t0 = time.process_time()
+        for i in idx:
+            tree.arrays(leaves, entry_start=i, entry_stop=i + 1, how=dict, library="ak")
+        return (time.process_time() - t0) / len(idx)
+
+    best = {"uproot": float("inf"), "pump step 1": float("inf"), "pump default": float("inf")}
+    for _ in range(args.reps):  # interleaved
+        best["uproot"] = min(best["uproot"], raw())
+        best["pump step 1"] = min(best["pump step 1"], pump(1))
+        best["pump default"] = min(best["pump default"], pump(args.step_size))
+    print(f"{os.path.basename(path)}: {len(idx)} random events, CPU ms per event, "
+          f"best of {args.reps}")
+    for k, v in best.items():
+        print(f"  {k:<13} {v * 1e3:8.2f} ms  {v / best['uproot']:.2f}x uproot")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--file", default=None,
@@ -68,10 +113,16 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--step-size", type=int, default=2000)
     parser.add_argument("--no-km3io", action="store_true")
-    parser.add_argument("--km3io-python", default=None,
-                        help="python of a venv with km3io (default: the first of "
+    parser.add_argument("--random", type=int, default=0, metavar="K",
+                        help="only random access: K distinct events by pump[i] (step_size 1 "
+                             "and the default) vs uproot's arrays() of that one entry; CPU "
+                             "time per event, best of --reps")
+    parser.add_argument("--ref-python", "--km3io-python", dest="ref_python", default=None,
+                        help="python of a separate venv with km3io (default: the first of "
                              f"{', '.join(KM3IO_PYTHONS)} that exists)")
     args = parser.parse_args(argv)
+    if args.random:
+        return random_access(args)
 
     import uproot
     from km3net_testdata import data_path
@@ -200,7 +251,7 @@ def main(argv=None) -> int:
     print(f"  numpyfi on an open tree {med['numpyfi_open'] * 1e3:.1f} ms vs uproot "
           f"{med['uproot_hits_open'] * 1e3:.1f} ms: "
           f"{med['numpyfi_open'] / med['uproot_hits_open']:.2f}x (record assembly only)")
-    km3io_python = args.km3io_python or next(
+    km3io_python = args.ref_python or next(
         (p for p in KM3IO_PYTHONS if os.path.exists(p)), None)
     if not args.no_km3io and km3io_python is not None:
         reps = max(1, min(args.reps, 2))

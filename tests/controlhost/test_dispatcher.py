@@ -255,3 +255,38 @@ def test_dispatcher_options_are_checked():
                    "hold_bytes", "write_buffer"):
         with pytest.raises(ValueError, match=option):
             Dispatcher(**{option: 0})
+
+
+def test_runs_of_equal_messages_are_framed_exactly(ligier, clients):
+    # Runs of messages with the same tag and length are framed by one comparison of
+    # their prefixes; a run that changes length or tag part-way, messages of another
+    # tag in between and a run cut by the end of a read must still come out exactly.
+    sub = clients(ligier.port)
+    sub.subscribe("EQ", mode="all")
+    ligier.wait_for_subscribers("EQ")
+    rng = random.Random(7)
+    sent = []
+    stream = bytearray()
+
+    def put(tag: str, payload: bytes) -> None:
+        stream.extend(encode_message(tag, payload))
+        if tag == "EQ":
+            sent.append(payload)
+
+    for _ in range(300):
+        put("EQ", rng.randbytes(100))
+    put("EQ", rng.randbytes(101))
+    for _ in range(100):
+        put("OTHER", rng.randbytes(100))
+    for k in range(500):
+        put("EQ", rng.randbytes(100 if k != 250 else 99))
+    for _ in range(5000):  # more than a read buffer: runs are cut mid-message
+        put("EQ", rng.randbytes(60))
+    pub = raw_socket(ligier.port)
+    pub.sendall(bytes(stream))
+    for payload in sent:
+        message = sub.get_message(timeout=10)
+        assert message is not None and message.tag == "EQ"
+        assert bytes(message.data) == payload
+    assert sub.get_message(timeout=0.2) is None
+    pub.close()

@@ -227,3 +227,54 @@ def test_merge_promotes_column_dtypes():
     merged = Table.merge([Table({"x": [1, 2]}), Table({"x": [1.5]})])
     assert merged.dtype["x"] == np.float64
     assert merged.x.tolist() == [1.0, 2.0, 1.5]
+
+
+def test_column_access_keeps_recarray_precedence():
+    # Class attributes and metadata win over columns of the same name, as in np.recarray;
+    # every other column is reachable by attribute, as a plain ndarray view.
+    arr = np.zeros(3, dtype=[("size", "i4"), ("name", "f8"), ("time", "f8")])
+    tab = Table(arr, h5loc="/x", name="X")
+    rec = arr.view(np.recarray)
+    assert tab.size == rec.size == 3
+    assert tab.name == "X"
+    np.testing.assert_array_equal(tab["name"], np.zeros(3))
+    tab.time = [1.0, 2.0, 3.0]  # assigning a column by attribute writes the table
+    assert type(tab.time) is np.ndarray
+    assert tab.time.base is not None and tab.time.flags.writeable
+    tab.time[0] = 7.0
+    assert tab[0].time == 7.0
+    tab.extra = 5  # not a column: an ordinary attribute
+    assert tab.extra == 5
+    with pytest.raises(AttributeError, match="no column or attribute 'nope'"):
+        _ = tab.nope
+
+
+def test_nested_record_columns_stay_records():
+    dt = np.dtype([("vtx", [("x", "f8"), ("y", "f8")]), ("t", "f8")])
+    tab = Table(np.ones(2, dtype=dt))
+    assert tab.vtx.x.tolist() == [1.0, 1.0]
+    assert tab["vtx"]["y"].tolist() == [1.0, 1.0]
+
+
+def test_dict_dtypes_follow_the_columns_each_time():
+    # The dtype built from a dict is cached by column names, types and shapes: a
+    # different type or cell shape under the same names gives a different dtype.
+    a = Table({"x": np.arange(3, dtype="i4"), "y": 1.5})
+    b = Table({"x": np.arange(3, dtype="f4"), "y": 1.5})
+    c = Table({"x": np.zeros((3, 2)), "y": 1.5})
+    assert a.dtype["x"] == np.dtype("i4") and b.dtype["x"] == np.dtype("f4")
+    assert c.dtype["x"].shape == (2,)
+    assert a.y.tolist() == [1.5] * 3
+    with pytest.raises(TableError, match="ragged columns.*x: 3, y: 2"):
+        Table({"x": [1, 2, 3], "y": [1, 2]})
+    with pytest.raises(TableError, match="ragged columns"):
+        Table({"x": [1, 2, 3], "y": [1]})
+    with pytest.raises(TableError, match=r"columns \['z'\] of the dtype are not in the data"):
+        Table({"x": [1, 2]}, dtype=[("x", "i4"), ("z", "f8")])
+
+
+def test_pickle_with_a_column_named_like_metadata():
+    tab = Table({"name": np.arange(2.0)}, h5loc="/a", name="N")
+    back = pickle.loads(pickle.dumps(tab))
+    assert back.name == "N" and back.h5loc == "/a"
+    assert back["name"].tolist() == [0.0, 1.0]

@@ -488,8 +488,10 @@ class Pipeline:
 
     def _cycle_loop(self, cycles: int | None) -> None:
         entries = self._entries
-        plain = all(e.every is None and not e.only_if for e in entries) and not self.timeit
+        plain = (bool(entries) and not self.timeit
+                 and all(e.every is None and not e.only_if for e in entries))
         calls = [e.call for e in entries]
+        first_call, later_calls = (calls[0], calls[1:]) if calls else (None, [])
         timeit = self.timeit
         wall, cpu = time.perf_counter, time.process_time
         recorder = self.cycle_times
@@ -506,18 +508,24 @@ class Pipeline:
                 if chunk <= 0:
                     break
                 tw_append, tc_append = recorder.wall.append, recorder.cpu.append
-                for _ in range(chunk):
+                # (the loop variable is the cycle number: no counter to add to per cycle)
+                for cycle in range(cycle, cycle + chunk):  # noqa: B020
                     tw_append(wall())
                     tc_append(cpu())
                     blob = new_blob()
                     if plain:
-                        for call in calls:
-                            blob = call(blob)
-                            guard.defer = True  # the pump delivered: finish this cycle first
-                            if type(blob) is not Blob:
-                                if blob is None:
-                                    break
-                                blob = self._check_blob(blob, call)
+                        call = first_call
+                        blob = call(blob)
+                        guard.defer = True  # the pump delivered: finish this cycle first
+                        if type(blob) is not Blob and blob is not None:
+                            blob = self._check_blob(blob, call)
+                        if blob is not None:
+                            for call in later_calls:
+                                blob = call(blob)
+                                if type(blob) is not Blob:
+                                    if blob is None:
+                                        break
+                                    blob = self._check_blob(blob, call)
                     else:
                         for entry in entries:
                             if entry.every is not None and cycle % entry.every:
@@ -536,10 +544,11 @@ class Pipeline:
                                 if blob is None:
                                     break
                                 blob = self._check_blob(blob, entry.call)
-                    cycle += 1
                     guard.defer = False
                     if guard.pending:
+                        cycle += 1
                         raise _interrupt(guard.pending)
+                cycle += 1  # the chunk's last cycle is complete
                 recorder.fold()
                 if timeit:
                     for e in entries:
@@ -664,6 +673,8 @@ class _SignalGuard:
     delivered this cycle's blob); then it is kept in ``pending`` and raised at the end of
     the cycle. A second signal while one is pending raises at once.
     """
+
+    __slots__ = ("defer", "pending")  # read and written every cycle
 
     def __init__(self) -> None:
         self.defer = False

@@ -5,9 +5,12 @@ array per column instead of one compound table), ``name`` (the table's title) an
 ``h5singleton`` (written once per file, e.g. headers). They survive slicing, fancy
 indexing and sorting.
 
-Slicing a Table is on the hot path of every pump (one slice per table per blob), so
-``__getitem__`` and ``__array_finalize__`` avoid the Python-level detours of
-``np.recarray`` where they can.
+Building, slicing and reading columns of Tables is on the hot path of every pump (a few
+small Tables per event), so construction, ``__getitem__``, ``__getattribute__`` and
+``__array_finalize__`` avoid the Python-level detours of ``np.recarray`` where they can:
+record dtypes and dict-built dtypes are cached, valid ``h5loc`` strings are remembered,
+and column access goes straight to the field of a plain ndarray view (see BENCHMARKS.md,
+"Tables", for the costs).
 """
 
 from __future__ import annotations
@@ -31,36 +34,145 @@ class TableError(Km3flowError, ValueError):
     """A Table cannot be built or changed as asked (ragged columns, unknown columns …)."""
 
 
+_nd_getattr = np.ndarray.__getattribute__
+_nd_getitem = np.ndarray.__getitem__
+_nd_view = np.ndarray.view
+_obj_getattr = object.__getattribute__
+_ND = np.ndarray
+_RECORD = np.record
+# Caches bounded by _CACHE_MAX so that programs making endless distinct dtypes or h5locs
+# cannot grow them without limit (they are simply cleared when full).
+_CACHE_MAX = 4096
+_H5LOC_OK: set[str] = set()
+_RECORD_DTYPES: dict[np.dtype, np.dtype] = {}
+_DICT_DTYPES: dict[tuple, np.dtype] = {}
+_NAME_SETS: dict[np.dtype, frozenset] = {}
+
+
 def _check_h5loc(h5loc: str) -> str:
+    if h5loc in _H5LOC_OK and type(h5loc) is str:
+        return h5loc
     if not isinstance(h5loc, str) or not h5loc.startswith("/") or "//" in h5loc or (
         len(h5loc) > 1 and h5loc.endswith("/")
     ):
         raise TableError(
             f"bad h5loc {h5loc!r}: expected an absolute HDF5 path like '/hits' or '/reco/tracks'"
         )
+    if len(_H5LOC_OK) >= _CACHE_MAX:
+        _H5LOC_OK.clear()
+    _H5LOC_OK.add(h5loc)
     return h5loc
 
 
+def _dict_dtype(key: tuple) -> np.dtype | None:
+    """The record dtype for (names, column dtypes) of plain numpy dtypes, cached."""
+    names, dtypes = key
+    if not all(isinstance(d, np.dtype) and d.names is None and not d.shape for d in dtypes):
+        return None
+    rec = _record_dtype(np.dtype(list(zip(names, dtypes))))
+    if len(_DICT_DTYPES) >= _CACHE_MAX:
+        _DICT_DTYPES.clear()
+    _DICT_DTYPES[key] = rec
+    return rec
+
+
 def _from_dict(data: Mapping[str, Any], dtype: Any) -> np.ndarray:
-    columns = {k: np.asarray(v) for k, v in data.items()}
-    lengths = {k: v.shape[0] for k, v in columns.items() if v.ndim > 0}
-    if len(set(lengths.values())) > 1:
-        detail = ", ".join(f"{k}: {n}" for k, n in lengths.items())
+    if dtype is None and type(data) is dict:
+        # The pumps' case, 1-D arrays of one length, checked as cheaply as possible: the
+        # dtypes form the cache key, len() catches length-1 columns (numpy would broadcast
+        # them) and numpy's assignment refuses any other shape; whatever fails takes the
+        # general path below, which gives the error.
+        vals = list(data.values())
+        try:
+            key = (tuple(data), tuple([v.dtype for v in vals]))
+            n = len(vals[0])
+        except (AttributeError, TypeError, IndexError):
+            key = None
+        if key is not None:
+            rec = _DICT_DTYPES.get(key)
+            if rec is None:
+                rec = _dict_dtype(key)
+            if rec is not None:
+                out = np.empty(n, dtype=rec)
+                try:
+                    for k, v in zip(key[0], vals):
+                        if len(v) != n:
+                            break
+                        out[k] = v
+                    else:
+                        return out
+                except (ValueError, TypeError):
+                    pass
+    elif dtype is not None:
+        if not isinstance(dtype, np.dtype):
+            dtype = np.dtype(dtype)
+        names = dtype.names
+        if names:
+            # Fast path as above: columns of the table's length; scalars, missing
+            # columns and other shapes go on to the general code.
+            try:
+                n = len(data[names[0]])
+                out = np.empty(n, dtype=_record_dtype(dtype))
+                for name in names:
+                    v = data[name]
+                    if len(v) != n:
+                        break
+                    out[name] = v
+                else:
+                    return out
+            except (KeyError, TypeError, ValueError):
+                pass
+    # One pass converts what is not an array yet, checks the lengths and builds the key
+    # of the dtype cache; the usual case (equal lengths, dtype given or seen before) then
+    # costs little beyond np.empty and the per-column assignment.
+    columns = []
+    spec = []
+    n = -1
+    ragged = False
+    converted = False
+    for k, v in data.items():
+        if type(v) is not _ND:
+            v = np.asarray(v)
+            converted = True
+        columns.append((k, v))
+        shape = v.shape
+        if shape:
+            if shape[0] != n:
+                ragged = n >= 0
+                n = shape[0]
+            spec.append((k, v.dtype, shape[1:]))
+        else:
+            spec.append((k, v.dtype, shape))
+    if ragged:
+        detail = ", ".join(f"{k}: {v.shape[0]}" for k, v in columns if v.ndim)
         raise TableError(f"ragged columns, all must have the same length ({detail})")
-    n = next(iter(lengths.values()), 1)
+    if n < 0:
+        n = 1
     if dtype is None:
-        dtype = np.dtype([(k, v.dtype, v.shape[1:]) for k, v in columns.items()])
-    else:
+        key = tuple(spec)
+        dtype = _DICT_DTYPES.get(key)
+        if dtype is None:
+            dtype = _record_dtype(np.dtype(spec))
+            if len(_DICT_DTYPES) >= _CACHE_MAX:
+                _DICT_DTYPES.clear()
+            _DICT_DTYPES[key] = dtype
+        out = np.empty(n, dtype=dtype)
+        for k, v in columns:
+            out[k] = v  # scalars broadcast
+        return out
+    if not isinstance(dtype, np.dtype):
         dtype = np.dtype(dtype)
-        missing = [k for k in dtype.names if k not in columns]
-        if missing:
-            raise TableError(
-                f"columns {missing} of the dtype are not in the data; "
-                f"data has: {', '.join(columns)}"
-            )
-    out = np.empty(n, dtype=dtype)
-    for name in dtype.names:
-        out[name] = columns[name]  # scalars broadcast
+    names = dtype.names
+    given = dict(columns) if converted else data
+    if names is None or not given.keys() >= _names_set(dtype):
+        missing = [k for k in (names or ()) if k not in given]
+        raise TableError(
+            f"columns {missing} of the dtype are not in the data; "
+            f"data has: {', '.join(given)}"
+        )
+    out = np.empty(n, dtype=_record_dtype(dtype))
+    for name in names:
+        out[name] = given[name]  # scalars broadcast
     return out
 
 
@@ -85,11 +197,34 @@ def _infer_dtype(columns: Sequence[Any], colnames: Sequence[str]) -> np.dtype:
     return np.dtype([(n, np.asarray(c).dtype) for n, c in zip(colnames, columns)])
 
 
+def _names_set(dtype: np.dtype) -> frozenset:
+    names = _NAME_SETS.get(dtype)
+    if names is None:
+        names = frozenset(dtype.names or ())
+        if len(_NAME_SETS) >= _CACHE_MAX:
+            _NAME_SETS.clear()
+        _NAME_SETS[dtype] = names
+    return names
+
+
+def _record_dtype(dtype: np.dtype) -> np.dtype:
+    """The ``np.record`` flavour of a structured dtype (cached: building one costs ~1 µs)."""
+    if dtype.type is _RECORD:
+        return dtype
+    rec = _RECORD_DTYPES.get(dtype)
+    if rec is None:
+        rec = np.dtype((_RECORD, dtype))
+        if len(_RECORD_DTYPES) >= _CACHE_MAX:
+            _RECORD_DTYPES.clear()
+        _RECORD_DTYPES[dtype] = rec
+    return rec
+
+
 def _record_view(arr: np.ndarray) -> np.ndarray:
     # A record dtype up front spares recarray's costly dtype reassignment in finalize.
     if arr.dtype.type is np.record:
         return arr
-    return arr.view(np.dtype((np.record, arr.dtype)))
+    return arr.view(_record_dtype(arr.dtype))
 
 
 class Table(np.recarray):
@@ -136,15 +271,18 @@ class Table(np.recarray):
     ) -> Table:
         if kwargs:
             raise TypeError(f"Table got unexpected keyword arguments {sorted(kwargs)}")
-        if isinstance(data, Mapping):
+        # The common cases first, with exact type checks (isinstance of the Mapping ABC
+        # alone costs more than a bare recarray view).
+        tp = type(data)
+        if (tp is _ND or tp is cls or isinstance(data, _ND)) and data.dtype.names is not None:
+            arr = data if dtype is None else _conform(data, np.dtype(dtype))
+        elif tp is dict or isinstance(data, Mapping):
             arr = _from_dict(data, dtype)
         elif hasattr(data, "to_records") and hasattr(data, "columns"):  # a DataFrame
             arr = data.to_records(index=False)
             arr = np.asarray(arr) if dtype is None else _conform(np.asarray(arr), np.dtype(dtype))
         elif isinstance(data, np.void) and data.dtype.names is not None:
             arr = np.array([data], dtype=data.dtype)
-        elif isinstance(data, np.ndarray) and data.dtype.names is not None:
-            arr = data if dtype is None else _conform(data, np.dtype(dtype))
         elif isinstance(data, np.ndarray) and data.size == 0:
             if dtype is None:
                 raise TableError("an empty Table needs a dtype")
@@ -157,33 +295,66 @@ class Table(np.recarray):
                 "Table data must be a dict of columns or a structured array; "
                 "for rows or column lists pass a dtype (or use from_rows/from_columns)"
             )
-        if arr.ndim == 0:
-            arr = arr.reshape(1)
         if arr.ndim != 1:
-            raise TableError(f"a Table is one-dimensional, got shape {arr.shape}")
-        obj = _record_view(np.asarray(arr)).view(cls)
-        obj.h5loc = _check_h5loc(h5loc)
-        obj.split_h5 = bool(split_h5)
-        obj.name = DEFAULT_NAME if name is None else name
-        obj.h5singleton = bool(h5singleton)
+            if arr.ndim == 0:
+                arr = arr.reshape(1)
+            else:
+                raise TableError(f"a Table is one-dimensional, got shape {arr.shape}")
+        # A record-dtype view first, then the class: view(dtype, type) at once would set
+        # the dtype through recarray.__setattr__ (Python, ~1.5 µs).
+        obj = _nd_view(_nd_view(arr, _record_dtype(arr.dtype)), cls)
+        meta = _obj_getattr(obj, "__dict__")
+        meta["h5loc"] = _check_h5loc(h5loc)
+        meta["split_h5"] = split_h5 if split_h5 is False else bool(split_h5)
+        meta["name"] = DEFAULT_NAME if name is None else name
+        meta["h5singleton"] = h5singleton if h5singleton is False else bool(h5singleton)
         return obj
 
     @classmethod
     def _wrap(cls, arr: np.ndarray, h5loc: str, name: str, split_h5: bool = False,
               h5singleton: bool = False) -> Table:
         """Wrap a 1-D structured array without any checks (readers' fast path)."""
-        obj = _record_view(arr).view(cls)
-        obj.__dict__.update(h5loc=h5loc, split_h5=split_h5, name=name, h5singleton=h5singleton)
+        if arr.dtype.type is not _RECORD:
+            arr = _nd_view(arr, _record_dtype(arr.dtype))
+        obj = _nd_view(arr, cls)
+        meta = _obj_getattr(obj, "__dict__")
+        meta["h5loc"] = h5loc
+        meta["split_h5"] = split_h5
+        meta["name"] = name
+        meta["h5singleton"] = h5singleton
         return obj
 
     def __array_finalize__(self, obj: Any) -> None:
-        if self.dtype.type is not np.record and self.dtype.names is not None:
-            self.dtype = self.dtype  # recarray: field access gives records
-        meta = getattr(obj, "__dict__", None)
-        if meta and "h5loc" in meta:
-            self.__dict__.update(meta)
+        dt = _nd_getattr(self, "dtype")
+        if dt.type is not _RECORD and dt.names is not None:
+            self.dtype = dt  # recarray: field access gives records
+        meta = _obj_getattr(self, "__dict__")
+        if type(obj) is _ND:  # a view of a plain array: the defaults (no __dict__ to try)
+            meta.update(_DEFAULT_META)
+            return
+        if isinstance(obj, Table):
+            meta.update(_obj_getattr(obj, "__dict__"))
+            return
+        omd = getattr(obj, "__dict__", None)
+        if omd and "h5loc" in omd:
+            meta.update(omd)
         else:
-            self.__dict__.update(_DEFAULT_META)
+            meta.update(_DEFAULT_META)
+
+    def __getattribute__(self, attr: str) -> Any:
+        # np.recarray tries the ordinary lookup first and reaches a column only through
+        # a raised AttributeError and getfield (which runs __array_finalize__). Columns
+        # shadow nothing here either: class attributes and metadata are looked up as
+        # usual; any other name is tried as a column of a plain ndarray view.
+        if attr in _PLAIN_ATTRS:
+            return _obj_getattr(self, attr)
+        fields = _nd_getattr(self, "dtype").fields
+        if fields is not None and attr in fields:
+            col = _nd_getitem(_nd_view(self, _ND), attr)
+            if col.dtype.names is None:
+                return col
+            return np.recarray.__getattribute__(self, attr)  # nested records: as recarray
+        return _obj_getattr(self, attr)
 
     def __reduce__(self) -> Any:
         constructor, args, state = super().__reduce__()
@@ -192,8 +363,8 @@ class Table(np.recarray):
     def __setstate__(self, state: Any) -> None:
         base_state, meta = state
         super().__setstate__(base_state)
-        for key, value in zip(_META, meta):
-            setattr(self, key, value)
+        # straight into __dict__: recarray's setattr would write a column of that name
+        _obj_getattr(self, "__dict__").update(zip(_META, meta))
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -349,19 +520,19 @@ class Table(np.recarray):
 
     def __getitem__(self, item: Any) -> Any:
         if isinstance(item, str):
-            names = self.dtype.names or ()
-            if item not in names:
-                raise KeyError(f"Table has no column '{item}'; columns: {', '.join(names)}")
-            col = np.ndarray.__getitem__(self, item)
+            fields = _nd_getattr(self, "dtype").fields or {}
+            if item not in fields:
+                raise KeyError(f"Table has no column '{item}'; columns: {', '.join(fields)}")
+            col = _nd_getitem(_nd_view(self, _ND), item)
             if col.dtype.names is None:
-                return col.view(np.ndarray)
-            return col
+                return col
+            return _nd_getitem(self, item)
         if isinstance(item, list) and item and all(isinstance(i, str) for i in item):
             unknown = [i for i in item if i not in (self.dtype.names or ())]
             if unknown:
                 raise KeyError(f"Table has no columns {unknown}; "
                                f"columns: {', '.join(self.dtype.names or ())}")
-        return np.ndarray.__getitem__(self, item)
+        return _nd_getitem(self, item)
 
     def __contains__(self, column: Any) -> bool:
         """``'time' in tab``: whether the table has that column."""
@@ -503,6 +674,10 @@ class Table(np.recarray):
             lines.append(f"{col.dtype.str} (dtype: {name}) = {col}")
         return "\n".join(lines)
 
+
+# Names looked up the ordinary way before any column (np.recarray's precedence: class
+# attributes and methods, then the metadata; a column cannot shadow them).
+_PLAIN_ATTRS = frozenset(dir(Table)) | frozenset(_META) | {"__dict__", "__class__"}
 
 # Show the public path in reprs, as KM3Pipe's "km3pipe.dataclasses.Table" did.
 Table.__module__ = "km3flow.dataclasses"

@@ -154,7 +154,9 @@ class DAQReader(Pump):
         """Yield the blobs in order, decoding runs of adjacent same-type frames together."""
         frames = self.frames
         n = len(frames)
-        types, offsets, lengths = frames["data_type"], frames["offset"], frames["length"]
+        # Python lists: indexing numpy arrays element by element costs more per frame
+        types = frames["data_type"].tolist()
+        offsets, lengths = frames["offset"].tolist(), frames["length"].tolist()
         i = 0
         while i < n:
             j = i + 1
@@ -187,49 +189,54 @@ class DAQReader(Pump):
                 yield self.get_blob(k)
             return
         headers = _headers(batch.header)
-        refs = [self.frame(k) for k in range(i, j)]
+        sel = self.frames[i:j]
+        refs = list(map(FrameRef, sel["offset"].tolist(), sel["length"].tolist(),
+                        sel["data_type"].tolist()))
         if dtype == EVENT_TYPE:
             info, hits, trig = (np.asarray(t) for t in (batch.info, batch.hits,
                                                         batch.triggered_hits))
             ho, to = batch.hits_offsets, batch.triggered_offsets
             self._fill_note()
+            ho, to = ho.tolist(), to.tolist()
             for k in range(j - i):
-                blob = Blob()
-                blob["DAQHeader"] = headers[k]
-                blob["EventInfo"] = _make_table(info[k:k + 1], "/event_info", "EventInfo")
-                blob["Hits"] = _make_table(hits[ho[k]:ho[k + 1]], "/hits", "Hits", True)
-                blob["TriggeredHits"] = _make_table(trig[to[k]:to[k + 1]], "/triggered_hits",
-                                                    "TriggeredHits", True)
-                blob["DAQFrame"] = refs[k]
-                yield blob
+                yield Blob({
+                    "DAQHeader": headers[k],
+                    "EventInfo": _make_table(info[k:k + 1], "/event_info", "EventInfo"),
+                    "Hits": _make_table(hits[ho[k]:ho[k + 1]], "/hits", "Hits", True),
+                    "TriggeredHits": _make_table(trig[to[k]:to[k + 1]], "/triggered_hits",
+                                                 "TriggeredHits", True),
+                    "DAQFrame": refs[k],
+                })
         elif dtype == SUMMARYSLICE_TYPE:
             info, rows, fo = np.asarray(batch.info), np.asarray(batch.frames), batch.offsets
+            fo = fo.tolist()
             for k in range(j - i):
-                blob = Blob()
-                blob["DAQHeader"] = headers[k]
-                blob["SummarysliceInfo"] = _make_table(info[k:k + 1], "/summaryslice_info",
-                                                       "SummarysliceInfo")
-                blob["Summaryslice"] = _make_table(rows[fo[k]:fo[k + 1]], "/summaryslice",
-                                                   "Summaryslice")
-                blob["DAQFrame"] = refs[k]
-                yield blob
+                yield Blob({
+                    "DAQHeader": headers[k],
+                    "SummarysliceInfo": _make_table(info[k:k + 1], "/summaryslice_info",
+                                                    "SummarysliceInfo"),
+                    "Summaryslice": _make_table(rows[fo[k]:fo[k + 1]], "/summaryslice",
+                                                "Summaryslice"),
+                    "DAQFrame": refs[k],
+                })
         else:
             info, finfo, hits = (np.asarray(t) for t in (batch.info, batch.frame_info,
                                                          batch.hits))
             fo, ho = batch.frame_offsets, batch.hits_offsets
             stream = TIMESLICE_STREAMS[dtype]
+            fo, ho = fo.tolist(), ho.tolist()
             for k in range(j - i):
-                blob = Blob()
-                blob["DAQHeader"] = headers[k]
-                blob["TimesliceInfo"] = _make_table(info[k:k + 1], "/timeslice_info",
-                                                    "TimesliceInfo")
-                blob["TimesliceFrameInfo"] = _make_table(
-                    finfo[fo[k]:fo[k + 1]], "/timeslice_frame_info", "TimesliceFrameInfo")
-                blob["TimesliceHits"] = _make_table(hits[ho[k]:ho[k + 1]], "/timeslice_hits",
-                                                    "TimesliceHits", True)
-                blob["TimesliceStream"] = stream
-                blob["DAQFrame"] = refs[k]
-                yield blob
+                yield Blob({
+                    "DAQHeader": headers[k],
+                    "TimesliceInfo": _make_table(info[k:k + 1], "/timeslice_info",
+                                                 "TimesliceInfo"),
+                    "TimesliceFrameInfo": _make_table(
+                        finfo[fo[k]:fo[k + 1]], "/timeslice_frame_info", "TimesliceFrameInfo"),
+                    "TimesliceHits": _make_table(hits[ho[k]:ho[k + 1]], "/timeslice_hits",
+                                                 "TimesliceHits", True),
+                    "TimesliceStream": stream,
+                    "DAQFrame": refs[k],
+                })
 
     def counts(self) -> dict[str, int]:
         """Number of frames per kind in the whole file, e.g. ``{'DAQEvent': 3}``."""
@@ -311,17 +318,20 @@ def _headers(hdr: np.ndarray) -> list[DAQHeader]:
     """DAQHeader dicts (as :func:`~km3flow.io.daq.parse.parse_header` makes) for a batch."""
     legacy = "version" not in hdr.dtype.names
     body = 28 if legacy else 30
-    out = []
-    names = ("length", "data_type", "version", "detector_id", "run", "frame_index",
-             "utc_seconds", "utc_16ns_cycles")
-    cols = [hdr[k].tolist() if k in hdr.dtype.names else [None] * len(hdr) for k in names]
-    for length, dtype, version, det, run, frame, seconds, cycles in zip(*cols):
-        out.append(DAQHeader(
-            length=length, data_type=dtype, version=version, detector_id=det, run=run,
-            frame_index=frame, utc_seconds=seconds & 0x7FFFFFFF,
-            white_rabbit=bool(seconds >> 31), utc_16ns_cycles=cycles, nanoseconds=cycles * 16,
-            body=body))
-    return out
+    n = len(hdr)
+    names = ("length", "data_type", "version", "detector_id", "run", "frame_index")
+    cols = [hdr[k].tolist() if k in hdr.dtype.names else [None] * n for k in names]
+    # the derived values for all frames at once (numpy), then one dict per frame from zip
+    seconds = hdr["utc_seconds"].astype(np.uint32)
+    cycles = hdr["utc_16ns_cycles"].astype(np.int64)
+    cols += [(seconds & 0x7FFFFFFF).astype(np.int64).tolist(),
+             (seconds >> 31).astype(bool).tolist(), cycles.tolist(),
+             (cycles * 16).tolist(), [body] * n]
+    return [DAQHeader(zip(_HEADER_KEYS, row)) for row in zip(*cols)]
+
+
+_HEADER_KEYS = ("length", "data_type", "version", "detector_id", "run", "frame_index",
+                "utc_seconds", "white_rabbit", "utc_16ns_cycles", "nanoseconds", "body")
 
 
 class DAQPump(DAQReader):
