@@ -31,6 +31,7 @@ from ...core.config import Parameter
 from ...dataclasses import NDArray, Table
 from ...exceptions import ConfigError, Km3flowError
 from .format import (
+    CHUNK_CACHE_SIZE,
     COLUMNS_ATTR,
     FORMAT_VERSION,
     GROUP_INFO_DTYPE,
@@ -453,7 +454,8 @@ class HDF5Sink(Module):
         if self.h5file is None:
             if self._closed:
                 raise Km3flowError(f"HDF5Sink for '{self.filename}' is finished already")
-            self.h5file = tb.open_file(self.tmp_filename, mode="w", title=TITLE)
+            self.h5file = tb.open_file(self.tmp_filename, mode="w", title=TITLE,
+                                        chunk_cache_size=CHUNK_CACHE_SIZE)
         return self.h5file
 
     def _writer(self, h5loc: str, kind: str, title: str) -> _Writer:
