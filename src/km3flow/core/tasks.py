@@ -229,7 +229,8 @@ def combine_results(specs: list[ModuleSpec], reports: list[TaskReport]) -> dict[
 
 
 def drain_tasks(pipe: Pipeline, executor: Executor, cycles: int | None = None,
-                ordered: bool = True, files_per_task: int = 1, merge: bool = True) -> Blob:
+                ordered: bool = True, files_per_task: int = 1, merge: bool = True,
+                progress: bool = False) -> Blob:
     """Drain ``pipe`` with one task per input file (or chunk of files) on ``executor``.
 
     Called by ``Pipeline.drain(executor=…)`` / ``drain(workers=…)``. Every task rebuilds
@@ -257,6 +258,10 @@ def drain_tasks(pipe: Pipeline, executor: Executor, cycles: int | None = None,
         per task instead, renamed from ``out.h5.part-3`` to ``out.0003.h5`` (listed in
         ``pipe.parallel_summary.outputs``): for very large runs, where one process
         rewriting all data would be the bottleneck.
+    progress
+        Show a progress bar (:class:`~km3flow.core.progress.RunProgress`: input bytes,
+        files and events done, rate, ETA) that moves as tasks finish; silent when
+        printing is off (``km3flow -q``).
 
     Returns
     -------
@@ -285,7 +290,14 @@ def drain_tasks(pipe: Pipeline, executor: Executor, cycles: int | None = None,
     remove_stale_parts(outputs)
     say(f"Draining {len(tasks)} tasks over {sum(len(t.input_files) for t in tasks)} input "
           f"files with {executor.description}.")
-    reports = executor.run(tasks)
+    bar = _task_progress(executor, tasks) if progress else None
+    try:
+        reports = executor.run(tasks)
+    finally:
+        if bar is not None:
+            bar.close()
+            if getattr(executor, "on_report", None) is not None:
+                executor.on_report = None  # type: ignore[attr-defined]
     by_task = sorted(reports, key=lambda r: r.index)
     _raise_for_failures(by_task, len(tasks))
     ordered_reports = by_task if ordered else reports
@@ -304,6 +316,25 @@ def drain_tasks(pipe: Pipeline, executor: Executor, cycles: int | None = None,
     pipe.record_task_drain(summary, results)
     say(summary.text())
     return pipe.finish_results
+
+
+def _task_progress(executor: Executor, tasks: list[Task]) -> Any:
+    """A progress bar over the tasks' input bytes, moved by ``executor.on_report``."""
+    from .progress import RunProgress, file_sizes
+
+    sizes = {t.index: sum(file_sizes(t.input_files)) for t in tasks}
+    bar = RunProgress(sum(len(t.input_files) for t in tasks), sum(sizes.values()))
+
+    def on_report(report: TaskReport) -> None:
+        if report.status == "done":
+            bar.add(files=len(report.input_files), events=report.cycles,
+                    nbytes=sizes.get(report.index, 0))
+
+    try:
+        executor.on_report = on_report  # type: ignore[attr-defined]
+    except AttributeError:  # an executor that takes no attributes: the bar moves at the end
+        log.debug("%s takes no on_report callback", type(executor).__name__)
+    return bar
 
 
 def _raise_for_failures(reports: list[TaskReport], n_tasks: int) -> None:

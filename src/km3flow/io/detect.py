@@ -22,8 +22,14 @@ def _root_kind(path: str) -> str:
     uproot = import_optional("uproot", extra="root")
     try:
         with uproot.open(path) as f:
-            entries = {k.split(";")[0]: f[k].num_entries
-                       for k in f.keys(recursive=False, filter_classname="TTree")}
+            names = {k.split(";")[0]
+                     for k in f.keys(recursive=False, filter_classname="TTree")}
+            # The names decide unless both kinds of tree are there: reading a TTree's
+            # header (for num_entries) deserialises all its branches, ~40 ms for an
+            # offline file, which a thousand-file run would pay again in every reader.
+            both = "E" in names and any(k.startswith("KM3NET_") for k in names)
+            entries = ({k: f[k].num_entries for k in names} if both
+                       else dict.fromkeys(names, 1))
     except Exception as err:  # uproot raises many types for damaged files
         raise FormatError(f"not a readable ROOT file ({type(err).__name__}: {err})",
                           path=path) from err
