@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.1, 0.5, 2.0],
                         help="input sizes in GB")
-    parser.add_argument("--formats", nargs="+",
+    parser.add_argument("--formats", nargs="*",
                         default=["daq", "evt", "hdf5", "offline", "online"])
     parser.add_argument("--files", type=int, default=1000, help="files of the many-file runs "
                         "(0: skip them)")
