@@ -123,7 +123,8 @@ class OnlineFile:
         self.filename = os.fspath(filename)
         self.path = os.path.basename(self.filename)
         try:
-            self._file = uproot.open(self.filename)
+            # no array cache: every basket is read once (see io/root/_file.py)
+            self._file = uproot.open(self.filename, array_cache=None)
             self.trees = {k.split(";")[0]: v for k, v in self._file.classnames().items()
                           if v == "TTree"}
         except _read_errors() as err:
