@@ -128,10 +128,11 @@ def test_merge_opens_one_part_at_a_time_gh16(testdata, tmp_path, monkeypatch):
     parts = [a, b] * 15
     opened = []
     real_open = merging._open_part
+    already = len(tables.file._open_files.filenames)  # e.g. left open by other tests
 
     def watched(path):
         # files open besides the output, just before this part is opened
-        opened.append(len(tables.file._open_files.filenames) - 1)
+        opened.append(len(tables.file._open_files.filenames) - already - 1)
         return real_open(path)
 
     monkeypatch.setattr(merging, "_open_part", watched)
