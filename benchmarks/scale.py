@@ -27,6 +27,11 @@ Run (about 15 min on a quiet 2-core machine):
     on an N-process Dask LocalCluster started beforehand; wall time, CPU time, the merge
     time and the per-task overhead from the run's summary, and the parent's peak memory.
     Speed-ups need a machine with N idle cores: on a shared machine they measure the load.
+    Then the CPU time of merging n one-file parts, for n = files/4 and files (linear?).
+
+(3) Per-file cost: CPU time to open an offline file and get its first event with
+    OfflinePump and with FilePump (format detection included), against raw uproot reading
+    the same branches for the same entries.
 """
 
 from __future__ import annotations
@@ -300,6 +305,55 @@ def merge_cost(src: str, n_files: int, tmp: str) -> None:
         os.remove(out)
 
 
+def per_file_cost(reps: int = 15) -> None:
+    """CPU time to open an offline file and get its first event: km3flow vs raw uproot."""
+    import logging
+    import statistics
+
+    import uproot
+    from km3net_testdata import data_path
+
+    from km3flow.io.files import FilePump
+    from km3flow.io.root.offline import OfflinePump
+
+    logging.disable(logging.WARNING)
+    print("\nopening an offline file and reading its first event (first chunk), CPU ms, "
+          f"median of {reps}:\n")
+    print("| file | raw uproot (same branches) | OfflinePump | FilePump | FilePump / raw |")
+    print("|---|---:|---:|---:|---:|")
+    for name in ("offline/km3net_offline.root", "offline/muon_cc_events.root"):
+        path = data_path(name)
+        pump = OfflinePump(filename=path)
+        leaves, step = pump._leaves, pump.step_size
+        pump.close()
+
+        def raw() -> None:
+            with uproot.open(path) as f:
+                f["E"].arrays(leaves, entry_start=0, entry_stop=step, how=dict, library="ak")
+
+        def offline() -> None:
+            p = OfflinePump(filename=path)
+            p.get_blob(0)
+            p.close()
+
+        def files() -> None:
+            p = FilePump(filenames=[path])
+            next(iter(p))
+            p.close()
+
+        med = {}
+        for f in (raw, offline, files, raw, offline, files):  # interleaved, twice
+            times = []
+            for _ in range(reps):
+                t0 = time.process_time()
+                f()
+                times.append(time.process_time() - t0)
+            med.setdefault(f.__name__, []).append(statistics.median(times))
+        ms = {k: 1000 * min(v) for k, v in med.items()}
+        print(f"| {os.path.basename(name)} | {ms['raw']:.1f} | {ms['offline']:.1f} | "
+              f"{ms['files']:.1f} | {ms['files'] / ms['raw']:.2f}x |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.1, 0.5, 2.0],
@@ -309,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=1000, help="files of the many-file runs "
                         "(0: skip them)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-per-file", action="store_true",
+                        help="skip the per-file cost of offline files")
     parser.add_argument("--tmp", default=None, help="where to make the inputs (a temporary "
                         "directory by default, removed at the end)")
     args = parser.parse_args(argv)
@@ -320,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
             memory_table(args.formats, args.sizes, tmp)
         if args.files:
             many_files(args.files, args.workers, tmp)
+        if not args.no_per_file:
+            per_file_cost()
     finally:
         if args.tmp is None:
             shutil.rmtree(tmp, ignore_errors=True)
