@@ -42,6 +42,8 @@ class RunProgress:
         The text in front of the bar.
     min_interval
         Seconds between two redraws of the counters (the bar's own refresh is tqdm's).
+    disable
+        Draw nothing; by default when printing is off (``km3flow -q``).
 
     Examples
     --------
