@@ -119,3 +119,30 @@ def test_parallel_convert_writes_the_serial_file(names, testdata, tmp_path):
         assert lengths[0] == lengths[starts[2]] + 1
         assert read_provenance(s)["singleton_groups"] == {"/raw_header": 0}
         assert read_provenance(p)["singleton_groups"] == {"/raw_header": 0}
+
+
+def test_merge_opens_one_part_at_a_time_gh16(testdata, tmp_path, monkeypatch):
+    import km3flow.parallel.merge_hdf5 as merging
+
+    a, b = testdata(SAMPLE), testdata(MUPAGE)
+    parts = [a, b] * 15
+    opened = []
+    real_open = merging._open_part
+    already = len(tables.file._open_files.filenames)  # e.g. left open by other tests
+
+    def watched(path):
+        # files open besides the output, just before this part is opened
+        opened.append(len(tables.file._open_files.filenames) - already - 1)
+        return real_open(path)
+
+    monkeypatch.setattr(merging, "_open_part", watched)
+    out = tmp_path / "merged.h5"
+    merge_hdf5(parts, out)
+    assert len(opened) == 30 and max(opened) == 0  # every part is closed before the next
+    groups = _read(out, "/group_info")
+    assert list(groups["group_id"]) == list(range(300))
+    idx = _read(out, "/mc_hits/_indices")  # only in every second part: empty entries
+    assert len(idx) == 300 and idx["n_items"][:10].sum() == 0
+    assert np.array_equal(idx["index"][1:], np.cumsum(idx["n_items"])[:-1])
+    n_hits = [len(_read(p, "/hits/time")) for p in (a, b)]
+    assert len(_read(out, "/hits/time")) == 15 * sum(n_hits)

@@ -12,6 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="training file to write")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace OUTPUT if it exists (only once the binning completed)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     from ..parallel.options import add_parallel_arguments
 
     add_parallel_arguments(parser)
@@ -25,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from ..parallel.options import executor_from_args
 
     with executor_from_args(args.workers, args.scheduler) as drain_kwargs:
-        result = bin_files(args.config, args.inputs, args.output, drain_kwargs=drain_kwargs)
+        result = bin_files(args.config, args.inputs, args.output, drain_kwargs=drain_kwargs,
+                           progress=not args.no_progress)
     from ..logger import say
 
     if "columns" in result:

@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with executor_from_args(args.workers, args.scheduler) as drain_kwargs:
             if drain_kwargs:
-                pipe.drain(**drain_kwargs)
+                pipe.drain(**drain_kwargs, progress=not args.no_progress)
             else:
                 pipe.drain(args.n_events)
     except BaseException as err:

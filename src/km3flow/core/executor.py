@@ -151,11 +151,24 @@ class SerialExecutor:
         for task in tasks:
             report = run_task(task)
             reports.append(report)
+            report_done(self, report)
             if report.status == "interrupted":
                 raise KeyboardInterrupt(f"task {task.index} was interrupted")
             if report.status != "done":
                 break
         return reports
+
+
+def report_done(executor: Any, report: TaskReport) -> None:
+    """Hand a finished task's report to ``executor.on_report``, when one is set.
+
+    Task drains set it for their progress bar (``drain(progress=True)``); executors call
+    this once per report as it arrives. It is optional: an executor that never calls it
+    still works, its bar then moves only at the end.
+    """
+    callback = getattr(executor, "on_report", None)
+    if callback is not None:
+        callback(report)
 
 
 # -- running one task ---------------------------------------------------------------------

@@ -372,7 +372,8 @@ class Pipeline:
 
     def drain(self, cycles: int | None = None, *, executor: Any = None,
               workers: int | None = None, ordered: bool | None = None,
-              files_per_task: int | None = None, merge: bool | None = None) -> Blob:
+              files_per_task: int | None = None, merge: bool | None = None,
+              progress: bool | None = None) -> Blob:
         """Run the pipeline for at most ``cycles`` cycles, or until the pump is exhausted.
 
         Every module's ``finish()`` runs at the end, also after an error or Ctrl-C (or
@@ -395,7 +396,7 @@ class Pipeline:
             ``"serial"``, or a ``dask.distributed.Client``.
         workers
             Drain as tasks on this many local worker processes (:mod:`km3flow.parallel`).
-        ordered, files_per_task, merge
+        ordered, files_per_task, merge, progress
             Options of a task drain (with ``executor`` or ``workers`` only); see
             :func:`km3flow.core.tasks.drain_tasks`.
 
@@ -412,10 +413,11 @@ class Pipeline:
         """
         if executor is not None or workers is not None:
             options = {k: v for k, v in (("ordered", ordered), ("files_per_task", files_per_task),
-                                         ("merge", merge)) if v is not None}
+                                         ("merge", merge), ("progress", progress))
+                       if v is not None}
             return drain_tasks(self, resolve_executor(executor, workers), cycles, **options)
         given = [k for k, v in (("ordered", ordered), ("files_per_task", files_per_task),
-                                ("merge", merge)) if v is not None]
+                                ("merge", merge), ("progress", progress)) if v is not None]
         if given:
             raise TypeError(f"drain() got {', '.join(repr(k) for k in given)}, which only "
                             f"apply to a drain with executor= or workers=")

@@ -48,8 +48,41 @@ def part_path(path: str, index: int) -> str:
     return f"{path}.part-{index}"
 
 
-def plan_tasks(pipe: Pipeline, files_per_task: int = 1) -> tuple[list[Task], list[OutputSpec]]:
+# "auto" tasks: about this many tasks per worker, each of consecutive files up to this size
+_TASKS_PER_WORKER = 8
+_TASK_BYTES = 64 * 2**20
+
+
+def _auto_chunks(files: list[str], n_workers: int) -> list[list[str]]:
+    """Consecutive files grouped into tasks: several small files per task, so that a task's
+    fixed cost (rebuilding the chain, creating and merging its part file, ~50 ms) is paid
+    about ``_TASKS_PER_WORKER`` times per worker rather than once per file; a task stops
+    at ``_TASK_BYTES`` of input, so big files stay one per task and the load balances."""
+    target = max(1, len(files) // (_TASKS_PER_WORKER * max(1, n_workers)))
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for f in files:
+        current.append(f)
+        try:
+            size += os.path.getsize(f)
+        except OSError:
+            size = _TASK_BYTES  # the task will report the missing file
+        if len(current) >= target or size >= _TASK_BYTES:
+            chunks.append(current)
+            current, size = [], 0
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def plan_tasks(pipe: Pipeline, files_per_task: int | str = 1,
+               n_workers: int = 1) -> tuple[list[Task], list[OutputSpec]]:
     """Split ``pipe`` into tasks over its pump's input files.
+
+    ``files_per_task`` is a number, or ``"auto"``: groups of consecutive small files
+    (about 8 tasks per worker of ``n_workers``; at most 64 MiB of input per task unless
+    a single file is larger).
 
     Raises
     ------
@@ -57,8 +90,10 @@ def plan_tasks(pipe: Pipeline, files_per_task: int = 1) -> tuple[list[Task], lis
         When the pipeline cannot be split: the pump declares no ``parallel_input``, a
         module was attached as a live instance, an output module cannot merge parts.
     """
-    if not isinstance(files_per_task, int) or files_per_task < 1:
-        raise ConfigError(f"files_per_task must be a positive integer, got {files_per_task!r}")
+    if files_per_task != "auto" and (not isinstance(files_per_task, int)
+                                     or files_per_task < 1):
+        raise ConfigError(f"files_per_task must be a positive integer or 'auto', got "
+                          f"{files_per_task!r}")
     specs = list(pipe.specs)
     if not specs:
         raise ConfigError("cannot drain an empty pipeline in parallel")
@@ -89,10 +124,13 @@ def plan_tasks(pipe: Pipeline, files_per_task: int = 1) -> tuple[list[Task], lis
     files = [os.fspath(value)] if single else [os.fspath(v) for v in value]
     if not files:
         raise ConfigError(f"pump '{pump.name}' got an empty '{param}' list")
-    chunk = 1 if single else files_per_task
-
     outputs = _plan_outputs(specs)
-    chunks = [files[i:i + chunk] for i in range(0, len(files), chunk)]
+    if single:
+        chunks = [files]
+    elif files_per_task == "auto":
+        chunks = _auto_chunks(files, n_workers)
+    else:
+        chunks = [files[i:i + files_per_task] for i in range(0, len(files), files_per_task)]
     tasks = []
     for k, share in enumerate(chunks):
         new_specs = [replace(pump, params={**pump.params, param: share[0] if single else share})]
@@ -229,7 +267,8 @@ def combine_results(specs: list[ModuleSpec], reports: list[TaskReport]) -> dict[
 
 
 def drain_tasks(pipe: Pipeline, executor: Executor, cycles: int | None = None,
-                ordered: bool = True, files_per_task: int = 1, merge: bool = True) -> Blob:
+                ordered: bool = True, files_per_task: int | str = "auto", merge: bool = True,
+                progress: bool = False) -> Blob:
     """Drain ``pipe`` with one task per input file (or chunk of files) on ``executor``.
 
     Called by ``Pipeline.drain(executor=…)`` / ``drain(workers=…)``. Every task rebuilds
@@ -251,12 +290,19 @@ def drain_tasks(pipe: Pipeline, executor: Executor, cycles: int | None = None,
         Merge output parts and list finish() results in input order (the serial run's
         order). ``False`` uses the order in which tasks completed.
     files_per_task
-        How many input files one task handles (for pumps taking a list of files).
+        How many input files one task handles (for pumps taking a list of files). The
+        default ``"auto"`` gives each task several consecutive files when there are many
+        small ones (about 8 tasks per worker, at most 64 MiB of input per task unless one
+        file is bigger), one file per task otherwise; see :func:`plan_tasks`.
     merge
         Merge the output parts into the output path (default). ``False`` keeps one output
         per task instead, renamed from ``out.h5.part-3`` to ``out.0003.h5`` (listed in
         ``pipe.parallel_summary.outputs``): for very large runs, where one process
         rewriting all data would be the bottleneck.
+    progress
+        Show a progress bar (:class:`~km3flow.core.progress.RunProgress`: input bytes,
+        files and events done, rate, ETA) that moves as tasks finish; silent when
+        printing is off (``km3flow -q``).
 
     Returns
     -------
@@ -280,12 +326,20 @@ def drain_tasks(pipe: Pipeline, executor: Executor, cycles: int | None = None,
         raise Km3flowError("this pipeline has been drained and finished already; "
                            "build a new one to run again")
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    tasks, outputs = plan_tasks(pipe, files_per_task=files_per_task)
+    tasks, outputs = plan_tasks(pipe, files_per_task=files_per_task,
+                                n_workers=getattr(executor, "n_workers", 1))
     pipe.hand_over()
     remove_stale_parts(outputs)
     say(f"Draining {len(tasks)} tasks over {sum(len(t.input_files) for t in tasks)} input "
           f"files with {executor.description}.")
-    reports = executor.run(tasks)
+    bar = _task_progress(executor, tasks) if progress else None
+    try:
+        reports = executor.run(tasks)
+    finally:
+        if bar is not None:
+            bar.close()
+            if getattr(executor, "on_report", None) is not None:
+                executor.on_report = None  # type: ignore[attr-defined]
     by_task = sorted(reports, key=lambda r: r.index)
     _raise_for_failures(by_task, len(tasks))
     ordered_reports = by_task if ordered else reports
@@ -304,6 +358,25 @@ def drain_tasks(pipe: Pipeline, executor: Executor, cycles: int | None = None,
     pipe.record_task_drain(summary, results)
     say(summary.text())
     return pipe.finish_results
+
+
+def _task_progress(executor: Executor, tasks: list[Task]) -> Any:
+    """A progress bar over the tasks' input bytes, moved by ``executor.on_report``."""
+    from .progress import RunProgress, file_sizes
+
+    sizes = {t.index: sum(file_sizes(t.input_files)) for t in tasks}
+    bar = RunProgress(sum(len(t.input_files) for t in tasks), sum(sizes.values()))
+
+    def on_report(report: TaskReport) -> None:
+        if report.status == "done":
+            bar.add(files=len(report.input_files), events=report.cycles,
+                    nbytes=sizes.get(report.index, 0))
+
+    try:
+        executor.on_report = on_report  # type: ignore[attr-defined]
+    except AttributeError:  # an executor that takes no attributes: the bar moves at the end
+        log.debug("%s takes no on_report callback", type(executor).__name__)
+    return bar
 
 
 def _raise_for_failures(reports: list[TaskReport], n_tasks: int) -> None:

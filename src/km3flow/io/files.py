@@ -73,6 +73,10 @@ class FilePump(Pump):
             self.conform = not all(getattr(c, "conformable", False) for c in self.classes)
         self._open: tuple[int, Pump] | None = None
         self._offsets: list[int] | None = None
+        # (file, blobs served from it, its length or None) for input_progress()
+        self._at: list[Any] = [0, 0, None]
+        self._sizes: list[int] | None = None
+        self.expose(self.input_progress, "input_progress")
 
     def _pump(self, k: int) -> Pump:
         if self._open is not None and self._open[0] == k:
@@ -109,10 +113,36 @@ class FilePump(Pump):
         return blob
 
     def blob_generator(self) -> Iterator[Blob]:
+        at = self._at
         for k, filename in enumerate(self.filenames):
+            at[:] = [k, 0, None]
             for blob in self._pump(k):
                 blob["Filename"] = filename
+                at[1] += 1
                 yield blob
+        at[:] = [len(self.filenames), 0, None]
+
+    def input_progress(self) -> tuple[int, int, int, int]:
+        """Files done, files, bytes done and total bytes of the inputs, for a progress bar.
+
+        The bytes of the open file count in proportion to its blobs served (its pump's
+        length); iteration only (not random access).
+        """
+        from ..core.progress import file_sizes
+
+        if self._sizes is None:
+            self._sizes = file_sizes(self.filenames)
+        k, served, length = self._at
+        done = sum(self._sizes[:k])
+        if k < len(self.filenames) and served:
+            if length is None and self._open is not None and self._open[0] == k:
+                try:
+                    length = self._at[2] = len(self._open[1])
+                except Exception:  # noqa: BLE001 - a pump without a length: whole files only
+                    length = self._at[2] = 0
+            if length:
+                done += int(self._sizes[k] * min(served / length, 1.0))
+        return k, len(self.filenames), done, sum(self._sizes)
 
     def close(self) -> None:
         if self._open is not None:

@@ -125,7 +125,8 @@ def _dimensions(specs: Sequence[dict[str, Any]], inputs: Sequence[Path],
 
 def bin_files(config: dict[str, Any] | str | os.PathLike, inputs: Sequence[str | os.PathLike],
               output: str | os.PathLike, engine: str = "pipeline",
-              drain_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+              drain_kwargs: dict[str, Any] | None = None,
+              progress: bool = False) -> dict[str, Any]:
     """Bin the hits of all events of ``inputs`` into one training file ``output``.
 
     Parameters
@@ -143,6 +144,9 @@ def bin_files(config: dict[str, Any] | str | os.PathLike, inputs: Sequence[str |
     drain_kwargs
         Passed to ``Pipeline.drain`` (``workers=N`` or ``executor=client``, see
         :mod:`km3flow.parallel`); pipeline engine only.
+    progress
+        Show a progress bar (input bytes, files and events done, rate, ETA; pipeline
+        engine only), silent when printing is off.
 
     Returns
     -------
@@ -168,7 +172,7 @@ def bin_files(config: dict[str, Any] | str | os.PathLike, inputs: Sequence[str |
     complevel = int(b.get("complevel", 5))
     if engine == "pipeline":
         n_events = _bin_pipeline(b, lab, dims, dtype, paths, output, complib, complevel,
-                                 drain_kwargs or {})
+                                 drain_kwargs or {}, progress)
     elif drain_kwargs:
         raise ConfigError("workers/executor need engine='pipeline'")
     elif engine == "chunked":
@@ -181,7 +185,8 @@ def bin_files(config: dict[str, Any] | str | os.PathLike, inputs: Sequence[str |
 
 def _bin_pipeline(b: dict[str, Any], lab: dict[str, Any], dims: list[Dimension],
                   dtype: np.dtype, paths: list[Path], output: str | os.PathLike,
-                  complib: str, complevel: int, drain_kwargs: dict[str, Any]) -> int:
+                  complib: str, complevel: int, drain_kwargs: dict[str, Any],
+                  progress: bool = False) -> int:
     from ..core import Pipeline
     from ..exceptions import ModuleError
     from ..io.hdf5 import HDF5Pump, HDF5Sink
@@ -199,6 +204,12 @@ def _bin_pipeline(b: dict[str, Any], lab: dict[str, Any], dims: list[Dimension],
                 weights=b.get("weights"), dtype=dtype,
                 image_h5loc=b.get("image_h5loc", "/x"), label_h5loc=b.get("label_h5loc", "/y"),
                 require_labels=True)
+    if progress and not drain_kwargs:
+        from ..modules import ProgressBar
+
+        pipe.attach(ProgressBar)
+    elif progress:
+        drain_kwargs = {**drain_kwargs, "progress": True}
     # The sink finishes its file even when a module failed; only a complete binning may
     # appear under the output name.
     output = Path(output)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ..core import Blob, Module
@@ -122,7 +123,13 @@ class Siphon(Module):
 
 
 class ProgressBar(Module):
-    """A tqdm progress bar over the cycles; the total comes from the pump's length.
+    """A tqdm progress bar over the cycles, or over the input bytes of a file pump.
+
+    When the pump offers the ``input_progress`` service (:class:`~km3flow.io.files.FilePump`,
+    :class:`~km3flow.io.hdf5.HDF5Pump`) and no ``total`` is given, the bar counts the bytes
+    of the input files read so far and shows files and events (cycles) done, the rate
+    and the ETA (:class:`km3flow.core.progress.RunProgress`). Otherwise it counts cycles
+    against ``total``.
 
     Parameters
     ----------
@@ -137,12 +144,24 @@ class ProgressBar(Module):
     def configure(self) -> None:
         self.bar: Any = None
         self.count = 0
+        self.input_progress: Any = None
+        self._next = 0.0
 
     def prepare(self) -> None:
-        if self.total is None and "n_cycles" in self.services:
+        if self.total is None and "input_progress" in self.services:
+            self.input_progress = self.services["input_progress"]
+        elif self.total is None and "n_cycles" in self.services:
             self.total = self.services["n_cycles"]()
 
     def process(self, blob: Blob) -> Blob:
+        step = self.every or 1
+        self.count += step
+        if self.input_progress is not None:
+            now = time.monotonic()
+            if now >= self._next:  # the pump's estimate is asked for a few times a second
+                self._next = now + 0.2
+                self._bytes_bar()
+            return blob
         if self.bar is None:  # drawn from the first cycle on, after the pipeline's own lines
             from tqdm import tqdm
 
@@ -151,13 +170,22 @@ class ProgressBar(Module):
             # km3flow -q (or a level above INFO) hides the bar like every other printout
             self.bar = tqdm(total=self.total, desc=self.desc, unit="blob",
                             disable=not printing_enabled())
-        self.bar.update(self.every or 1)
-        self.count += self.every or 1
+        self.bar.update(step)
         return blob
+
+    def _bytes_bar(self) -> None:
+        files, n_files, done, total = self.input_progress()
+        if self.bar is None:
+            from ..core.progress import RunProgress
+
+            self.bar = RunProgress(n_files, total, desc=self.desc)
+        self.bar.set(files, self.count, done, force=True)
 
     def finish(self) -> dict[str, Any]:
         if self.bar is None:
             return {"cycles": 0}
+        if self.input_progress is not None:
+            self._bytes_bar()
         self.bar.close()
         return {"cycles": self.count}
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._optional import import_optional
-from ..core.executor import Task, TaskReport
+from ..core.executor import Task, TaskReport, report_done
 from ..exceptions import WorkerLost
 from ..logger import get_logger
 from .worker import run_task
@@ -65,6 +65,7 @@ class DaskExecutor:
                         f"was merged (part files are left named '<output>.part-<task>')",
                         input_files=task.input_files) from err
                 reports.append(report)
+                report_done(self, report)
                 if report.status in ("failed", "interrupted"):
                     self.client.cancel([f for f in futures if not f.done()])
                     break

@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Sequence
 from typing import Any
 
-from ..core.executor import Task, TaskReport
+from ..core.executor import Task, TaskReport, report_done
 from ..core.tasks import check_picklable
 from ..exceptions import ConfigError, WorkerLost
 from ..logger import get_logger
@@ -106,6 +106,7 @@ class PoolExecutor:
                 except BrokenProcessPool as err:
                     raise _lost_error(tasks, events, progress, processes) from err
                 reports.append(report)
+                report_done(self, report)
                 if report.status in ("failed", "interrupted") and not abort.is_set():
                     # Queued tasks are skipped; running ones finish their file.
                     abort.set()

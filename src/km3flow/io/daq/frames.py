@@ -8,6 +8,7 @@ preambles costs one small ``struct`` read per frame and touches none of the payl
 
 from __future__ import annotations
 
+import array
 import io
 import mmap
 import os
@@ -113,6 +114,10 @@ def iter_frames(source: Source) -> Iterator[FrameRef]:
     [5724, 1950, 516]
     """
     path = source_name(source)
+    if isinstance(source, mmap.mmap):
+        # walked in place: an mmap has no fileno() and its read() would copy the file
+        yield from _walk(source, len(source), path)
+        return
     if isinstance(source, (bytes, bytearray, memoryview)):
         view = memoryview(source).cast("B")
         yield from _walk(view, len(view), path)
@@ -145,10 +150,18 @@ def index_frames(source: Source) -> np.ndarray:
     """Return the frames of a stream as a structured array ``(offset, length, data_type)``.
 
     The whole stream is checked (see :func:`iter_frames`); an empty stream gives an empty
-    array.
+    array. The index costs 20 bytes per frame (no Python object per frame is kept), e.g.
+    15 MB for a 2 GB file of IO_EVT-sized events.
     """
-    refs = list(iter_frames(source))
-    out = np.empty(len(refs), dtype=[("offset", "<i8"), ("length", "<i8"), ("data_type", "<i4")])
-    if refs:
-        out["offset"], out["length"], out["data_type"] = zip(*refs)
+    offsets, lengths, types = array.array("q"), array.array("q"), array.array("i")
+    for offset, length, data_type in iter_frames(source):
+        offsets.append(offset)
+        lengths.append(length)
+        types.append(data_type)
+    out = np.empty(len(offsets), dtype=[("offset", "<i8"), ("length", "<i8"),
+                                        ("data_type", "<i4")])
+    if len(offsets):
+        out["offset"] = np.frombuffer(offsets, dtype=np.int64)
+        out["length"] = np.frombuffer(lengths, dtype=np.int64)
+        out["data_type"] = np.frombuffer(types, dtype=np.int32)
     return out

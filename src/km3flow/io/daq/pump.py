@@ -283,8 +283,12 @@ def sequence_findings(buffer: Any, frames: np.ndarray, legacy: bool) -> list[str
     if len(sel) < 2:
         return []
     raw = np.frombuffer(buffer, dtype=np.uint8)
-    at = sel["offset"][:, None] + body + np.arange(HEADER_DTYPE.itemsize)
-    hdr = raw[at].view(HEADER_DTYPE).reshape(len(sel))
+    # one gather per header byte: an (n, 20) index array would cost 160 bytes per frame
+    at = sel["offset"] + body
+    hdr_bytes = np.empty((len(sel), HEADER_DTYPE.itemsize), dtype=np.uint8)
+    for b in range(HEADER_DTYPE.itemsize):
+        hdr_bytes[:, b] = raw[at + b]
+    hdr = hdr_bytes.view(HEADER_DTYPE).reshape(len(sel))
     out = []
     for code in np.unique(sel["data_type"]).tolist():
         mine = sel["data_type"] == code

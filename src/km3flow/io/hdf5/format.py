@@ -56,6 +56,13 @@ def attr_str(value: Any) -> str:
     return str(value)
 
 
+# HDF5's chunk cache is per dataset (PyTables' default: 16 MiB each). A sequential writer
+# or reader needs one or two chunks of it: with the default, a converted file of 16 split
+# columns grew the process by up to 256 MiB as the caches filled (measured: 35 -> 200 MB
+# over a 100 MB DAQ input, flat at 85 MB with 1 MiB; benchmarks/scale.py).
+CHUNK_CACHE_SIZE = 2**20
+
+
 def make_filters(complib: str = "zlib", complevel: int = 5, shuffle: bool = True,
                  fletcher32: bool = True) -> tb.Filters:
     """The PyTables filters KM3Pipe uses by default (zlib 5, shuffle, Fletcher32)."""
@@ -106,7 +113,7 @@ def open_km3_file(path: str | os.PathLike, check_layout: bool = True) -> tb.File
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. NaturalNameWarning of foreign names
-            h5 = tb.open_file(path, "r")
+            h5 = tb.open_file(path, "r", chunk_cache_size=CHUNK_CACHE_SIZE)
     except (tb.HDF5ExtError, OSError, ValueError, RuntimeError) as err:
         cause = _hdf5_cause(str(err)) or type(err).__name__
         truncated = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", cause)

@@ -18,7 +18,8 @@ keeps the file self-consistent:
   records of the parts are combined into one (all input files, total groups, earliest
   start, latest end) that lists the parts under ``"parts"``.
 
-Data are copied in chunks, so memory stays bounded whatever the file sizes.
+Data are copied in chunks, part after part (each part open only while it is copied), so
+memory stays bounded whatever the file sizes and their number.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ import numpy as np
 import tables
 
 from ...exceptions import FormatError, Km3flowError
-from .format import PROVENANCE_ATTR, PROVENANCE_NODE
-from .provenance import read_provenance, utc_now, write_provenance
 from ...logger import get_logger
+from .format import CHUNK_CACHE_SIZE, PROVENANCE_ATTR, PROVENANCE_NODE
+from .provenance import read_provenance, utc_now, write_provenance
 
 log = get_logger("merge_hdf5")
 
@@ -44,6 +45,10 @@ _CHUNK_ROWS = 1 << 18
 def merge_hdf5(part_paths: Sequence[str | os.PathLike], final_path: str | os.PathLike,
                chunk_rows: int = _CHUNK_ROWS) -> None:
     """Concatenate KM3Pipe-layout HDF5 files, renumbering ``group_id`` continuously.
+
+    One pass over the parts, each opened once and closed before the next: the time is
+    linear in the total size and the memory bounded by ``chunk_rows`` and the write
+    buffers (1 MiB per node), whatever the number of parts.
 
     Parameters
     ----------
@@ -64,64 +69,132 @@ def merge_hdf5(part_paths: Sequence[str | os.PathLike], final_path: str | os.Pat
     paths = [os.fspath(p) for p in part_paths]
     if not paths:
         raise Km3flowError("merge_hdf5 needs at least one part file")
-    files: list[tables.File] = []
-    try:
-        for p in paths:
-            files.append(tables.open_file(p, "r"))
-        _Merger(files, paths, os.fspath(final_path), chunk_rows).run()
-    finally:
-        for f in files:
-            f.close()
+    _Merger(paths, os.fspath(final_path), chunk_rows).run()
+
+
+# Rows read from the parts are gathered per output node and appended in blocks of about
+# this size: a thousand parts of ten events would otherwise cost a thousand tiny HDF5
+# appends per node.
+_BUFFER_BYTES = 1 << 20
+
+
+def _open_part(path: str) -> tables.File:
+    return tables.open_file(path, "r", chunk_cache_size=CHUNK_CACHE_SIZE)
+
+
+class _Out:
+    """One node of the merged file: the node, its first part's type, pending rows."""
+
+    def __init__(self, node: Any, kind: str, first: _NodeType, first_path: str) -> None:
+        self.node = node
+        self.kind = kind
+        self.first = first  # (dtype or atom dtype, shape[1:]) of the first part's node
+        self.first_path = first_path
+        self.pending: list[np.ndarray] = []
+        self.nbytes = 0
+        self.rows = 0  # data rows written or pending (index tables: rows pointed into)
+        self.indexed: list[str] = []
+
+    def add(self, data: np.ndarray) -> None:
+        self.pending.append(data)
+        self.nbytes += data.nbytes
+        if self.nbytes >= _BUFFER_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.node.append(np.concatenate(self.pending) if len(self.pending) > 1
+                             else self.pending[0])
+        self.pending, self.nbytes = [], 0
 
 
 class _Merger:
-    def __init__(self, files: list[tables.File], paths: list[str], final: str,
-                 chunk_rows: int) -> None:
-        self.files = files
+    def __init__(self, paths: list[str], final: str, chunk_rows: int) -> None:
         self.paths = paths
         self.final = final
         self.chunk = max(1, chunk_rows)
-        for f, p in zip(files, paths):
-            if "format_version" not in f.root._v_attrs._f_list("user"):
-                raise FormatError("no format_version attribute at /: not a finished "
-                                  "KM3Pipe-layout HDF5 file (its writer did not finish)", path=p)
-        versions = {_text(f.root._v_attrs["format_version"]) for f in files}
-        if len(versions) > 1:
-            raise FormatError(f"parts have different format versions {sorted(versions)}",
-                              path=paths[0])
-        self.n_groups = [_n_groups(f) for f in files]
-        self.offsets = np.concatenate([[0], np.cumsum(self.n_groups)[:-1]]).astype(np.int64)
-        self.records = [read_provenance(f) for f in files]
+        self.n_groups: list[int] = []
+        self.records: list[dict[str, Any] | None] = []
+        self.version: str | None = None
+        self.outs: dict[str, _Out] = {}
+        self.singletons: dict[str, tuple[int, Any]] = {}  # path -> (part, node in output)
+        self.groups_before = 0
 
     def run(self) -> None:
-        layout = self._layout()
-        self.dropped = self._dropped_singletons(layout)
-        with tables.open_file(self.final, "w", title=self.files[0].title) as out:
-            for path, kind in layout.items():
-                if kind == "group":
-                    self._group(out, path)
-                elif kind == "singleton":
-                    self._singleton(out, path)
-                elif kind == "indices":
-                    self._indices(out, path)
-                else:
-                    self._concatenate(out, path, kind)
-            self._root_attrs(out)
-        log.info("merged %d parts (%d groups) into '%s'", len(self.files),
-                 sum(self.n_groups), self.final)
+        with tables.open_file(self.final, "w", chunk_cache_size=CHUNK_CACHE_SIZE) as out:
+            try:
+                self._run(out)
+            finally:
+                # output nodes must not outlive their file (PyTables flushes them on __del__)
+                self.outs.clear()
+                self.singletons.clear()
+        log.info("merged %d parts (%d groups) into '%s'", len(self.paths),
+                 self.groups_before, self.final)
 
-    # -- structure -----------------------------------------------------------------------
-    def _layout(self) -> dict[str, str]:
-        """Every node path of all parts in first-seen order, with how to merge it."""
-        layout: dict[str, str] = {}
-        for f in self.files:
-            for node in f.walk_nodes("/"):
-                path = node._v_pathname
-                if (path == "/" or path in layout or _is_pytables_index(path)
-                        or path == PROVENANCE_NODE):
-                    continue
-                layout[path] = self._kind(f, node)
-        return layout
+    def _run(self, out: tables.File) -> None:
+        for k, path in enumerate(self.paths):
+            f = _open_part(path)
+            try:
+                self._check_part(f, path)
+                if k == 0:
+                    out.title = f.title
+                    _copy_user_attrs(f.root._v_attrs, out.root._v_attrs,
+                                     skip=(PROVENANCE_ATTR,))
+                self._part(out, f, k)
+            finally:
+                f.close()
+        for o in self.outs.values():
+            o.flush()
+            o.node.flush()
+            for col in o.indexed:
+                o.node.cols._f_col(col).create_index()
+        self._root_attrs(out)
+
+    def _check_part(self, f: tables.File, path: str) -> None:
+        if "format_version" not in f.root._v_attrs._f_list("user"):
+            raise FormatError("no format_version attribute at /: not a finished "
+                              "KM3Pipe-layout HDF5 file (its writer did not finish)", path=path)
+        version = _text(f.root._v_attrs["format_version"])
+        if self.version is None:
+            self.version = version
+        elif version != self.version:
+            raise FormatError(f"parts have different format versions "
+                              f"{sorted({version, self.version})}", path=path)
+
+    # -- one part ------------------------------------------------------------------------
+    def _part(self, out: tables.File, f: tables.File, k: int) -> None:
+        n_groups = _n_groups(f)
+        record = read_provenance(f)
+        self.n_groups.append(n_groups)
+        self.records.append(record)
+        nodes = []
+        for node in f.walk_nodes("/"):
+            path = node._v_pathname
+            if path == "/" or _is_pytables_index(path) or path == PROVENANCE_NODE:
+                continue
+            nodes.append((path, node, self._kind(f, node)))
+        # singletons an earlier part brought already: dropped, and their count with them
+        own = (record or {}).get("singleton_groups") or {}
+        dropped = np.asarray([int(own[p]) for p, _, kind in nodes
+                              if kind == "singleton" and p in self.singletons and p in own],
+                             np.int64)
+        for path, node, kind in nodes:
+            if kind == "group":
+                if path not in out:
+                    group = _ensure_group(out, path)
+                    group._v_title = node._v_title
+                    _copy_user_attrs(node._v_attrs, group._v_attrs)
+            elif kind == "singleton":
+                self._singleton(out, path, node, k)
+            elif kind == "indices":
+                self._indices(out, f, path, node, k, n_groups)
+            else:
+                self._concatenate(out, path, node, kind, k, dropped)
+        for o in self.outs.values():  # index tables of ragged nodes this part lacks
+            if o.kind == "indices" and o.node.nrows + _pending_rows(o) < \
+                    self.groups_before + n_groups:
+                self._pad(o, self.groups_before + n_groups - o.node.nrows - _pending_rows(o))
+        self.groups_before += n_groups
 
     @staticmethod
     def _kind(f: tables.File, node: Any) -> str:
@@ -141,119 +214,100 @@ class _Merger:
                 return "ndarray"
         return "singleton"
 
-    def _dropped_singletons(self, layout: dict[str, str]) -> dict[int, np.ndarray]:
-        """Per part, the (unshifted) group ids that counted a singleton which the merge
-        drops because an earlier part has it (one entry per dropped singleton)."""
-        dropped: dict[int, list[int]] = {}
-        for path, kind in layout.items():
-            if kind != "singleton":
-                continue
-            for k, _ in self._parts_with(path)[1:]:
-                groups = (self.records[k] or {}).get("singleton_groups") or {}
-                if path in groups:
-                    dropped.setdefault(k, []).append(int(groups[path]))
-        return {k: np.asarray(v, np.int64) for k, v in dropped.items()}
-
-    def _parts_with(self, path: str) -> list[tuple[int, Any]]:
-        return [(k, f.get_node(path)) for k, f in enumerate(self.files) if path in f]
-
-    # -- node kinds ----------------------------------------------------------------------
-    def _group(self, out: tables.File, path: str) -> None:
-        _, node = self._parts_with(path)[0]
-        group = _ensure_group(out, path)
-        group._v_title = node._v_title
-        _copy_user_attrs(node._v_attrs, group._v_attrs)
-
-    def _singleton(self, out: tables.File, path: str) -> None:
-        parts = self._parts_with(path)
-        k, node = parts[0]
+    def _out(self, out: tables.File, path: str, node: Any, kind: str, k: int) -> _Out:
+        o = self.outs.get(path)
+        if o is not None:
+            if o.kind != kind:
+                raise FormatError(f"node '{path}' is a {kind} here but a {o.kind} in "
+                                  f"'{o.first_path}'; parts to merge must have the same "
+                                  "layout", path=self.paths[k])
+            _check_same_type(o.first, node, path, o.first_path, self.paths[k])
+            return o
         where, name = os.path.split(path)
-        node._f_copy(newparent=_ensure_group(out, where), newname=name)
-        for j, other in parts[1:]:
-            if not _same_content(node, other):
-                log.warning("'%s' differs between parts ('%s' and '%s'); keeping the first",
-                            path, self.paths[k], self.paths[j])
-
-    def _concatenate(self, out: tables.File, path: str, kind: str) -> None:
-        parts = self._parts_with(path)
-        k0, first = parts[0]
-        for k, node in parts[1:]:
-            _check_same_type(first, node, path, self.paths[k0], self.paths[k])
-        total = sum(n.nrows for _, n in parts)
-        where, name = os.path.split(path)
-        if kind == "table":
-            new = out.create_table(where, name, description=first.dtype, title=first.title,
-                                   filters=first.filters, expectedrows=max(total, 1),
+        # a chunking hint: as many parts again as are left, of this one's size
+        expected = max(node.nrows * (len(self.paths) - k), 1)
+        if isinstance(node, tables.Table):
+            new = out.create_table(where, name, description=node.dtype, title=node.title,
+                                   filters=node.filters, expectedrows=expected,
                                    createparents=True)
         else:
-            new = out.create_earray(where, name, atom=first.atom, shape=(0,) + first.shape[1:],
-                                    title=first.title, filters=first.filters,
-                                    expectedrows=max(total, 1), createparents=True)
-        _copy_user_attrs(first.attrs, new.attrs)
-        shift_group_id = kind == "table" or (kind == "column" and name == "group_id")
-        for k, node in parts:
-            for start in range(0, node.nrows, self.chunk):
-                data = node.read(start, min(start + self.chunk, node.nrows))
-                if path == "/group_info" and k in self.dropped:
-                    _uncount(data, self.dropped[k])
-                if shift_group_id and self.offsets[k]:
-                    if kind == "table":
-                        data["group_id"] += self.offsets[k]
-                    else:
-                        data += self.offsets[k]
-                new.append(data)
-        new.flush()
+            new = out.create_earray(where, name, atom=node.atom, shape=(0,) + node.shape[1:],
+                                    title=node.title, filters=node.filters,
+                                    expectedrows=expected, createparents=True)
+        _copy_user_attrs(node.attrs, new.attrs)
+        o = self.outs[path] = _Out(new, kind, _NodeType(node), self.paths[k])
         if kind == "table":
-            for col in first.colnames:
-                if first.colindexed[col]:
-                    new.cols._f_col(col).create_index()
+            o.indexed = [c for c in node.colnames if node.colindexed[c]]
+        return o
 
-    def _indices(self, out: tables.File, path: str) -> None:
-        parts = dict(self._parts_with(path))
-        first = next(iter(parts.values()))
-        where, name = os.path.split(path)
-        new = out.create_table(where, name, description=first.dtype, title=first.title,
-                               filters=first.filters, expectedrows=max(sum(self.n_groups), 1),
-                               createparents=True)
-        _copy_user_attrs(first.attrs, new.attrs)
-        rows_before = 0
-        for k, f in enumerate(self.files):
-            node = parts.get(k)
-            rows = 0
-            if node is not None:
-                _check_same_type(first, node, path, self.paths[0], self.paths[k])
-                data = node.read()
-                if len(data) > self.n_groups[k]:
-                    raise FormatError(f"'{path}' has {len(data)} rows but the file has "
-                                      f"{self.n_groups[k]} groups", path=self.paths[k])
-                data["index"] += rows_before
-                new.append(data)
-                rows = _data_rows(f, path)
-            pad = self.n_groups[k] - (0 if node is None else node.nrows)
-            if pad:
-                # A group without this entry is an empty slice at the current end.
-                fill = np.zeros(pad, dtype=first.dtype)
-                fill["index"] = rows_before + rows
-                new.append(fill)
-            rows_before += rows
-        new.flush()
+    def _singleton(self, out: tables.File, path: str, node: Any, k: int) -> None:
+        if path not in self.singletons:
+            where, name = os.path.split(path)
+            copy = node._f_copy(newparent=_ensure_group(out, where), newname=name)
+            self.singletons[path] = (k, copy)
+            return
+        j, kept = self.singletons[path]
+        if not _same_content(kept, node):
+            log.warning("'%s' differs between parts ('%s' and '%s'); keeping the first",
+                        path, self.paths[j], self.paths[k])
+
+    def _concatenate(self, out: tables.File, path: str, node: Any, kind: str, k: int,
+                     dropped: np.ndarray) -> None:
+        o = self._out(out, path, node, kind, k)
+        shift = self.groups_before
+        shift_group_id = kind == "table" or (kind == "column" and path.endswith("/group_id"))
+        for start in range(0, node.nrows, self.chunk):
+            data = node.read(start, min(start + self.chunk, node.nrows))
+            if path == "/group_info" and len(dropped):
+                _uncount(data, dropped)
+            if shift_group_id and shift:
+                if kind == "table":
+                    data["group_id"] += shift
+                else:
+                    data += shift
+            o.add(data)
+        o.rows += node.nrows
+
+    def _indices(self, out: tables.File, f: tables.File, path: str, node: Any, k: int,
+                 n_groups: int) -> None:
+        o = self._out(out, path, node, "indices", k)
+        have = o.node.nrows + _pending_rows(o)
+        if have < self.groups_before:  # the parts before this one lacked the node
+            self._pad(o, self.groups_before - have)
+        data = node.read()
+        if len(data) > n_groups:
+            raise FormatError(f"'{path}' has {len(data)} rows but the file has "
+                              f"{n_groups} groups", path=self.paths[k])
+        data["index"] += o.rows
+        o.add(data)
+        o.rows += _data_rows(f, path)
+
+    @staticmethod
+    def _pad(o: _Out, n: int) -> None:
+        """``n`` groups without this ragged entry: empty slices at the current end."""
+        fill = np.zeros(n, dtype=o.node.dtype)
+        fill["index"] = o.rows
+        o.add(fill)
 
     def _root_attrs(self, out: tables.File) -> None:
-        attrs = self.files[0].root._v_attrs
-        _copy_user_attrs(attrs, out.root._v_attrs, skip=(PROVENANCE_ATTR,))
         kid = str(uuid.uuid4())
-        if "kid" in attrs._f_list("user"):
+        if "kid" in out.root._v_attrs._f_list("user"):
             out.root._v_attrs.kid = np.bytes_(kid.encode())
         records = self.records
         if any(r is not None for r in records):
             merged = _merged_provenance(records, self.paths, kid, sum(self.n_groups))
             # the singletons kept, with the merged group ids that count them
+            offsets = np.concatenate([[0], np.cumsum(self.n_groups)[:-1]]).astype(np.int64)
             kept: dict[str, int] = {}
             for k, r in enumerate(records):
                 for path, group in ((r or {}).get("singleton_groups") or {}).items():
-                    kept.setdefault(path, int(group) + int(self.offsets[k]))
+                    kept.setdefault(path, int(group) + int(offsets[k]))
             merged["singleton_groups"] = kept
             write_provenance(out, merged)
+
+
+def _pending_rows(o: _Out) -> int:
+    return sum(len(p) for p in o.pending)
 
 
 def _uncount(group_info: np.ndarray, groups: np.ndarray) -> None:
@@ -340,17 +394,32 @@ def _is_pytables_index(path: str) -> bool:
     return any(part.startswith("_i_") for part in path.split("/"))
 
 
-def _check_same_type(a: Any, b: Any, path: str, path_a: str, path_b: str) -> None:
-    if isinstance(a, tables.Table):
-        same = isinstance(b, tables.Table) and a.dtype == b.dtype
-        what_a, what_b = a.dtype, getattr(b, "dtype", type(b).__name__)
-    else:
-        same = (type(a) is type(b) and a.atom.dtype == b.atom.dtype
-                and a.shape[1:] == b.shape[1:])
-        what_a = f"{a.atom.dtype} {a.shape[1:]}"
-        what_b = f"{getattr(getattr(b, 'atom', None), 'dtype', '?')} {b.shape[1:]}"
-    if not same:
-        raise FormatError(f"node '{path}' is {what_b} here but {what_a} in '{path_a}'; "
+class _NodeType:
+    """What must agree between the parts of one node: table dtype, or atom and row shape
+    (kept apart from the node, whose file is closed after its part is copied)."""
+
+    def __init__(self, node: Any) -> None:
+        self.table = isinstance(node, tables.Table)
+        self.kind = type(node).__name__
+        if self.table:
+            self.dtype, self.text = node.dtype, str(node.dtype)
+        else:
+            atom = getattr(node, "atom", None)
+            self.dtype = getattr(atom, "dtype", None)
+            self.shape = tuple(node.shape[1:])
+            self.text = f"{self.dtype if self.dtype is not None else '?'} {self.shape}"
+
+    def same(self, other: _NodeType) -> bool:
+        if self.table or other.table:
+            return self.table and other.table and self.dtype == other.dtype
+        return (self.kind == other.kind and self.dtype == other.dtype
+                and self.shape == other.shape)
+
+
+def _check_same_type(a: _NodeType, b: Any, path: str, path_a: str, path_b: str) -> None:
+    other = _NodeType(b)
+    if not a.same(other):
+        raise FormatError(f"node '{path}' is {other.text} here but {a.text} in '{path_a}'; "
                           f"parts to merge must have the same layout", path=path_b)
 
 

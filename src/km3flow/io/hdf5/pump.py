@@ -402,9 +402,28 @@ class HDF5Pump(Pump):
         self._current: _FileReader | None = None
         self._last = -2
         self.expose(self.h5singleton, "h5singleton")
+        self._sizes: list[int] | None = None
+        self.expose(self.input_progress, "input_progress")
 
     def __len__(self) -> int:
         return int(self._bounds[-1])
+
+    def input_progress(self) -> tuple[int, int, int, int]:
+        """Files done, files, bytes done and total bytes, for a progress bar (the open
+        file's bytes count in proportion to its groups read; sequential reading)."""
+        from ...core.progress import file_sizes
+
+        if self._sizes is None:
+            self._sizes = file_sizes(self.filenames)
+        done_groups = self._last + 1
+        k = int(np.searchsorted(self._bounds, done_groups, side="right")) - 1
+        k = min(k, len(self.filenames))
+        done = sum(self._sizes[:k])
+        if k < len(self.filenames):
+            n = int(self._bounds[k + 1] - self._bounds[k])
+            if n:
+                done += int(self._sizes[k] * (done_groups - int(self._bounds[k])) / n)
+        return k, len(self.filenames), done, sum(self._sizes)
 
     def _reader(self, k: int) -> _FileReader:
         reader = self._readers[k]

@@ -33,6 +33,7 @@ from ...dataclasses.schema import USR_LOCATIONS
 from ...exceptions import ConfigError, Km3flowError
 from ...logger import get_logger
 from .format import (
+    CHUNK_CACHE_SIZE,
     COLUMNS_ATTR,
     FORMAT_VERSION,
     GROUP_INFO_DTYPE,
@@ -482,7 +483,8 @@ class HDF5Sink(Module):
         if self.h5file is None:
             if self._closed:
                 raise Km3flowError(f"HDF5Sink for '{self.filename}' is finished already")
-            self.h5file = tb.open_file(self.tmp_filename, mode="w", title=TITLE)
+            self.h5file = tb.open_file(self.tmp_filename, mode="w", title=TITLE,
+                                        chunk_cache_size=CHUNK_CACHE_SIZE)
         return self.h5file
 
     def _writer(self, h5loc: str, kind: str, title: str) -> _Writer:
