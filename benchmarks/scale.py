@@ -287,7 +287,7 @@ def many_files(n_files: int, workers: int, tmp: str) -> None:
 
 def merge_cost(src: str, n_files: int, tmp: str) -> None:
     """CPU time of merging n parts (each the conversion of one file): linear in n?"""
-    from km3flow.parallel.merge_hdf5 import merge_hdf5
+    from km3flow.io.hdf5.merge import merge_hdf5
 
     one = os.path.join(tmp, "one.h5")
     run_measured(_convert_argv([src], one))

@@ -122,7 +122,7 @@ def test_parallel_convert_writes_the_serial_file(names, testdata, tmp_path):
 
 
 def test_merge_opens_one_part_at_a_time_gh16(testdata, tmp_path, monkeypatch):
-    import km3flow.parallel.merge_hdf5 as merging
+    import km3flow.io.hdf5.merge as merging
 
     a, b = testdata(SAMPLE), testdata(MUPAGE)
     parts = [a, b] * 15
