@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..logger import level_scope
 
     prefix = f"km3flow {args.command}"
-    restore = _sigterm_interrupts()
+    # `km3flow test` runs pytest in this process: its tests install and check handlers
+    restore = (lambda: None) if selected == "test" else _sigterm_interrupts()
     try:
         with level_scope(level):
             return int(args._run(args) or 0)
