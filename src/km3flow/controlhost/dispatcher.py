@@ -96,7 +96,7 @@ class Dispatcher:
     host
         Address to bind; ``127.0.0.1`` unless told otherwise.
     port
-        TCP port; 5553 is the Ligier's, 0 picks a free one (see :attr:`port` once started).
+        TCP port; 5553 is the Ligier's, 0 picks a free one (see ``port`` once started).
     max_message_size
         Largest payload accepted; a larger length field disconnects the sender.
     max_connections
@@ -286,7 +286,7 @@ class Dispatcher:
 
     # -- running -------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start listening (the bound port is in :attr:`port` afterwards)."""
+        """Start listening (the bound port is in ``port`` afterwards)."""
         loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         self._server = await loop.create_server(self._new_connection, self.host,

@@ -41,4 +41,5 @@ class Blob(dict):
         raise KeyError(key)
 
     def copy(self) -> "Blob":
+        """A shallow copy, still a :class:`Blob`."""
         return Blob(self)

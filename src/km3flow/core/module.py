@@ -59,8 +59,8 @@ class Module:
     declared nor read during ``configure`` is an error (:class:`ParameterError` with a
     "did you mean"), unless the class sets ``strict_parameters = False``.
 
-    Class attributes
-    ----------------
+    Attributes
+    ----------
     requires_services
         Names of services this module uses; the pipeline checks at attach time that an
         earlier module exposes them.
@@ -236,8 +236,8 @@ class Pump(Module):
     negative), :meth:`process` for the pipeline, and the context-manager protocol, which
     calls :meth:`close`.
 
-    Class attributes
-    ----------------
+    Attributes
+    ----------
     parallel_input
         The parameter holding the pump's input file(s), or a tuple of names it accepts
         (the first one given is used): parallel drains split the work over its files.

@@ -475,7 +475,7 @@ class Pipeline:
         """Take the statistics and finish() results of a task drain as this pipeline's.
 
         ``summary`` is the drain's :class:`~km3flow.core.task_summary.ParallelSummary`
-        (kept as :attr:`parallel_summary`); cycle and module timings are merged in, as if
+        (kept as ``parallel_summary``); cycle and module timings are merged in, as if
         this pipeline had drained.
         """
         self.cycles = summary.cycles

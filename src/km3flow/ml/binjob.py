@@ -137,7 +137,7 @@ def bin_files(config: dict[str, Any] | str | os.PathLike, inputs: Sequence[str |
     output
         The training file to write.
     engine
-        ``"pipeline"`` (default): HDF5Pump → :class:`ImageBinner` → HDF5Sink, one blob per
+        ``"pipeline"`` (default): HDF5Pump → :class:`~km3flow.ml.binning.ImageBinner` → HDF5Sink, one blob per
         event. ``"chunked"``: reads and bins ``chunk_events`` events per vectorised call and
         writes with :class:`TrainingFileWriter` (several times faster on small events).
     drain_kwargs

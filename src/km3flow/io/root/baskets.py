@@ -8,7 +8,7 @@ each entry as a view, without copying: aanet's ``numpyfi`` over the file's own b
 
 The byte order and layout must be given where the class has a custom streamer (the Jpp DAQ
 hit classes list no members in the streamer info, and their ``time`` is stored
-little-endian inside otherwise big-endian records); :func:`numpyfi` passes ``dtype``.
+little-endian inside otherwise big-endian records); :func:`~km3flow.io.root.numpyfi.numpyfi` passes ``dtype``.
 """
 
 from __future__ import annotations
