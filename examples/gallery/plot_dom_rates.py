@@ -11,6 +11,7 @@ detection unit (DU) and floor with the detector file of the same detector (id 44
 import matplotlib.pyplot as plt
 import numpy as np
 from km3net_testdata import data_path
+from matplotlib.colors import LogNorm
 
 import km3flow as kp
 from km3flow.io.daq import read_summaryslices
@@ -25,7 +26,8 @@ frames = slices.frames[slices.offsets[0]:slices.offsets[1]]
 dom_rate_khz = frames.rates.sum(axis=1) / 1e3
 
 # %%
-# A DU × floor map: the detector file tells where each DOM sits.
+# Left, a DU × floor map (the detector file tells where each DOM sits; log colour scale);
+# right, the 31 PMT rates of the DOM with the highest rate.
 doms = det.doms
 idx = det.dom_index(frames.dom_id)
 du, floor = doms.du[idx], doms.floor[idx]
@@ -34,15 +36,14 @@ grid = np.full((doms.floor.max() + 1, dus.size), np.nan)
 grid[floor, np.searchsorted(dus, du)] = dom_rate_khz
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.5), width_ratios=[1, 1.4])
-im = ax1.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+im = ax1.imshow(grid, origin="lower", aspect="auto", cmap="viridis", norm=LogNorm())
 ax1.set_xticks(range(dus.size), dus)
 ax1.set_xlabel("DU")
 ax1.set_ylabel("floor")
 ax1.set_title(f"slice {slices.info.slice_id[0]}: DOM rates")
 fig.colorbar(im, ax=ax1, label="rate / kHz")
 
-# %%
-# The 31 PMT rates of the DOM with the highest rate.
+# right: the 31 PMT rates of the DOM with the highest rate
 top = int(np.argmax(dom_rate_khz))
 ax2.bar(np.arange(31), frames.rates[top] / 1e3)
 ax2.set_xlabel("PMT channel")

@@ -13,6 +13,7 @@ import numpy as np
 from km3net_testdata import data_path
 
 import km3flow as kp
+import km3flow.reco
 
 pump = kp.io.OfflinePump(filename=data_path("offline/km3net_offline.root"))
 det = kp.io.read_detector(data_path("detx/km3net_offline.detx"))
@@ -23,8 +24,6 @@ print(f"{len(pump)} events; event 0 has {len(hits)} hits, {int(hits.triggered.su
 # %%
 # The best JMuon fit of the event, for its direction (``km3flow.reco``, as km3io's
 # ``best_jmuon``).
-import km3flow.reco  # noqa: E402
-
 best = km3flow.reco.best_jmuon(blob["Tracks"])
 print(f"best JMuon: zenith {np.degrees(km3flow.math.zenith(best))[0]:.1f} deg")
 

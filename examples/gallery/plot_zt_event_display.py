@@ -40,7 +40,7 @@ for ax, du in zip(axes[0], shown):
     ax.set_title(f"DU {du}")
     ax.set_xlabel("time / ns")
 axes[0, 0].set_ylabel("z / m")
-fig.suptitle(f"event {events.info.event_id[0]} of run {events.info.run_id[0]} "
+fig.suptitle(f"trigger {events.info.trigger_counter[0]} of run {events.info.run_id[0]} "
              f"({int(hits.triggered.sum())} triggered of {len(hits)} hits)")
 fig.tight_layout()
 plt.show()
