@@ -259,7 +259,8 @@ class Connection(asyncio.BufferedProtocol):
             self._own = None
 
     def stats(self) -> dict[str, Any]:
-        """Counters of this client (for :meth:`~km3flow.controlhost.dispatcher.Dispatcher.snapshot`)."""
+        """Counters of this client (for
+        :meth:`~km3flow.controlhost.dispatcher.Dispatcher.snapshot`)."""
         sub = self.sub
         pending = self._pending()
         return {
