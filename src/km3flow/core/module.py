@@ -8,7 +8,8 @@ A :class:`Pump` is the first module of a pipeline: it produces the blobs.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
+from collections.abc import Callable
 
 from ..exceptions import ConfigError, ParameterError, ServiceNotFound
 from ..logger import Km3Logger, get_logger, get_printer
@@ -296,7 +297,7 @@ class Pump(Module):
         self.close()
         return None
 
-    def __enter__(self) -> "Pump":
+    def __enter__(self) -> Pump:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -147,7 +147,7 @@ class Pipeline:
 
     # -- building ------------------------------------------------------------------------
     @classmethod
-    def from_specs(cls, specs: Iterable[ModuleSpec], **kwargs: Any) -> "Pipeline":
+    def from_specs(cls, specs: Iterable[ModuleSpec], **kwargs: Any) -> Pipeline:
         """Rebuild a pipeline from module specs (e.g. in a worker process)."""
         pipe = cls(**kwargs)
         for spec in specs:
@@ -156,7 +156,7 @@ class Pipeline:
         return pipe
 
     def attach(self, module_factory: Any, name: str | None = None, every: int | None = None,
-               only_if: str | Iterable[str] | None = None, **params: Any) -> "Pipeline":
+               only_if: str | Iterable[str] | None = None, **params: Any) -> Pipeline:
         """Attach a module: a ``Module`` subclass, a function ``f(blob)`` or an instance.
 
         Parameters
@@ -665,9 +665,10 @@ def _interrupt(signum: int) -> KeyboardInterrupt:
 class _SignalGuard:
     """SIGINT/SIGTERM handling of one drain (main thread only).
 
-    A signal raises ``KeyboardInterrupt`` (:class:`Interrupted` for SIGTERM) at once unless ``defer`` is set (the pump has
-    delivered this cycle's blob); then it is kept in ``pending`` and raised at the end of
-    the cycle. A second signal while one is pending raises at once.
+    A signal raises ``KeyboardInterrupt`` (:class:`Interrupted` for SIGTERM) at once unless
+    ``defer`` is set (the pump has delivered this cycle's blob); then it is kept in
+    ``pending`` and raised at the end of the cycle. A second signal while one is pending
+    raises at once.
     """
 
     def __init__(self) -> None:

@@ -64,7 +64,7 @@ class RunningStats:
             self._reservoir[slots[keep]] = rest[keep]
         self.n = n
 
-    def merge(self, other: "RunningStats") -> None:
+    def merge(self, other: RunningStats) -> None:
         """Fold another RunningStats in (used to combine workers)."""
         if other.n == 0:
             return
@@ -153,7 +153,7 @@ class Stopwatch:
     wall: float = 0.0
     cpu: float = 0.0
 
-    def __enter__(self) -> "Stopwatch":
+    def __enter__(self) -> Stopwatch:
         self._w = time.perf_counter()
         self._c = time.process_time()
         return self
