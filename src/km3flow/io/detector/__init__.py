@@ -223,9 +223,9 @@ class Detector:
 
         Inside the block ``det.pmts`` and ``det.doms`` are writable working copies; when it
         ends (also by an exception) they become the detector's read-only tables again and
-        the lookup and calibration caches are dropped, so the next :func:`~km3flow.calib.calibrate` uses
-        the new values. Columns derived from the DOMs (``dom_id, du, floor`` of the PMTs)
-        are not updated for you.
+        the lookup and calibration caches are dropped, so the next
+        :func:`~km3flow.calib.calibrate` uses the new values. Columns derived from the DOMs
+        (``dom_id, du, floor`` of the PMTs) are not updated for you.
 
         Examples
         --------

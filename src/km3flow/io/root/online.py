@@ -88,7 +88,7 @@ def _guarded(method: Any) -> Any:
     import functools
 
     @functools.wraps(method)
-    def wrapper(self: "OnlineFile", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: OnlineFile, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except Km3flowError:
