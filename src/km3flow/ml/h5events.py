@@ -365,7 +365,7 @@ class GroupedWriter:
         self._index: dict[str, Any] = {}
 
     def _create(self, loc: str) -> None:
-        tb = _tables()
+        _tables()
         src = self.template.h5
         parent, name = os.path.split(loc)
         if loc in self.template.ragged:

@@ -188,7 +188,7 @@ class Organizer:
 
         names = ["loss"]
         single = len(self.cfg.outputs) == 1
-        for name, out in self.cfg.outputs.items():
+        for name in self.cfg.outputs:
             if not single:
                 names.append(f"{name}_loss")
         for name, out in self.cfg.outputs.items():
@@ -514,7 +514,7 @@ class Organizer:
         out_dir.mkdir(parents=True, exist_ok=True)
         written = []
         model.eval()
-        for k, row in enumerate(inputs.files):
+        for row in inputs.files:
             single = InputSet.__new__(InputSet)
             single.names, single.files = inputs.names, [row]
             label_file = row[inputs.names[0]]
