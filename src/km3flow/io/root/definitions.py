@@ -10,6 +10,7 @@ from __future__ import annotations
 
 # Positions in Trk::fitinf used by the Jpp reconstructions (JFitParameters): defined with the
 # Tracks table in km3flow.dataclasses.schema, whose fit-info columns they name.
+from ...dataclasses.schema import FITINF_COLUMNS, FITINF_INDEX  # noqa: F401 (re-exported)
 
 # Field names of the MC header lines: defined with the Header type.
 from ...dataclasses.header import HEADER_FIELDS  # noqa: F401
