@@ -231,6 +231,7 @@ class Connection(asyncio.BufferedProtocol):
 
     @property
     def name(self) -> str:
+        """The client's nick and address (``nick@host:port``), for log lines."""
         return f"{self.nick}@{self.peer}" if self.nick else self.peer
 
     @property
@@ -565,6 +566,7 @@ class Connection(asyncio.BufferedProtocol):
         sub.dropped += n
 
     def flush(self) -> None:
+        """Write queued messages to the socket while the transport accepts them."""
         sub = self.sub
         queue = sub.queue
         write = self.transport.write  # type: ignore[union-attr]

@@ -253,6 +253,7 @@ class Pump(Module):
 
     # Subclasses override one of the two access paths.
     def get_blob(self, index: int) -> Blob:
+        """The blob of entry ``index``; pumps with random access override this."""
         raise TypeError(f"{self.__class__.__name__} does not support random access")
 
     def blob_generator(self) -> Iterator[Blob]:

@@ -42,6 +42,7 @@ class ModuleSpec:
     only_if: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
+        """The module as JSON-able data: name, factory, kind, parameters, conditions."""
         factory = self.factory
         qualname = getattr(factory, "__qualname__", type(factory).__qualname__)
         return {

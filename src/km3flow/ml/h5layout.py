@@ -288,6 +288,7 @@ class EventSource:
         return cols, offsets
 
     def close(self) -> None:
+        """Close the HDF5 file."""
         self._file.close()
 
     def __enter__(self) -> EventSource:

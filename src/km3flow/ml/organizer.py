@@ -83,10 +83,12 @@ class Organizer:
     # -- files ----------------------------------------------------------------------------
     @property
     def summary_path(self) -> Path:
+        """``summary.txt`` in the output folder."""
         return self.output_folder / "summary.txt"
 
     @property
     def checkpoint_folder(self) -> Path:
+        """The folder of the checkpoints, ``checkpoints/`` in the output folder."""
         return self.output_folder / "checkpoints"
 
     def checkpoints(self) -> list[Path]:

@@ -253,10 +253,12 @@ class Detector:
     # -- summary ----------------------------------------------------------------------------
     @property
     def n_doms(self) -> int:
+        """Number of DOMs (base modules included)."""
         return len(self.doms)
 
     @property
     def n_pmts(self) -> int:
+        """Number of PMTs."""
         return len(self.pmts)
 
     @property
@@ -271,6 +273,7 @@ class Detector:
 
     @property
     def n_dus(self) -> int:
+        """Number of detection units."""
         return len(self.dus)
 
     def floors(self, du: int | None = None) -> npt.NDArray[np.int32]:

@@ -127,6 +127,7 @@ class OnlineFile:
                               f"{sorted(self.trees) or 'no trees'}", path=self.path)
 
     def close(self) -> None:
+        """Close the ROOT file."""
         self._file.close()
 
     # -- entry counts ---------------------------------------------------------------------
