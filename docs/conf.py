@@ -37,9 +37,9 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb",
-                    "auto_examples/*.py", "auto_examples/*.zip", "auto_examples/*.md5",
-                    "auto_examples/*.json"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "gallery/*.ipynb",
+                    "gallery/*.py", "gallery/*.zip", "gallery/*.md5",
+                    "gallery/*.json"]
 templates_path = ["_templates"]
 
 myst_enable_extensions = ["colon_fence", "deflist"]
@@ -81,7 +81,7 @@ nitpick_ignore_regex = [
 # ---- Gallery -------------------------------------------------------------------------
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples" / "gallery"),
-    "gallery_dirs": "auto_examples",
+    "gallery_dirs": "gallery",
     "filename_pattern": r"/plot_",
     "download_all_examples": False,
     "remove_config_comments": True,
@@ -98,6 +98,7 @@ html_title = f"km3flow {release}"
 html_static_path: list[str] = []
 html_theme_options = {
     "navigation_depth": 2,
+    "header_links_before_dropdown": 4,
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],
