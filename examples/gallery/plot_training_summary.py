@@ -72,7 +72,7 @@ print((folder / "run" / "summary.txt").read_text())
 
 # %%
 # The organiser's own summary plot, as written to ``run/summary.png``.
-fig, ax = plt.subplots(figsize=(9, 6))
+fig, ax = plt.subplots(figsize=(7, 7.5))
 ax.imshow(mpimg.imread(folder / "run" / "summary.png"))
 ax.set_axis_off()
 plt.show()
