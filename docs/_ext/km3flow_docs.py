@@ -132,7 +132,8 @@ def config_markdown() -> str:
         "",
         "## `[training]`",
         "",
-        "`km3flow train … --set KEY=VALUE` overrides these.",
+        "`km3flow train … --epochs N` overrides `epochs`; in Python, "
+        "`read_config(path, overrides={KEY: VALUE})` overrides any of these.",
         "",
         _row("key", "type", "default", "meaning"),
         _row("---", "---", "---", "---"),
