@@ -95,7 +95,12 @@ sphinx_gallery_conf = {
 # ---- HTML ------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"km3flow {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["km3flow.css"]
+# the guide's pages have no sub-pages: no empty "Section Navigation" column beside them
+html_sidebars = {page: [] for page in (
+    "index", "getting-started", "pipeline", "schema", "hdf5", "live", "training", "parallel",
+    "porting", "architecture", "benchmarks", "_generated/*")}
 html_theme_options = {
     "navigation_depth": 2,
     "header_links_before_dropdown": 4,

@@ -42,7 +42,7 @@ def cli_markdown() -> str:
     from km3flow.cli.main import SUBCOMMANDS, build_parser
 
     old = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "92"  # argparse wraps at the terminal width; fix it
+    os.environ["COLUMNS"] = "88"  # argparse wraps at the terminal width; fix it
     try:
         lines = [
             "# Command line",
