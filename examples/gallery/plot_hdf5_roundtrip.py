@@ -19,6 +19,7 @@ import km3flow as kp
 
 folder = Path(tempfile.mkdtemp(prefix="km3flow_gallery_"))
 output = folder / "events.h5"
+written = []  # hits per event as they went into the sink
 
 
 class HitCounter(kp.Module):
@@ -29,6 +30,7 @@ class HitCounter(kp.Module):
 
     def process(self, blob):
         self.events += 1
+        written.append(len(blob["Hits"]))
         blob["NTriggered"] = kp.Table({"n_triggered": [int(blob["Hits"].triggered.sum())]},
                                       h5loc="/n_triggered", name="NTriggered")
         return blob
@@ -52,10 +54,15 @@ with kp.io.HDF5Pump(filename=str(output)) as pump:
     first = pump[0]
 print(f"{len(n_hits)} events read back; tables of the first: {sorted(first.keys())}")
 print(f"hit columns: {first['Hits'].dtype.names}")
+assert n_hits == written, "the file holds other hits than were written"
+print("hits per event read back == written:", n_hits == written)
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 4))
-ax.bar(np.arange(len(n_hits)), n_hits, color=["C0"] * 3 + ["C1"] * (len(n_hits) - 3))
+ax.bar(np.arange(len(n_hits)), n_hits, color=["C0"] * 3 + ["C1"] * (len(n_hits) - 3),
+       label="read back")
+ax.plot(np.arange(len(written)), written, "k_", ms=20, mew=2, label="written")
+ax.legend()
 ax.set_xlabel("group_id (3 DAQ events, then 10 offline events)")
 ax.set_ylabel("hits")
 ax.set_title(f"{output.name}: hits per event after the HDF5 round trip")
