@@ -37,9 +37,10 @@ fig, axes = plt.subplots(2, len(images), figsize=(11, 6), sharex=True)
 edges_z, edges_t = z_time[0].edges, z_time[1].edges
 for k in range(len(images)):
     axes[0, k].pcolormesh(edges_t, edges_z, images[k], cmap="magma")
-    axes[0, k].set_title(f"event {events.info.event_id[k]}: hits")
-    axes[1, k].pcolormesh(edges_t, np.arange(len(du_time[0].categories) + 1) + 0.5, by_du[k],
-                          cmap="viridis")
+    axes[0, k].set_title(f"trigger {events.info.trigger_counter[k]}: hits")
+    n_du = len(du_time[0].categories)
+    axes[1, k].pcolormesh(edges_t, np.arange(n_du + 1), by_du[k], cmap="viridis")
+    axes[1, k].set_yticks(np.arange(n_du) + 0.5, du_time[0].categories)
     axes[1, k].set_title("ToT sum per DU")
     axes[1, k].set_xlabel("time - mean triggered time / ns")
 axes[0, 0].set_ylabel("z / m")
