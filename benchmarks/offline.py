@@ -209,7 +209,7 @@ def main(argv=None) -> int:
              ("uproot_all", raw_uproot_all), ("read_offline_all", km3flow_read_offline_all),
              ("uproot_hits_leaves", raw_hits), ("numpyfi_hits", km3flow_numpyfi),
              ("uproot_hits_open", raw_hits_open), ("numpyfi_open", numpyfi_open)]
-    for name, func in order:
+    for _name, func in order:
         func()
     for name, _ in order:
         results[name] = []

@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                     cpu0 = time.process_time()
                     wall, pipe = _convert(files, out, args.rounds, **drain)
                     if label == "serial":
-                        print(f"# serial: wall {wall:.2f} s, CPU {time.process_time() - cpu0:.2f} s",
-                              file=sys.stderr)
+                        cpu = time.process_time() - cpu0
+                        print(f"# serial: wall {wall:.2f} s, CPU {cpu:.2f} s", file=sys.stderr)
                     results.setdefault(label, []).append(wall)
                     if label != "serial":
                         if not _same(serial_out, out):

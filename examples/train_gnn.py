@@ -28,7 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import tables
 import torch
 from km3net_testdata import data_path

@@ -113,7 +113,8 @@ def test_require_error_message(tmp_path):
         except Exception as e:
             print(f"{e.__class__.__name__}: {e}")
     """, tmp_path)
-    assert proc.stdout == "ParameterError: <class '__main__.AModule'> requires the parameter 'foo'.\n"
+    assert proc.stdout == (
+        "ParameterError: <class '__main__.AModule'> requires the parameter 'foo'.\n")
 
 
 def test_services_and_timeit(tmp_path):

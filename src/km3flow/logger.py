@@ -15,7 +15,8 @@ import logging
 import os
 import sys
 import threading
-from typing import Any, Callable, Iterator, TextIO
+from typing import Any, TextIO
+from collections.abc import Callable, Iterator
 
 ONCE = 45
 DEPRECATION = 46
@@ -35,7 +36,7 @@ _LEVEL_COLOURS = {
 _NAME_COLOURS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96]
 
 _lock = threading.Lock()
-_loggers: dict[str, "Km3Logger"] = {}
+_loggers: dict[str, Km3Logger] = {}
 _global_level: int | None = None
 
 

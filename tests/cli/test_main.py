@@ -42,8 +42,8 @@ def test_selftest_finds_this_suite():
 
 def test_selftest_runs_pytest_on_a_selection():
     proc = subprocess.run(
-        [sys.executable, "-m", "km3flow.cli.main", "test", "-q", "-k", "test_blob_str_as_in_the_talk",
-         "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "km3flow.cli.main", "test", "-q", "-k",
+         "test_blob_str_as_in_the_talk", "-p", "no:cacheprovider"],
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -313,7 +313,8 @@ def test_exception_finishes_every_module_and_names_the_culprit():
     pipe.attach(Recorder, name="before")
     pipe.attach(boom)
     pipe.attach(Recorder, name="after")
-    with pytest.raises(ModuleError, match=r"module 'boom' failed in cycle 2: ValueError: bad value"):
+    with pytest.raises(ModuleError,
+                       match=r"module 'boom' failed in cycle 2: ValueError: bad value"):
         pipe.drain()
     assert Recorder.finished == ["before", "after"]
     assert pipe.cycles == 2

@@ -327,7 +327,8 @@ def test_write_errors(tmp_path):
     assert read_all(tmp_path / "u.h5") == []
     sink = HDF5Sink(filename=str(tmp_path / "c.h5"))
     sink.process(Blob(T=Table({"a": 1}, h5loc="/t")))
-    with pytest.raises(HDF5WriteError, match=r"column 'b' only in the new table; column 'a' only in the earlier"):
+    with pytest.raises(HDF5WriteError,
+                       match=r"column 'b' only in the new table; column 'a' only in the earlier"):
         sink.process(Blob(T=Table({"b": 1}, h5loc="/t")))
     with pytest.raises(HDF5WriteError, match="only the first axis may vary"):
         sink.process(Blob(A=NDArray(np.ones((1, 2)), h5loc="/n")))

@@ -94,7 +94,7 @@ def test_bin_points_engines_agree_and_write_orcasong_layout(orca_detector, tmp_p
 
 
 def test_km3flow_bin_points_from_toml(orca_detector, tmp_path, testdata):
-    (tmp_path / "bin.toml").write_text(f"""
+    (tmp_path / "bin.toml").write_text("""
 [binning]
 kind = "points"
 time_reference = "none"

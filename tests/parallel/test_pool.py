@@ -80,7 +80,9 @@ def test_unordered_run_keeps_every_event(h5files, build, tmp_path):
     files, n_events, _ = h5files
     build(files, "serial", h5=False).drain()
     build(files, "par", h5=False).drain(workers=2, ordered=False, files_per_task=2)
-    strip = lambda lines: sorted(line.split(" ", 1)[1] for line in lines)
+    def strip(lines):
+        return sorted(line.split(" ", 1)[1] for line in lines)
+
     par = _lines(tmp_path / "par.txt")
     assert strip(par) == strip(_lines(tmp_path / "serial.txt"))
     assert [int(line.split()[0]) for line in par] == list(range(n_events))

@@ -135,6 +135,7 @@ class Client:
     # -- connection ----------------------------------------------------------------------
     @property
     def connected(self) -> bool:
+        """Whether the client holds an open connection."""
         return self.socket is not None
 
     def connect(self) -> Client:

@@ -248,6 +248,7 @@ class Connection(asyncio.BufferedProtocol):
 
     @property
     def name(self) -> str:
+        """The client's nick and address (``nick@host:port``), for log lines."""
         return f"{self.nick}@{self.peer}" if self.nick else self.peer
 
     @property
@@ -276,7 +277,8 @@ class Connection(asyncio.BufferedProtocol):
             self._own = None
 
     def stats(self) -> dict[str, Any]:
-        """Counters of this client (for :meth:`Dispatcher.snapshot`)."""
+        """Counters of this client (for
+        :meth:`~km3flow.controlhost.dispatcher.Dispatcher.snapshot`)."""
         sub = self.sub
         pending = self._pending()
         return {
@@ -590,6 +592,7 @@ class Connection(asyncio.BufferedProtocol):
         sub.dropped += n
 
     def flush(self) -> None:
+        """Write queued messages to the socket while the transport accepts them."""
         sub = self.sub
         queue = sub.queue
         write = self.transport.write  # type: ignore[union-attr]

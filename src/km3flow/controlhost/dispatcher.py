@@ -96,7 +96,7 @@ class Dispatcher:
     host
         Address to bind; ``127.0.0.1`` unless told otherwise.
     port
-        TCP port; 5553 is the Ligier's, 0 picks a free one (see :attr:`port` once started).
+        TCP port; 5553 is the Ligier's, 0 picks a free one (see ``port`` once started).
     max_message_size
         Largest payload accepted; a larger length field disconnects the sender.
     max_connections
@@ -173,6 +173,7 @@ class Dispatcher:
 
     @property
     def max_message_size(self) -> int:
+        """The largest message accepted, in bytes (from ``limits``)."""
         return self.limits.max_message_size
 
     @property
@@ -214,6 +215,7 @@ class Dispatcher:
             self.announce(DIED, conn.nick)
 
     def subscriptions_changed(self, conn: Connection) -> None:
+        """Rebuild the routing tables after a client changed its subscriptions."""
         self.rebuild_routes()
 
     def announce(self, tag: bytes, text: str) -> None:
@@ -286,7 +288,7 @@ class Dispatcher:
 
     # -- running -------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start listening (the bound port is in :attr:`port` afterwards)."""
+        """Start listening (the bound port is in ``port`` afterwards)."""
         loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         self._server = await loop.create_server(self._new_connection, self.host,
@@ -383,13 +385,16 @@ class DispatcherThread:
 
     @property
     def port(self) -> int:
+        """The port the dispatcher listens on (the bound one when 0 was asked for)."""
         return self.dispatcher.port
 
     @property
     def host(self) -> str:
+        """The address the dispatcher listens on."""
         return self.dispatcher.host
 
     def start(self, timeout: float = 10.0) -> DispatcherThread:
+        """Start the dispatcher in a background thread; return once it listens."""
         self._thread = threading.Thread(target=self._main, name="ligier", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -444,6 +449,7 @@ class DispatcherThread:
             time.sleep(0.01)  # polling the dispatcher thread
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the dispatcher and wait for its thread to end."""
         if self._loop is None or self._thread is None or not self._thread.is_alive():
             return
         asyncio.run_coroutine_threadsafe(self.dispatcher.stop(), self._loop).result(timeout)

@@ -113,7 +113,7 @@ class Tag(str):
 
     SIZE: ClassVar[int] = TAG_SIZE
 
-    def __new__(cls, value: str | bytes) -> "Tag":
+    def __new__(cls, value: str | bytes) -> Tag:
         return super().__new__(cls, encode_tag(value).rstrip(b"\x00").decode("ascii"))
 
     @property
@@ -122,7 +122,7 @@ class Tag(str):
         return encode_tag(self)
 
     @classmethod
-    def from_bytes(cls, raw: bytes | bytearray | memoryview) -> "Tag":
+    def from_bytes(cls, raw: bytes | bytearray | memoryview) -> Tag:
         """Decode an 8-byte tag field; raise ``ProtocolError`` if it is invalid."""
         return cls(decode_tag(raw))
 

@@ -304,6 +304,7 @@ class CHPump(Pump):
     # -- state and shutdown ----------------------------------------------------------------
     @property
     def reconnects(self) -> int:
+        """How often the client has reconnected to the dispatcher."""
         return self._client.reconnects if self._client is not None else 0
 
     def close(self) -> None:

@@ -40,5 +40,6 @@ class Blob(dict):
         _log.error("No key named '%s' found in Blob. \nAvailable keys: %s", key, available)
         raise KeyError(key)
 
-    def copy(self) -> "Blob":
+    def copy(self) -> Blob:
+        """A shallow copy, still a :class:`Blob`."""
         return Blob(self)

@@ -8,7 +8,8 @@ A :class:`Pump` is the first module of a pipeline: it produces the blobs.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
+from collections.abc import Callable
 
 from ..exceptions import ConfigError, ParameterError, ServiceNotFound
 from ..logger import Km3Logger, get_logger, get_printer
@@ -59,8 +60,8 @@ class Module:
     declared nor read during ``configure`` is an error (:class:`ParameterError` with a
     "did you mean"), unless the class sets ``strict_parameters = False``.
 
-    Class attributes
-    ----------------
+    Attributes
+    ----------
     requires_services
         Names of services this module uses; the pipeline checks at attach time that an
         earlier module exposes them.
@@ -236,8 +237,8 @@ class Pump(Module):
     negative), :meth:`process` for the pipeline, and the context-manager protocol, which
     calls :meth:`close`.
 
-    Class attributes
-    ----------------
+    Attributes
+    ----------
     parallel_input
         The parameter holding the pump's input file(s), or a tuple of names it accepts
         (the first one given is used): parallel drains split the work over its files.
@@ -252,6 +253,7 @@ class Pump(Module):
 
     # Subclasses override one of the two access paths.
     def get_blob(self, index: int) -> Blob:
+        """The blob of entry ``index``; pumps with random access override this."""
         raise TypeError(f"{self.__class__.__name__} does not support random access")
 
     def blob_generator(self) -> Iterator[Blob]:
@@ -296,7 +298,7 @@ class Pump(Module):
         self.close()
         return None
 
-    def __enter__(self) -> "Pump":
+    def __enter__(self) -> Pump:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -42,6 +42,7 @@ class ModuleSpec:
     only_if: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
+        """The module as JSON-able data: name, factory, kind, parameters, conditions."""
         factory = self.factory
         qualname = getattr(factory, "__qualname__", type(factory).__qualname__)
         return {
@@ -142,7 +143,7 @@ class Pipeline:
 
     # -- building ------------------------------------------------------------------------
     @classmethod
-    def from_specs(cls, specs: Iterable[ModuleSpec], **kwargs: Any) -> "Pipeline":
+    def from_specs(cls, specs: Iterable[ModuleSpec], **kwargs: Any) -> Pipeline:
         """Rebuild a pipeline from module specs (e.g. in a worker process)."""
         pipe = cls(**kwargs)
         for spec in specs:
@@ -151,7 +152,7 @@ class Pipeline:
         return pipe
 
     def attach(self, module_factory: Any, name: str | None = None, every: int | None = None,
-               only_if: str | Iterable[str] | None = None, **params: Any) -> "Pipeline":
+               only_if: str | Iterable[str] | None = None, **params: Any) -> Pipeline:
         """Attach a module: a ``Module`` subclass, a function ``f(blob)`` or an instance.
 
         Parameters
@@ -472,7 +473,7 @@ class Pipeline:
         """Take the statistics and finish() results of a task drain as this pipeline's.
 
         ``summary`` is the drain's :class:`~km3flow.core.task_summary.ParallelSummary`
-        (kept as :attr:`parallel_summary`); cycle and module timings are merged in, as if
+        (kept as ``parallel_summary``); cycle and module timings are merged in, as if
         this pipeline had drained.
         """
         self.cycles = summary.cycles
@@ -671,9 +672,10 @@ def _interrupt(signum: int) -> KeyboardInterrupt:
 class _SignalGuard:
     """SIGINT/SIGTERM handling of one drain (main thread only).
 
-    A signal raises ``KeyboardInterrupt`` (:class:`Interrupted` for SIGTERM) at once unless ``defer`` is set (the pump has
-    delivered this cycle's blob); then it is kept in ``pending`` and raised at the end of
-    the cycle. A second signal while one is pending raises at once.
+    A signal raises ``KeyboardInterrupt`` (:class:`Interrupted` for SIGTERM) at once unless
+    ``defer`` is set (the pump has delivered this cycle's blob); then it is kept in
+    ``pending`` and raised at the end of the cycle. A second signal while one is pending
+    raises at once.
     """
 
     __slots__ = ("defer", "pending")  # read and written every cycle

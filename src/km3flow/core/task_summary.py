@@ -81,10 +81,12 @@ class ParallelSummary:
 
     @property
     def cycles(self) -> int:
+        """Cycles of all tasks together."""
         return sum(t.cycles for t in self.tasks)
 
     @property
     def cpu(self) -> float:
+        """CPU seconds of the parent and of all tasks together."""
         return self.parent_cpu + sum(t.cpu for t in self.tasks)
 
     @property
@@ -94,6 +96,7 @@ class ParallelSummary:
 
     @property
     def overhead_per_task(self) -> float:
+        """Worker seconds per task not spent running a task (start-up, transfer, idle)."""
         if not self.tasks:
             return 0.0
         busy = sum(t.wall for t in self.tasks)

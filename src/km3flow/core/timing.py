@@ -64,7 +64,7 @@ class RunningStats:
             self._reservoir[slots[keep]] = rest[keep]
         self.n = n
 
-    def merge(self, other: "RunningStats") -> None:
+    def merge(self, other: RunningStats) -> None:
         """Fold another RunningStats in (used to combine workers)."""
         if other.n == 0:
             return
@@ -84,13 +84,16 @@ class RunningStats:
 
     @property
     def std(self) -> float:
+        """Standard deviation of the values added."""
         return math.sqrt(self._m2 / self.n) if self.n else 0.0
 
     @property
     def median(self) -> float:
+        """Median of the values added (of a bounded sample of them)."""
         return float(np.median(self._reservoir[: self._filled])) if self._filled else 0.0
 
     def line(self, label: str) -> str:
+        """One summary line: mean, median, min, max and standard deviation."""
         return (
             f"  {label:<4}  mean: {self.mean:.6f}s  medi: {self.median:.6f}s  "
             f"min: {self.min if self.n else 0.0:.6f}s  max: {self.max if self.n else 0.0:.6f}s  "
@@ -110,6 +113,7 @@ class IntervalRecorder:
         self.cpu_stats = RunningStats()
 
     def fold(self, keep_last: bool = True) -> None:
+        """Add the recorded intervals to the statistics and drop the raw times."""
         if len(self.wall) < 2:
             return
         self.wall_stats.add(np.diff(self.wall))
@@ -134,6 +138,7 @@ class DurationRecorder:
         self.finish_cpu = 0.0
 
     def fold(self) -> None:
+        """Add the recorded durations to the statistics and drop them."""
         if self.wall:
             self.wall_stats.add(np.array(self.wall))
             self.cpu_stats.add(np.array(self.cpu))
@@ -153,7 +158,7 @@ class Stopwatch:
     wall: float = 0.0
     cpu: float = 0.0
 
-    def __enter__(self) -> "Stopwatch":
+    def __enter__(self) -> Stopwatch:
         self._w = time.perf_counter()
         self._c = time.process_time()
         return self

@@ -1,6 +1,7 @@
 """Data containers: :class:`Table` (structured array) and :class:`NDArray`, with HDF5 metadata;
-:data:`SCHEMAS`, the columns of every KM3NeT table (:mod:`km3flow.dataclasses.schema`);
-:class:`Header`, the MC header of a file, one type for every reader."""
+:data:`~km3flow.dataclasses.schema.SCHEMAS`, the columns of every KM3NeT table
+(:mod:`km3flow.dataclasses.schema`); :class:`~km3flow.dataclasses.header.Header`, the MC
+header of a file, one type for every reader."""
 
 from .header import HEADER_KEY, Header
 from .ndarray import NDArray

@@ -44,6 +44,7 @@ class NDArray(np.ndarray):
 
     @property
     def name(self) -> str:
+        """The array's title (KM3Pipe's name for it)."""
         return self.title
 
     @name.setter

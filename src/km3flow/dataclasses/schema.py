@@ -68,6 +68,7 @@ class Column:
 
     @property
     def fill(self) -> Any:
+        """The value a reader writes where a format lacks this column."""
         return fill_for(self.dtype)
 
 
@@ -85,6 +86,7 @@ class TableSchema:
 
     @property
     def dtype(self) -> np.dtype:
+        """The table's structured dtype, in column order."""
         dt = self._cache.get("dtype")
         if dt is None:
             dt = self._cache["dtype"] = np.dtype(
@@ -94,9 +96,11 @@ class TableSchema:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The column names, in order."""
         return self.dtype.names
 
     def column(self, name: str) -> Column:
+        """The column called ``name``; ``KeyError`` naming the columns if there is none."""
         for col in self.columns:
             if col.name == name:
                 return col

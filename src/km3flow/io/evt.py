@@ -620,7 +620,7 @@ def _event_info(mc_id: int, run_id: int, weights: Any, generation: dict[str, int
     return Table._wrap(out, _INFO.h5loc, "EventInfo", _INFO.split_h5)
 
 
-from ..dataclasses.templates import TEMPLATES as _TEMPLATES
+from ..dataclasses.templates import TEMPLATES as _TEMPLATES  # noqa: E402 (next to its use)
 
 _TRACKS = _template_layout("McTracks", {
     "id": 0, "pos_x": 1, "pos_y": 2, "pos_z": 3, "dir_x": 4, "dir_y": 5, "dir_z": 6,

@@ -333,6 +333,7 @@ class LineChecks:
         return width, seen[width][1], 0
 
     def drop(self, tag: str, kind: str, lines: list[int]) -> None:
+        """Record that ``lines`` of ``tag`` were dropped, and why (``kind``)."""
         self.dropped_here = True  # the event's sanity checks would only echo the drop
         if self._reread:
             return

@@ -138,9 +138,10 @@ def bin_files(config: dict[str, Any] | str | os.PathLike, inputs: Sequence[str |
     output
         The training file to write.
     engine
-        ``"pipeline"`` (default): HDF5Pump → :class:`ImageBinner` → HDF5Sink, one blob per
-        event. ``"chunked"``: reads and bins ``chunk_events`` events per vectorised call and
-        writes with :class:`TrainingFileWriter` (several times faster on small events).
+        ``"pipeline"`` (default): HDF5Pump → :class:`~km3flow.ml.binning.ImageBinner` →
+        HDF5Sink, one blob per event. ``"chunked"``: reads and bins ``chunk_events`` events
+        per vectorised call and writes with :class:`TrainingFileWriter` (several times faster
+        on small events).
     drain_kwargs
         Passed to ``Pipeline.drain`` (``workers=N`` or ``executor=client``, see
         :mod:`km3flow.parallel`); pipeline engine only.
@@ -221,7 +222,8 @@ def _bin_pipeline(b: dict[str, Any], lab: dict[str, Any], dims: list[Dimension],
         pipe.drain(**drain_kwargs)  # ImageBinner never drops a blob: cycles are events
     except ModuleError as err:
         part.unlink(missing_ok=True)
-        raise err.__cause__ if isinstance(err.__cause__, Km3flowError) else err
+        # the module's own km3flow error, as the user would get it without a pipeline
+        raise err.__cause__ if isinstance(err.__cause__, Km3flowError) else err  # noqa: B904
     except BaseException:
         part.unlink(missing_ok=True)
         raise

@@ -42,6 +42,9 @@ Training config (every key optional except the outputs)::
     type = [13]
     [[outputs.sign.classes]] # no conditions: every other event
     name = "other"
+    [modifiers]
+    label = "mymodule:labels"   # structured labels → {output: array}
+    sample = "mymodule:samples" # {input: array} → model input
 
 Metrics are written to ``summary.txt`` after the loss columns (``train_acc``,
 ``val_acc``, …). ``accuracy``, ``mae`` and ``mse`` are averaged over batches; ``auc``
@@ -50,9 +53,6 @@ classes), ``resolution`` (68 % quantile of ``|prediction - label|``, of the resi
 length for several columns, of the space angle in degrees for ``dir_x, dir_y, dir_z``)
 and ``pull`` (standard deviation of ``(label - mean) / sigma``, 1 for calibrated sigmas)
 are computed on all events of the summary interval.
-    [modifiers]
-    label = "mymodule:labels"   # structured labels → {output: array}
-    sample = "mymodule:samples" # {input: array} → model input
 
 An unknown key is an error that names the file and the key (with a suggestion).
 """
@@ -148,7 +148,30 @@ def read_list_file(path: str | os.PathLike) -> dict[str, InputFiles]:
 
 @dataclass
 class OutputConfig:
-    """One model output: its label columns, loss, weight, metrics and label modifiers."""
+    """One model output: its label columns, loss, weight, metrics and label modifiers.
+
+    Attributes
+    ----------
+    name : str
+        The output's name (``[outputs.NAME]``), the key of its predictions and losses.
+    labels : list of str
+        Label columns this output is trained on (default: the output's name).
+    loss : str
+        Loss function of this output.
+    weight : float
+        Weight of this output's loss in the total loss.
+    metrics : list of str
+        Metrics written to ``summary.txt`` after the loss columns.
+    transform : str
+        Transformation of the labels before training (``log10`` needs labels > 0).
+    classes : list of dict, optional
+        ``[[outputs.NAME.classes]]``: in order, a ``name`` and conditions on label columns
+        (``type = [13, -13]``); an event gets the first class whose conditions hold.
+    target : str
+        With classes: train on the class index or on one-hot rows.
+    class_weights : list of float, optional
+        One non-negative weight per class (cross-entropy and BCE losses only).
+    """
 
     name: str
     labels: list[str]
@@ -189,7 +212,50 @@ class OutputConfig:
 
 @dataclass
 class TrainingConfig:
-    """All settings of a training; see the module docstring for the TOML form."""
+    """All settings of a training; see the module docstring for the TOML form.
+
+    Attributes
+    ----------
+    batch_size : int
+        Events per batch (per process with several processes).
+    epochs : int
+        Epochs ``km3flow train`` runs (a resumed training continues to this number).
+    seed : int
+        Seed of the shuffling and of the model's initialisation.
+    device : str
+        ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when available).
+    shuffle : bool
+        Shuffle the training events every epoch (blocks of batches in random order).
+    block_batches : int
+        Batches read per contiguous read of a file (larger: faster reads, coarser shuffle).
+    num_workers : int
+        Worker processes reading batches (0: read in the training process).
+    summaries_per_epoch : int
+        Lines in ``summary.txt`` per epoch (fractional epochs).
+    validate_interval : int
+        Validate at every Nth summary line (0: never).
+    plot : bool
+        Write ``summary.pdf`` and ``summary.png`` after every epoch.
+    dry_run : bool
+        Before training, push one small batch of every file set through model and losses,
+        so a wrong shape or a missing column fails at once, not after an epoch.
+    x_loc : str
+        HDF5 node of the images (or point clouds) in the training files.
+    y_loc : str
+        HDF5 node of the label table in the training files.
+    optimizer : dict
+        The ``[optimizer]`` section.
+    schedule : dict
+        The ``[schedule]`` section.
+    outputs : dict of str to OutputConfig
+        The ``[outputs.NAME]`` sections.
+    label_modifier : str, optional
+        ``modifiers.label``: ``"module:callable"`` turning label rows into targets.
+    sample_modifier : str, optional
+        ``modifiers.sample``: ``"module:callable"`` turning inputs into the model's input.
+    source : str
+        The file the config was read from.
+    """
 
     batch_size: int = 32
     epochs: int = 1
@@ -213,6 +279,7 @@ class TrainingConfig:
 
     @property
     def lr(self) -> float:
+        """The optimizer's learning rate (``optimizer.lr``, default 0.001)."""
         return float(self.optimizer.get("lr", 1e-3))
 
 

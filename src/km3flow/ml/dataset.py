@@ -278,6 +278,7 @@ class InputSet:
 
     @property
     def n_samples(self) -> int:
+        """Events in all files of the set."""
         return sum(len(f[self.names[0]]) for f in self.files)
 
     @property

@@ -77,6 +77,7 @@ class Ragged:
     counts: np.ndarray
 
     def offsets(self) -> np.ndarray:
+        """Start of every event's rows, and the total at the end (``len(counts) + 1`` values)."""
         return np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
 
 
@@ -331,6 +332,7 @@ class GroupedFile:
         return values[bounds[:-1]]
 
     def close(self) -> None:
+        """Close the file (dropping its node objects first)."""
         # drop the node objects first: PyTables would touch the closed file when they go
         self.ragged, self.grouped, self.group_info = {}, {}, None
         if self.h5.isopen:
@@ -365,7 +367,7 @@ class GroupedWriter:
         self._index: dict[str, Any] = {}
 
     def _create(self, loc: str) -> None:
-        tb = _tables()
+        _tables()
         src = self.template.h5
         parent, name = os.path.split(loc)
         if loc in self.template.ragged:

@@ -7,7 +7,7 @@ writes for an NDArray and a Table per blob, so files from either writer can be r
 
 :class:`TrainingFileWriter` appends many events at a time (the binning CLI and
 ``Organizer.predict`` use it); it writes to a temporary name and renames on success.
-:func:`read_event_chunk` reads hits and MC tracks of a range of events from a KM3Pipe file
+:class:`EventSource` reads hits and MC tracks of a range of events from a KM3Pipe file
 (split ``/hits`` group with ``_indices``) for binning.
 """
 
@@ -288,6 +288,7 @@ class EventSource:
         return cols, offsets
 
     def close(self) -> None:
+        """Close the HDF5 file."""
         self._file.close()
 
     def __enter__(self) -> EventSource:

@@ -83,10 +83,12 @@ class Organizer:
     # -- files ----------------------------------------------------------------------------
     @property
     def summary_path(self) -> Path:
+        """``summary.txt`` in the output folder."""
         return self.output_folder / "summary.txt"
 
     @property
     def checkpoint_folder(self) -> Path:
+        """The folder of the checkpoints, ``checkpoints/`` in the output folder."""
         return self.output_folder / "checkpoints"
 
     def checkpoints(self) -> list[Path]:
@@ -188,7 +190,7 @@ class Organizer:
 
         names = ["loss"]
         single = len(self.cfg.outputs) == 1
-        for name, out in self.cfg.outputs.items():
+        for name in self.cfg.outputs:
             if not single:
                 names.append(f"{name}_loss")
         for name, out in self.cfg.outputs.items():
@@ -514,7 +516,7 @@ class Organizer:
         out_dir.mkdir(parents=True, exist_ok=True)
         written = []
         model.eval()
-        for k, row in enumerate(inputs.files):
+        for row in inputs.files:
             single = InputSet.__new__(InputSet)
             single.names, single.files = inputs.names, [row]
             label_file = row[inputs.names[0]]

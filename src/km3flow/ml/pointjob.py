@@ -100,7 +100,8 @@ def _pipeline(b: dict[str, Any], lab: dict[str, Any], opts: dict[str, Any],
             node._v_attrs["indexed"] = True
     except ModuleError as err:
         part.unlink(missing_ok=True)
-        raise err.__cause__ if isinstance(err.__cause__, Km3flowError) else err
+        # the module's own km3flow error, as the user would get it without a pipeline
+        raise err.__cause__ if isinstance(err.__cause__, Km3flowError) else err  # noqa: B904
     except BaseException:
         part.unlink(missing_ok=True)
         raise

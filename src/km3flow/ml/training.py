@@ -199,6 +199,7 @@ def _pull(out: OutputConfig, p: torch.Tensor, t: torch.Tensor) -> float:
 
 
 def label_dtype(out: OutputConfig) -> torch.dtype:
+    """The torch dtype of an output's labels: ``long`` for class indices, else ``float32``."""
     return torch.long if out.class_index_target else torch.float32
 
 
@@ -322,6 +323,7 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore the random states of torch, NumPy and Python (and CUDA) from a checkpoint."""
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])

@@ -82,7 +82,8 @@ def read_history(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 def trigger_row(row: dict[str, Any]) -> np.ndarray:
-    """One :data:`TRIGGER_DTYPE` row from a per-second bin of :class:`MonitorState`."""
+    """One :data:`TRIGGER_DTYPE` row from a per-second bin of
+    :class:`~km3flow.monitor.state.MonitorState`."""
     out = np.zeros(1, TRIGGER_DTYPE)
     out["time"] = row["time"]
     out["events"] = row["events"]
@@ -96,7 +97,8 @@ def trigger_row(row: dict[str, Any]) -> np.ndarray:
 
 
 def rows_to_bins(rows: np.ndarray) -> list[dict[str, Any]]:
-    """Per-second bins of :class:`MonitorState` from :data:`TRIGGER_DTYPE` rows."""
+    """Per-second bins of :class:`~km3flow.monitor.state.MonitorState` from
+    :data:`TRIGGER_DTYPE` rows."""
     bins = []
     for r in rows:
         counts = r["bit_counts"]

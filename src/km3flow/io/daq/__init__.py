@@ -39,6 +39,6 @@ __all__ = [
     "SummarysliceBatch", "SummarysliceReader", "TMCHPump", "TimesliceBatch", "TimeslicePump",
     "channel_flags", "decode_rates", "encode_rates", "has_udp_trailer", "index_frames",
     "iter_frames", "max_sequence_number", "number_of_udp_packets", "parse_event", "parse_frame",
-    "parse_header", "parse_packet", "parse_summaryslice", "parse_timeslice", "read_events", "read_monitoring",
-    "read_summaryslices", "read_timeslices", "white_rabbit_ok",
+    "parse_header", "parse_packet", "parse_summaryslice", "parse_timeslice", "read_events",
+    "read_monitoring", "read_summaryslices", "read_timeslices", "white_rabbit_ok",
 ]

@@ -223,9 +223,9 @@ class Detector:
 
         Inside the block ``det.pmts`` and ``det.doms`` are writable working copies; when it
         ends (also by an exception) they become the detector's read-only tables again and
-        the lookup and calibration caches are dropped, so the next :func:`calibrate` uses
-        the new values. Columns derived from the DOMs (``dom_id, du, floor`` of the PMTs)
-        are not updated for you.
+        the lookup and calibration caches are dropped, so the next
+        :func:`~km3flow.calib.calibrate` uses the new values. Columns derived from the DOMs
+        (``dom_id, du, floor`` of the PMTs) are not updated for you.
 
         Examples
         --------
@@ -253,10 +253,12 @@ class Detector:
     # -- summary ----------------------------------------------------------------------------
     @property
     def n_doms(self) -> int:
+        """Number of DOMs (base modules included)."""
         return len(self.doms)
 
     @property
     def n_pmts(self) -> int:
+        """Number of PMTs."""
         return len(self.pmts)
 
     @property
@@ -271,6 +273,7 @@ class Detector:
 
     @property
     def n_dus(self) -> int:
+        """Number of detection units."""
         return len(self.dus)
 
     def floors(self, du: int | None = None) -> npt.NDArray[np.int32]:

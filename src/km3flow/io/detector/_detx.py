@@ -248,8 +248,9 @@ def _parse_pmt_lines(lines: list[str], idx: list[int], nf: int, version: int,
                              | (np.abs(arr[:, col]) >= 2**31))
         if bad.size:
             i = idx[int(bad[0])]
-            raise _err(path, i + 1, f"expected a 32-bit integer in field {col + 1} of the PMT line, "
-                                    f"got {lines[i].split()[col]!r}")
+            raise _err(path, i + 1,
+                       f"expected a 32-bit integer in field {col + 1} of the PMT line, "
+                       f"got {lines[i].split()[col]!r}")
     check_pmt_directions(arr[:, 4:7], arr[:, 0], path, lines=np.asarray(idx) + 1)
     return arr
 

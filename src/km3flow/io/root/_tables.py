@@ -1,4 +1,5 @@
-"""Vectorised conversion of one chunk of aanet ``Evt`` branches (awkward) into flat Tables + offsets.
+"""Vectorised conversion of one chunk of aanet ``Evt`` branches (awkward) into flat Tables
+and offsets.
 
 Every branch of a chunk is turned into flat NumPy content and offsets once; the Tables of a
 chunk are filled column by column (one copy per column, no Python per hit or track) and the

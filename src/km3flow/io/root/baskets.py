@@ -1,4 +1,5 @@
-"""Zero-copy record views of unsplit branches: NumPy records laid over the decompressed basket bytes.
+"""Zero-copy record views of unsplit branches: NumPy records laid over the decompressed basket
+bytes.
 
 When a branch stores each entry as one streamed object holding a packed array of fixed-size
 records (e.g. Jpp's ``std::vector<JDAQSnapshotHit>`` in ``KM3NET_EVENT``), the bytes of a
@@ -8,7 +9,8 @@ each entry as a view, without copying: aanet's ``numpyfi`` over the file's own b
 
 The byte order and layout must be given where the class has a custom streamer (the Jpp DAQ
 hit classes list no members in the streamer info, and their ``time`` is stored
-little-endian inside otherwise big-endian records); :func:`numpyfi` passes ``dtype``.
+little-endian inside otherwise big-endian records); :func:`~km3flow.io.root.numpyfi.numpyfi`
+passes ``dtype``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Named constants of the aanet/Jpp offline format: fit-info indices, reconstruction stages, header fields.
+"""Named constants of the aanet/Jpp offline format: fit-info indices, reconstruction stages,
+header fields.
 
 The values are those of the KM3NeT data format definitions (km3net-dataformat v3.6.2, as shipped
 with km3io 1.2 in ``km3io/_definitions``). They give names to the positions in ``Trk.fitinf``
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 # Positions in Trk::fitinf used by the Jpp reconstructions (JFitParameters): defined with the
 # Tracks table in km3flow.dataclasses.schema, whose fit-info columns they name.
-from ...dataclasses.schema import FITINF_COLUMNS, FITINF_INDEX
+from ...dataclasses.schema import FITINF_COLUMNS, FITINF_INDEX  # noqa: F401 (re-exported)
 
 # Field names of the MC header lines: defined with the Header type.
 from ...dataclasses.header import HEADER_FIELDS  # noqa: F401

@@ -1,4 +1,5 @@
-"""The aanet idea, generalised: NumPy structured dtypes from ROOT streamer info, and record arrays of branches.
+"""The aanet idea, generalised: NumPy structured dtypes from ROOT streamer info, and record
+arrays of branches.
 
 aanet's ``get_dtype(Hit)`` built a dtype from the ROOT dictionary and ``numpyfi(evt.hits)``
 laid a ``np.recarray`` over the C++ memory of a ``std::vector<Hit>``.  Here the same is done
@@ -206,13 +207,13 @@ class JaggedRecords:
         i = resolve_index(index, len(self), self.__class__.__name__)
         return self.records[self.offsets[i]:self.offsets[i + 1]]
 
-    def __getattr__(self, name: str) -> "JaggedRecords":
+    def __getattr__(self, name: str) -> JaggedRecords:
         # only called for names that are not attributes: the fields of the records
         if name.startswith("_") or "records" not in self.__dict__:
             raise AttributeError(name)
         return self._field(name, AttributeError)
 
-    def _field(self, name: str, error: type[Exception]) -> "JaggedRecords":
+    def _field(self, name: str, error: type[Exception]) -> JaggedRecords:
         fields = self.records.dtype.fields
         if fields is None or name not in fields:
             names = ", ".join(self.records.dtype.names or ()) or "none (not records)"

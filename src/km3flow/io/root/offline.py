@@ -1,4 +1,5 @@
-"""OfflinePump: the events of an offline (aanet ``Evt``) ROOT file as blobs of Tables, read lazily in chunks."""
+"""OfflinePump: the events of an offline (aanet ``Evt``) ROOT file as blobs of Tables, read
+lazily in chunks."""
 
 from __future__ import annotations
 

@@ -88,7 +88,7 @@ def _guarded(method: Any) -> Any:
     import functools
 
     @functools.wraps(method)
-    def wrapper(self: "OnlineFile", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: OnlineFile, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except Km3flowError:
@@ -127,6 +127,7 @@ class OnlineFile:
                               f"{sorted(self.trees) or 'no trees'}", path=self.path)
 
     def close(self) -> None:
+        """Close the ROOT file."""
         self._file.close()
 
     # -- entry counts ---------------------------------------------------------------------

@@ -88,14 +88,17 @@ class UsrReader:
 
     @property
     def collection(self) -> str | None:
+        """The branch collection holding the usr data (``None`` for the event's own)."""
         return USR_TABLES[self.key][0]
 
     @property
     def values_leaf(self) -> str:
+        """The leaf of the usr values."""
         return usr_leaf(self.collection, "usr")
 
     @property
     def names_leaf(self) -> str:
+        """The leaf of the usr names."""
         return usr_leaf(self.collection, "usr_names")
 
     def _once(self, what: str, message: str, *args: Any) -> None:
