@@ -119,8 +119,8 @@ def run_measured(argv: list[str]) -> dict[str, float | str]:
     # CPU of the process tree (pool workers included, not Dask's), sampled every 50 ms
     if proc.returncode:
         raise SystemExit(f"{' '.join(argv[:6])} … failed ({proc.returncode}):\n{output[-3000:]}")
-    return {"wall": wall, "cpu": sum(cpu.values()), "parent_mb": peak["parent"] / 1024, "child_mb": peak["child"] / 1024,
-            "output": output}
+    return {"wall": wall, "cpu": sum(cpu.values()), "parent_mb": peak["parent"] / 1024,
+            "child_mb": peak["child"] / 1024, "output": output}
 
 
 def _convert_argv(inputs: list[str], out: str, *extra: str) -> list[str]:
