@@ -94,7 +94,7 @@ class TableSchema:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return self.dtype.names
+        return self.dtype.names or ()
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -382,6 +382,7 @@ class FillNote:
 
     def __init__(self, log: logging.Logger, fills: dict[str, list[str]], why: str,
                  level: int = logging.INFO) -> None:
+        self.fills: dict[str, list[str]] | None  # None once logged
         self.log, self.fills, self.why, self.level = log, fills, why, level
 
     def __call__(self) -> None:
