@@ -8,7 +8,7 @@ A :class:`Pump` is the first module of a pipeline: it produces the blobs.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, TypeVar
 
 from ..exceptions import ConfigError, ParameterError, ServiceNotFound
 from ..logger import Km3Logger, get_logger, get_printer
@@ -227,6 +227,9 @@ class Module:
         return f"<{self.__class__.__name__} '{self.name}'>"
 
 
+_PumpT = TypeVar("_PumpT", bound="Pump")
+
+
 class Pump(Module):
     """A blob source, the first module of a pipeline.
 
@@ -296,7 +299,7 @@ class Pump(Module):
         self.close()
         return None
 
-    def __enter__(self) -> "Pump":
+    def __enter__(self: _PumpT) -> _PumpT:
         return self
 
     def __exit__(self, *exc: Any) -> None:
