@@ -122,9 +122,9 @@ def describe(path: str, out: TextIO, as_json: bool = False) -> None:
                 out.write(f"  {path_:<28} {'split table':<12} {nrows} rows{filt} "
                           f"'{node._v_title}': {', '.join(cols)} (+ _indices)\n")
             elif isinstance(node, tb.Table):
-                cols = ", ".join(node.colnames)
+                colnames = ", ".join(node.colnames)
                 out.write(f"  {path_:<28} {'table':<12} {node.nrows} rows [{_filters(node)}]"
-                          f" '{node.title}': {cols}\n")
+                          f" '{node.title}': {colnames}\n")
             else:
                 out.write(f"  {path_:<28} {'array':<12} shape {tuple(int(s) for s in node.shape)}"
                           f" {node.dtype} [{_filters(node)}]\n")

@@ -142,7 +142,11 @@ def _sigterm_interrupts() -> Callable[[], None]:
         previous = signal.signal(signal.SIGTERM, handler)
     except (ValueError, OSError):
         return lambda: None
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def _selected_command(argv: list[str]) -> str | None:
