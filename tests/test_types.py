@@ -17,6 +17,6 @@ def test_mypy_is_clean_on_src():
     proc = subprocess.run(
         [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
          "--cache-dir", str(ROOT / ".mypy_cache"), str(ROOT / "src" / "km3flow")],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
     )
     assert proc.returncode == 0, f"mypy failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"

@@ -8,12 +8,15 @@ A :class:`Pump` is the first module of a pipeline: it produces the blobs.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Callable, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from ..exceptions import ConfigError, ParameterError, ServiceNotFound
 from ..logger import Km3Logger, get_logger, get_printer
 from .blob import Blob
 from .config import Parameter, closest, did_you_mean
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 _MISSING = object()
 
@@ -227,9 +230,6 @@ class Module:
         return f"<{self.__class__.__name__} '{self.name}'>"
 
 
-_PumpT = TypeVar("_PumpT", bound="Pump")
-
-
 class Pump(Module):
     """A blob source, the first module of a pipeline.
 
@@ -299,7 +299,7 @@ class Pump(Module):
         self.close()
         return None
 
-    def __enter__(self: _PumpT) -> _PumpT:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: Any) -> None:
