@@ -94,7 +94,7 @@ class DAQReader(Pump):
             self.path = None
             self._buffer = memoryview(data).cast("B")
         try:
-            frames = index_frames(self._buffer if self._mmap is None else self._mmap)
+            frames = index_frames(self._buffer)  # the map when there is one
         except FormatError as err:
             if self.path is not None and err.path is None:
                 raise FormatError(err.reason, path=self.path, offset=err.offset) from None
@@ -309,12 +309,13 @@ def sequence_findings(buffer: Any, frames: np.ndarray, legacy: bool) -> list[str
 
 def _headers(hdr: np.ndarray) -> list[DAQHeader]:
     """DAQHeader dicts (as :func:`~km3flow.io.daq.parse.parse_header` makes) for a batch."""
-    legacy = "version" not in hdr.dtype.names
+    present = hdr.dtype.names or ()
+    legacy = "version" not in present
     body = 28 if legacy else 30
     out = []
     names = ("length", "data_type", "version", "detector_id", "run", "frame_index",
              "utc_seconds", "utc_16ns_cycles")
-    cols = [hdr[k].tolist() if k in hdr.dtype.names else [None] * len(hdr) for k in names]
+    cols = [hdr[k].tolist() if k in present else [None] * len(hdr) for k in names]
     for length, dtype, version, det, run, frame, seconds, cycles in zip(*cols):
         out.append(DAQHeader(
             length=length, data_type=dtype, version=version, detector_id=det, run=run,
