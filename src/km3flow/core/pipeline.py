@@ -416,8 +416,9 @@ class Pipeline:
             nothing would ever end the run.
         """
         if executor is not None or workers is not None:
-            options = {k: v for k, v in (("ordered", ordered), ("files_per_task", files_per_task),
-                                         ("merge", merge)) if v is not None}
+            given_options = (("ordered", ordered), ("files_per_task", files_per_task),
+                             ("merge", merge))
+            options: dict[str, Any] = {k: v for k, v in given_options if v is not None}
             return drain_tasks(self, resolve_executor(executor, workers), cycles, **options)
         given = [k for k, v in (("ordered", ordered), ("files_per_task", files_per_task),
                                 ("merge", merge)) if v is not None]

@@ -40,7 +40,7 @@ class OutputSpec:
     module: str
     param: str
     path: str
-    factory: type
+    factory: type[Module]
 
 
 def part_path(path: str, index: int) -> str:
