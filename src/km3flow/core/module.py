@@ -202,6 +202,7 @@ class Module:
     def can_merge_outputs(cls) -> bool:
         """True when the class overrides :meth:`merge_outputs`."""
         own = getattr(cls.merge_outputs, "__func__", cls.merge_outputs)
+        # a classmethod accessed on the class is a bound method (mypy types it as a function)
         return own is not Module.merge_outputs.__func__  # type: ignore[attr-defined]
 
     # -- services -----------------------------------------------------------------------

@@ -137,7 +137,7 @@ def make_metric(metric: str, out: OutputConfig) -> Callable[[torch.Tensor, torch
         def pooled(p: torch.Tensor, t: torch.Tensor) -> float:
             return fn(out, p, t)
 
-        pooled.pooled = True  # type: ignore[attr-defined]
+        pooled.pooled = True  # type: ignore[attr-defined]  # a marker on the function object
         return pooled
 
     def accuracy(p: torch.Tensor, t: torch.Tensor) -> float:
