@@ -46,6 +46,7 @@ class _Batch:
         return len(self.info)
 
     def __iter__(self) -> Iterator[Any]:
+        # the subclasses are dataclasses (this base is not, so mypy cannot tell)
         return (getattr(self, f.name) for f in dataclasses.fields(self))  # type: ignore[arg-type]
 
 
