@@ -119,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         sink = next((m for m in pipe.modules if isinstance(m, HDF5Sink)), None)
         note = outcome_note(sink)
         if note:
-            err.add_note(note)
+            from ._notes import add_note
+
+            add_note(err, note)
         raise
     return 0

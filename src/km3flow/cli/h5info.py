@@ -136,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..exceptions import FormatError
     from ..io.hdf5.sink import find_leftovers
+    from ._notes import add_note
 
     for i, path in enumerate(args.files):
         if i:
@@ -147,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             describe(path, sys.stdout, as_json=args.json)
         except FormatError as err:
             if leftovers:
-                err.add_note(note)
+                add_note(err, note)
             raise
         if leftovers and not args.json:
             sys.stdout.write(f"Leftovers:\n  {note}\n")

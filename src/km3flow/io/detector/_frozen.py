@@ -61,8 +61,7 @@ class _FrozenColumn(np.ndarray):
     def __repr__(self) -> str:
         return repr(self.view(np.ndarray))
 
-    # a plain (writable) ndarray, where numpy's stubs say a copy keeps the subclass
-    def copy(self, order: Any = "C") -> np.ndarray:  # type: ignore[override]
+    def copy(self, order: Any = "C") -> np.ndarray:
         return self.view(np.ndarray).copy(order)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
