@@ -99,7 +99,7 @@ def calibrate(hits: Any, detector: Any, by: str | None = None,
             raise CalibrationError(f"calibration by omkey needs dom_id and channel_id; "
                                    f"columns: {', '.join(names)}")
         idx = det.pmt_index(arr["dom_id"], arr["channel_id"])
-        keys = ("dom_id", "channel_id")
+        keys: tuple[str, ...] = ("dom_id", "channel_id")
     elif by == "pmt_id":
         if "pmt_id" not in names:
             raise CalibrationError(f"calibration by pmt_id needs a pmt_id column; "
@@ -121,7 +121,7 @@ def calibrate(hits: Any, detector: Any, by: str | None = None,
         # Already calibrated (e.g. read from a file converted with --detector): undo it, so
         # that calibrating again, with the same or a newer detector, equals calibrating once.
         arr = _uncalibrated(arr, _GEOMETRY + ("du", "floor") + extra, correct_time)
-        names = arr.dtype.names
+        names = arr.dtype.names or ()
     bad = idx < 0
     if bad.any():
         if missing == "raise":
@@ -141,9 +141,11 @@ def calibrate(hits: Any, detector: Any, by: str | None = None,
         arr = _with_float_time(arr)
     arr = np.ascontiguousarray(arr)
     in_size, add_size = arr.dtype.itemsize, records.dtype.itemsize
-    fields = {n: arr.dtype.fields[n][:2] for n in arr.dtype.names}
-    for n in records.dtype.names:
-        dt, off = records.dtype.fields[n][:2]
+    in_fields, add_fields = arr.dtype.fields, records.dtype.fields
+    assert in_fields is not None and add_fields is not None  # both structured
+    fields = {n: in_fields[n][:2] for n in arr.dtype.names or ()}
+    for n in records.dtype.names or ():
+        dt, off = add_fields[n][:2]
         fields[n] = (dt, in_size + off)
     out_dtype = np.dtype({"names": list(fields), "formats": [f[0] for f in fields.values()],
                           "offsets": [f[1] for f in fields.values()],
@@ -168,7 +170,7 @@ def calibrate(hits: Any, detector: Any, by: str | None = None,
 
 def _uncalibrated(arr: np.ndarray, added: tuple[str, ...], correct_time: bool) -> np.ndarray:
     """The hits without the columns a calibration added, and with ``time - t0``."""
-    keep = [n for n in arr.dtype.names if n not in added]
+    keep = [n for n in arr.dtype.names or () if n not in added]
     out = np.empty(len(arr), dtype=[(n, arr.dtype[n]) for n in keep])
     for name in keep:
         out[name] = arr[name]
@@ -194,9 +196,9 @@ def _pmt_records(det: Any, fields: tuple[str, ...]) -> np.ndarray:
 
 
 def _with_float_time(arr: np.ndarray) -> np.ndarray:
-    dtype = np.dtype([(n, "<f8" if n == "time" else arr.dtype[n]) for n in arr.dtype.names])
+    dtype = np.dtype([(n, "<f8" if n == "time" else arr.dtype[n]) for n in arr.dtype.names or ()])
     out = np.empty(len(arr), dtype)
-    for n in arr.dtype.names:
+    for n in arr.dtype.names or ():
         out[n] = arr[n]
     return out
 

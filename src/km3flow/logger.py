@@ -15,8 +15,8 @@ import logging
 import os
 import sys
 import threading
-from typing import Any, TextIO
 from collections.abc import Callable, Iterator
+from typing import Any, TextIO, cast
 
 ONCE = 45
 DEPRECATION = 46
@@ -77,7 +77,7 @@ class _StderrHandler(logging.StreamHandler):
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stderr
 
@@ -128,20 +128,22 @@ def _parse_level(level: int | str) -> int:
 def get_logger(name: str) -> Km3Logger:
     """Return the km3flow logger called ``name``, creating it with km3flow's handler."""
     with _lock:
-        logger = _loggers.get(name)
-        if logger is not None:
-            return logger
+        known = _loggers.get(name)
+        if known is not None:
+            return known
+        logger: Km3Logger
         manager = logging.Logger.manager
         existing = manager.loggerDict.get(name)
         if isinstance(existing, logging.Logger):
             # Someone asked logging for this name first; upgrade it in place (we only add methods).
             existing.__class__ = Km3Logger
-            logger = existing  # type: ignore[assignment]
+            logger = cast(Km3Logger, existing)
         else:
             previous = logging.getLoggerClass()
             logging.setLoggerClass(Km3Logger)
             try:
-                logger = logging.getLogger(name)  # type: ignore[assignment]
+                # getLogger builds the class set above (a Km3Logger), typed as a Logger.
+                logger = cast(Km3Logger, logging.getLogger(name))
             finally:
                 logging.setLoggerClass(previous)
         logger.addHandler(_handler)

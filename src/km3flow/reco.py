@@ -133,7 +133,9 @@ def _stage_view(tracks: Any) -> np.ndarray:
             f"expected the columns rec_stage_0, rec_stage_1, ... of a Tracks table; "
             f"found {', '.join(name for _, name in columns) or 'none'} among {', '.join(names)}")
     data = np.asarray(tracks)
-    fields = [data.dtype.fields[name] for _, name in columns]
+    all_fields = data.dtype.fields
+    assert all_fields is not None  # a structured array: its columns were found above
+    fields = [all_fields[name] for _, name in columns]
     fmt, offset = fields[0][0], fields[0][1]
     if data.ndim == 1 and fmt.kind in "iu" and all(
             f[0] == fmt and f[1] == offset + i * fmt.itemsize for i, f in enumerate(fields)):
@@ -287,7 +289,7 @@ def _likelihood(tracks: Any) -> np.ndarray:
 def _fill_row(dtype: np.dtype) -> np.ndarray:
     """The row of an event without a selected track: NaN, -1 (unknown) or 0 (counts)."""
     row = np.zeros(1, dtype=dtype)
-    for name in dtype.names:
+    for name in dtype.names or ():
         kind = dtype[name].kind
         if kind in "fc":
             row[name] = np.nan

@@ -9,6 +9,11 @@ the error line names that file and its blob count.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..core import Pipeline
+    from ..io.hdf5.sink import HDF5Sink
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_modules_epilog(parser, [FilePump, Calibration, ProgressBar, HDF5Sink])
 
 
-def build_pipeline(args: argparse.Namespace):
+def build_pipeline(args: argparse.Namespace) -> Pipeline:
     """The conversion pipeline: FilePump → [Calibration] → [ProgressBar] → HDF5Sink."""
     from ..core import Pipeline
     from ..io.files import FilePump
@@ -86,7 +91,7 @@ def check_output(path: str, overwrite: bool) -> None:
         raise ConfigError(f"{path}: exists already; pass --overwrite to replace it")
 
 
-def outcome_note(sink) -> str:
+def outcome_note(sink: HDF5Sink | None) -> str:
     """What an incomplete run left: the partial file and its blob count, or nothing."""
     import os
 
@@ -121,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
         sink = next((m for m in pipe.modules if isinstance(m, HDF5Sink)), None)
         note = outcome_note(sink)
         if note:
-            err.add_note(note)
+            from ._notes import add_note
+
+            add_note(err, note)
         raise
     return 0

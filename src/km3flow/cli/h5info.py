@@ -122,9 +122,9 @@ def describe(path: str, out: TextIO, as_json: bool = False) -> None:
                 out.write(f"  {path_:<28} {'split table':<12} {nrows} rows{filt} "
                           f"'{node._v_title}': {', '.join(cols)} (+ _indices)\n")
             elif isinstance(node, tb.Table):
-                cols = ", ".join(node.colnames)
+                colnames = ", ".join(node.colnames)
                 out.write(f"  {path_:<28} {'table':<12} {node.nrows} rows [{_filters(node)}]"
-                          f" '{node.title}': {cols}\n")
+                          f" '{node.title}': {colnames}\n")
             else:
                 out.write(f"  {path_:<28} {'array':<12} shape {tuple(int(s) for s in node.shape)}"
                           f" {node.dtype} [{_filters(node)}]\n")
@@ -136,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..exceptions import FormatError
     from ..io.hdf5.sink import find_leftovers
+    from ._notes import add_note
 
     for i, path in enumerate(args.files):
         if i:
@@ -147,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             describe(path, sys.stdout, as_json=args.json)
         except FormatError as err:
             if leftovers:
-                err.add_note(note)
+                add_note(err, note)
             raise
         if leftovers and not args.json:
             sys.stdout.write(f"Leftovers:\n  {note}\n")

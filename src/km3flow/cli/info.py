@@ -59,7 +59,8 @@ def describe_file(path: str, max_blobs: int | None = None,
     det_ids: set[int] = set()
     t_min, t_max = np.inf, -np.inf
     cls = reader_class(spec, path)
-    lenient_params = {"strict": False} if lenient and "strict" in cls.declared_parameters else {}
+    lenient_params: dict[str, Any] = (
+        {"strict": False} if lenient and "strict" in cls.declared_parameters else {})
     with cls(**{spec.input: path}, **lenient_params) as pump:
         try:
             info["blobs"] = len(pump)

@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import __version__
 
@@ -51,7 +51,7 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (usage is in ``--help``)."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
@@ -128,6 +128,10 @@ def _os_error(err: OSError) -> str:
     return f"{name}: {what}" if name else what
 
 
+def _no_restore() -> None:
+    """Nothing to restore (no handler was installed)."""
+
+
 def _sigterm_interrupts() -> Callable[[], None]:
     """Let SIGTERM raise Interrupted for the whole command, so every output is tidied."""
     from ..exceptions import Interrupted
@@ -142,7 +146,11 @@ def _sigterm_interrupts() -> Callable[[], None]:
         previous = signal.signal(signal.SIGTERM, handler)
     except (ValueError, OSError):
         return lambda: None
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def _selected_command(argv: list[str]) -> str | None:
@@ -190,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     prefix = f"km3flow {args.command}"
     # `km3flow test` runs pytest in this process: its tests install and check handlers
-    restore = (lambda: None) if selected == "test" else _sigterm_interrupts()
+    restore = _no_restore if selected == "test" else _sigterm_interrupts()
     try:
         with level_scope(level):
             return int(args._run(args) or 0)

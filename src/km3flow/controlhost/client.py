@@ -284,7 +284,9 @@ class Client:
                 if left <= 0:
                     return False
                 step = min(step, left)
-            readable, _, _ = select.select([self.socket], [], [], step)
+            sock = self.socket
+            assert sock is not None  # waited on while connected
+            readable, _, _ = select.select([sock], [], [], step)
             if readable:
                 return True
         return False

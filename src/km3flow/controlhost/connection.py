@@ -26,7 +26,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -209,13 +209,14 @@ class Connection(asyncio.BufferedProtocol):
 
     # -- connection lifecycle ------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # a stream server's transports are asyncio.Transports (abort, write-buffer limits)
+        self.transport = tr = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self._last_rx = time.monotonic()
         if not self._hub.admit(self):
             self.closing = True
-            transport.abort()
+            tr.abort()
             return
         self._admitted = True
         sock = transport.get_extra_info("socket")
@@ -228,7 +229,7 @@ class Connection(asyncio.BufferedProtocol):
                     sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
             if self._limits.send_buffer:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._limits.send_buffer)
-        self.transport.set_write_buffer_limits(high=self._limits.write_buffer)
+        tr.set_write_buffer_limits(high=self._limits.write_buffer)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._admitted:

@@ -7,14 +7,16 @@ A :class:`Pump` is the first module of a pipeline: it produces the blobs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, ClassVar
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..exceptions import ConfigError, ParameterError, ServiceNotFound
 from ..logger import Km3Logger, get_logger, get_printer
 from .blob import Blob
 from .config import Parameter, closest, did_you_mean
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 _MISSING = object()
 
@@ -200,6 +202,7 @@ class Module:
     def can_merge_outputs(cls) -> bool:
         """True when the class overrides :meth:`merge_outputs`."""
         own = getattr(cls.merge_outputs, "__func__", cls.merge_outputs)
+        # a classmethod accessed on the class is a bound method (mypy types it as a function)
         return own is not Module.merge_outputs.__func__  # type: ignore[attr-defined]
 
     # -- services -----------------------------------------------------------------------
@@ -298,7 +301,7 @@ class Pump(Module):
         self.close()
         return None
 
-    def __enter__(self) -> Pump:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: Any) -> None:

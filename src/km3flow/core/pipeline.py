@@ -67,6 +67,11 @@ class ModuleSpec:
 
 
 
+def _no_call(blob: Blob) -> Blob:
+    """The first call of a pipeline without modules (never made: such a drain is not plain)."""
+    return blob
+
+
 def _is_function(obj: Any) -> bool:
     return callable(obj) and not isinstance(obj, type) and not isinstance(obj, Module)
 
@@ -413,9 +418,9 @@ class Pipeline:
             nothing would ever end the run.
         """
         if executor is not None or workers is not None:
-            options = {k: v for k, v in (("ordered", ordered), ("files_per_task", files_per_task),
-                                         ("merge", merge), ("progress", progress))
-                       if v is not None}
+            given_options = (("ordered", ordered), ("files_per_task", files_per_task),
+                             ("merge", merge), ("progress", progress))
+            options: dict[str, Any] = {k: v for k, v in given_options if v is not None}
             return drain_tasks(self, resolve_executor(executor, workers), cycles, **options)
         given = [k for k, v in (("ordered", ordered), ("files_per_task", files_per_task),
                                 ("merge", merge), ("progress", progress)) if v is not None]
@@ -494,7 +499,8 @@ class Pipeline:
         plain = (bool(entries) and not self.timeit
                  and all(e.every is None and not e.only_if for e in entries))
         calls = [e.call for e in entries]
-        first_call, later_calls = (calls[0], calls[1:]) if calls else (None, [])
+        # `plain` needs at least one module: the first call exists whenever it is used
+        first_call, later_calls = (calls[0], calls[1:]) if calls else (_no_call, [])
         timeit = self.timeit
         wall, cpu = time.perf_counter, time.process_time
         recorder = self.cycle_times

@@ -40,7 +40,7 @@ class OutputSpec:
     module: str
     param: str
     path: str
-    factory: type
+    factory: type[Module]
 
 
 def part_path(path: str, index: int) -> str:
@@ -130,7 +130,8 @@ def plan_tasks(pipe: Pipeline, files_per_task: int | str = 1,
     elif files_per_task == "auto":
         chunks = _auto_chunks(files, n_workers)
     else:
-        chunks = [files[i:i + files_per_task] for i in range(0, len(files), files_per_task)]
+        step = int(files_per_task)  # an int here: "auto" was handled above
+        chunks = [files[i:i + step] for i in range(0, len(files), step)]
     tasks = []
     for k, share in enumerate(chunks):
         new_specs = [replace(pump, params={**pump.params, param: share[0] if single else share})]

@@ -87,6 +87,7 @@ def _entry(tag: str, fields: Mapping[str, Any]) -> Any:
     if all(n.isidentifier() and not n.startswith("_") and not keyword.iskeyword(n)
            for n in names) and len(set(names)) == len(names):
         usable = tag.isidentifier() and not tag.startswith("_") and not keyword.iskeyword(tag)
+        # (mypy wants literal namedtuple fields; these are the header line's, known at run time)
         cls = namedtuple(tag if usable else "HeaderEntry", names)  # type: ignore[misc]
         return cls(*fields.values())
     return dict(fields)  # field names a namedtuple cannot take: a plain dict
@@ -305,7 +306,7 @@ class Header(Mapping[str, Any]):
             return self.as_dict() == other.as_dict()
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # unhashable: __eq__ compares the contents
 
     def __reduce__(self) -> tuple[Any, ...]:
         # the namedtuple classes are made per header: pickle the plain values instead

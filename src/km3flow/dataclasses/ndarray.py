@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -53,7 +53,8 @@ class NDArray(np.ndarray):
 
     def __reduce__(self) -> Any:
         # Keep the metadata through pickling (worker processes, DataLoader workers).
-        constructor, args, state = super().__reduce__()
+        # ndarray.__reduce__ returns a 3-tuple (typeshed allows str for the general protocol).
+        constructor, args, state = cast("tuple[Any, Any, Any]", super().__reduce__())
         return constructor, args, (state, (self.h5loc, self.title, self.group_id))
 
     def __setstate__(self, state: Any) -> None:

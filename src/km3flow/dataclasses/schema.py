@@ -97,7 +97,7 @@ class TableSchema:
     @property
     def names(self) -> tuple[str, ...]:
         """The column names, in order."""
-        return self.dtype.names
+        return self.dtype.names or ()
 
     def column(self, name: str) -> Column:
         """The column called ``name``; ``KeyError`` naming the columns if there is none."""
@@ -386,6 +386,7 @@ class FillNote:
 
     def __init__(self, log: logging.Logger, fills: dict[str, list[str]], why: str,
                  level: int = logging.INFO) -> None:
+        self.fills: dict[str, list[str]] | None  # None once logged
         self.log, self.fills, self.why, self.level = log, fills, why, level
 
     def __call__(self) -> None:

@@ -16,12 +16,14 @@ and column access goes straight to the field of a plain ndarray view (see BENCHM
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 
 from ..exceptions import Km3flowError
 from .templates import TEMPLATES
+
+SortKind = Literal["quicksort", "mergesort", "heapsort", "stable"]
 
 DEFAULT_H5LOC = "/misc"
 DEFAULT_NAME = "Generic Table"
@@ -149,13 +151,13 @@ def _from_dict(data: Mapping[str, Any], dtype: Any) -> np.ndarray:
     if n < 0:
         n = 1
     if dtype is None:
-        key = tuple(spec)
-        dtype = _DICT_DTYPES.get(key)
+        spec_key = tuple(spec)
+        dtype = _DICT_DTYPES.get(spec_key)
         if dtype is None:
             dtype = _record_dtype(np.dtype(spec))
             if len(_DICT_DTYPES) >= _CACHE_MAX:
                 _DICT_DTYPES.clear()
-            _DICT_DTYPES[key] = dtype
+            _DICT_DTYPES[spec_key] = dtype
         out = np.empty(n, dtype=dtype)
         for k, v in columns:
             out[k] = v  # scalars broadcast
@@ -180,13 +182,13 @@ def _conform(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Cast a structured array to ``dtype``, matching fields by name (not position)."""
     if arr.dtype == dtype:
         return arr
-    have, want = set(arr.dtype.names), set(dtype.names)
+    have, want = set(arr.dtype.names or ()), set(dtype.names or ())
     if have != want:
         raise TableError(
             f"cannot convert columns {sorted(have)} to the dtype's columns {sorted(want)}"
         )
     out = np.empty(arr.shape, dtype=dtype)
-    for name in dtype.names:
+    for name in dtype.names or ():
         out[name] = arr[name]
     return out
 
@@ -327,7 +329,8 @@ class Table(np.recarray):
     def __array_finalize__(self, obj: Any) -> None:
         dt = _nd_getattr(self, "dtype")
         if dt.type is not _RECORD and dt.names is not None:
-            self.dtype = dt  # recarray: field access gives records
+            # recarray: field access gives records (numpy's stubs make dtype read-only)
+            self.dtype = dt  # type: ignore[misc]
         meta = _obj_getattr(self, "__dict__")
         if type(obj) is _ND:  # a view of a plain array: the defaults (no __dict__ to try)
             meta.update(_DEFAULT_META)
@@ -357,7 +360,8 @@ class Table(np.recarray):
         return _obj_getattr(self, attr)
 
     def __reduce__(self) -> Any:
-        constructor, args, state = super().__reduce__()
+        # ndarray.__reduce__ returns a 3-tuple (typeshed allows str for the protocol)
+        constructor, args, state = cast("tuple[Any, Any, Any]", super().__reduce__())
         return constructor, args, (state, tuple(getattr(self, m) for m in _META))
 
     def __setstate__(self, state: Any) -> None:
@@ -384,7 +388,7 @@ class Table(np.recarray):
         if dtype is None:
             if colnames is None:
                 raise TableError("from_rows needs a structured dtype or colnames")
-            columns = list(zip(*rows)) if rows else [[] for _ in colnames]
+            columns: list[Any] = list(zip(*rows)) if rows else [[] for _ in colnames]
             dtype = _infer_dtype(columns, colnames)
         arr = np.array(rows, dtype=dtype) if rows else np.empty(0, dtype=dtype)
         return cls(arr, **meta)
@@ -414,6 +418,7 @@ class Table(np.recarray):
         ``template`` is a name from :data:`TEMPLATES` (see :attr:`templates_avail`) or a
         dict with the keys ``dtype``, ``h5loc``, ``split_h5``, ``h5singleton``.
         """
+        tmpl: Mapping[str, Any]
         if isinstance(template, str):
             try:
                 tmpl = TEMPLATES[template]
@@ -445,7 +450,7 @@ class Table(np.recarray):
         return cls(df.to_records(index=False), **meta)
 
     @classmethod
-    def merge(cls, tables: Sequence[Table], fillna: bool = False, **meta: Any) -> Table:
+    def merge(cls, tables: Sequence[np.ndarray], fillna: bool = False, **meta: Any) -> Table:
         """Concatenate tables with the same columns into one (a single allocation).
 
         Columns may come in another order in later tables; a column's dtype is the common
@@ -459,20 +464,20 @@ class Table(np.recarray):
         first = tables[0]
         fields: dict[str, Any] = {}
         for t in tables if fillna else tables[:1]:
-            for n in t.dtype.names:
+            for n in t.dtype.names or ():
                 fields.setdefault(n, t.dtype[n])
         for t in tables[1:]:
-            for n in set(t.dtype.names) & set(fields):
+            for n in set(t.dtype.names or ()) & set(fields):
                 if t.dtype[n] != fields[n] and not t.dtype[n].shape and not fields[n].shape:
                     fields[n] = np.result_type(fields[n], t.dtype[n])
         dtype = np.dtype(list(fields.items()))
-        names = set(dtype.names)
+        names = set(dtype.names or ())
         total = sum(len(t) for t in tables)
         out = np.empty(total, dtype=dtype)
         pos = 0
         for t in tables:
             arr = np.asarray(t)
-            cols = set(arr.dtype.names)
+            cols = set(arr.dtype.names or ())
             if cols != names:
                 missing = names - cols
                 if not fillna or cols - names:
@@ -483,14 +488,14 @@ class Table(np.recarray):
                 bad = [c for c in missing if dtype[c].kind not in "fc"]
                 if bad:
                     raise TableError(f"cannot fill non-float columns {bad} with NaN")
-            n = len(arr)
-            chunk = out[pos:pos + n]
+            n_rows = len(arr)
+            chunk = out[pos:pos + n_rows]
             if arr.dtype == dtype:
                 chunk[...] = arr
             else:
-                for c in dtype.names:
+                for c in dtype.names or ():
                     chunk[c] = arr[c] if c in cols else np.nan
-            pos += n
+            pos += n_rows
         for key in _META:
             meta.setdefault(key, getattr(first, key, _DEFAULT_META[key]))
         return cls(out, **meta)
@@ -548,7 +553,9 @@ class Table(np.recarray):
             raise AttributeError(
                 f"Table has no columns {missing} for '{prefix}'; columns: {', '.join(names)}"
             )
-        fields = [self.dtype.fields[c] for c in cols]
+        all_fields = self.dtype.fields
+        assert all_fields is not None  # a structured table
+        fields = [all_fields[c] for c in cols]
         dt = fields[0][0]
         offsets = [f[1] for f in fields]
         step = offsets[1] - offsets[0]
@@ -640,7 +647,7 @@ class Table(np.recarray):
             out[c] = self[c]
         return self._with_meta(out)
 
-    def sorted(self, by: str | Sequence[str], kind: str = "stable") -> Table:
+    def sorted(self, by: str | Sequence[str], kind: SortKind = "stable") -> Table:
         """Return a copy sorted by one or more columns."""
         keys = [by] if isinstance(by, str) else list(by)
         unknown = [c for c in keys if c not in self.columns]

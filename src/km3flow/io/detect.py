@@ -7,10 +7,13 @@ module reads the file's first bytes once and asks each format in turn.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import FormatError
 from .formats import HEAD_SIZE, FormatSpec, formats
+
+if TYPE_CHECKING:
+    from ..core.module import Pump
 
 
 def detect(path: str | os.PathLike) -> FormatSpec:
@@ -62,7 +65,7 @@ def pump_class(path: str | os.PathLike) -> type:
     return reader_class(detect(path), path)
 
 
-def reader_class(spec: FormatSpec, path: str | os.PathLike) -> type:
+def reader_class(spec: FormatSpec, path: str | os.PathLike) -> type[Pump]:
     """The pump class of ``spec``; a FormatError naming ``path`` for formats without one."""
     if spec.pump is None:
         raise FormatError(f"a {spec.description or spec.name + ' file'}, which holds no "

@@ -239,7 +239,8 @@ class EvtPump(Pump):
             self._header_end = first
         else:
             raise self._err("expected 'start_run:' or 'start_event:'", first)
-        starts, ends = [], []
+        starts: list[int] = []
+        ends: list[int] = []
         pos = self._header_end
         while True:
             s = self._find_line(_START, pos)
@@ -380,8 +381,8 @@ class EvtPump(Pump):
                     first_line = _line_of(self._data, offset)
                 self.checks.drop(tag, "not a number", [first_line + k])
         out = np.full((len(keep), max(kept_widths, default=0)), np.nan)
-        for k, r in enumerate(keep):
-            out[k, :len(r)] = r
+        for k, vals in enumerate(keep):
+            out[k, :len(vals)] = vals
         return self.checks.validate(tag, out, np.array(kept_widths, dtype=int), offset,
                                     np.array(kept_at, dtype=int))
 
@@ -410,7 +411,7 @@ class EvtPump(Pump):
             else:
                 blob["McHits"] = layout.empty()
             nu = tags.get("neutrino")
-            if isinstance(nu, np.ndarray) and nu.shape[1] >= len(NEUTRINO_DTYPE):
+            if isinstance(nu, np.ndarray) and nu.shape[1] >= len(NEUTRINO_DTYPE.names or ()):
                 # (CORANT's 'neutrino' lines have another, 13-column layout: raw only)
                 blob["McNeutrino"] = _NEUTRINO(nu)
             weights = tags.get("weights")
@@ -550,7 +551,7 @@ class _Layout:
                  tag: str = ""):
         self.dtype = np.dtype(dtype)
         self.tag = tag
-        names = list(self.dtype.names)
+        names = list(self.dtype.names or ())
         # a column index per field; fields not filled from the file hold the schema's fill
         self.src = np.array([columns.get(n, -1) for n in names], dtype=np.intp)
         self.fill = np.array([fill_for(self.dtype[n]) for n in names], dtype=np.float64)
@@ -568,7 +569,7 @@ class _Layout:
 
     def absent(self, width: int) -> list[str]:
         """The fields lines of ``width`` values do not give (they hold their fill)."""
-        return [n for n, k in zip(self.dtype.names, self.src) if k < 0 or k >= width]
+        return [n for n, k in zip(self.dtype.names or (), self.src) if k < 0 or k >= width]
 
     def __call__(self, arr: np.ndarray) -> Table:
         n, width = arr.shape
@@ -627,7 +628,7 @@ _TRACKS = _template_layout("McTracks", {
     "energy": 7, "time": 8, "type": 9, "length": 10}, "track_in")
 _HITS_KM3SIM = _template_layout("McHits", {"pmt_id": 1, "a": 2, "time": 3, "origin": 5}, "hit")
 _HITS_RAW = _template_layout("McHits", {"pmt_id": 1, "a": 2, "time": 3}, "hit_raw")
-_NEUTRINO = _Layout(NEUTRINO_DTYPE, {n: k for k, n in enumerate(NEUTRINO_DTYPE.names)},
+_NEUTRINO = _Layout(NEUTRINO_DTYPE, {n: k for k, n in enumerate(NEUTRINO_DTYPE.names or ())},
                     {"h5loc": "/mc_neutrino", "name": "McNeutrino"}, "neutrino")
 # only to note weights lines that are missing or short
 _WEIGHTS = _Layout(np.dtype([(f"weight_w{k}", "<f8") for k in (1, 2, 3)]),

@@ -65,7 +65,7 @@ class FilePump(Pump):
         self.filenames = [os.fspath(f) for f in files]
         if not self.filenames:
             raise self.parameter_error("filenames", "needs at least one file")
-        self.reader_params: dict[str, Any] = dict(self.reader_params or {})
+        self.reader_params = dict(self.reader_params or {})
         # Detected now, so that a bad file fails before the first blob.
         self.formats = [detect(f) for f in self.filenames]
         self.classes = [reader_class(spec, f) for spec, f in zip(self.formats, self.filenames)]

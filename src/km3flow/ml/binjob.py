@@ -285,9 +285,9 @@ def _labels(src: EventSource, spec: dict[str, Any], groups: np.ndarray) -> np.nd
             raise FormatError(f"/event_info has {len(info)} rows, fewer than the events",
                               path=src.path)
         parts.append(info[rows][info_cols])
-    names = [(n, p.dtype[n]) for p in parts for n in p.dtype.names]
+    names = [(n, p.dtype[n]) for p in parts for n in (p.dtype.names or ())]
     out = np.empty(len(groups), dtype=names)
     for p in parts:
-        for n in p.dtype.names:
+        for n in p.dtype.names or ():
             out[n] = p[n]
     return out

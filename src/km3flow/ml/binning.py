@@ -77,7 +77,8 @@ class Dimension:
         """Number of bins along this axis."""
         if self.edges is not None:
             return int(self.edges.size - 1)
-        return int(self.categories.size)  # type: ignore[union-attr]
+        assert self.categories is not None  # an axis has edges or categories
+        return int(self.categories.size)
 
     def bin_index(self, values: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Return (bin index, valid mask) of ``values`` along this axis."""
@@ -89,6 +90,7 @@ class Dimension:
             valid = (idx >= 0) & (idx < self.edges.size - 1)
             return idx, valid
         cats = self.categories
+        assert cats is not None  # an axis has edges or categories
         idx = np.searchsorted(cats, values)
         idx_clipped = np.minimum(idx, cats.size - 1)
         valid = cats[idx_clipped] == values
@@ -295,7 +297,7 @@ def primary_labels(
     BinningError
         When an event has no MC track (names the group id).
     """
-    names = tracks.dtype.names
+    names = tracks.dtype.names or ()
     if "group_id" not in names:
         raise BinningError("MC tracks have no group_id column")
     keep = [c for c in (columns or names) if c != "group_id"]
@@ -401,12 +403,12 @@ def _join_info(labels: np.ndarray, blob: Blob, key: str, columns: list[str]) -> 
     if key not in blob:
         raise BinningError(f"blob has no '{key}' for the label columns {columns}")
     info = np.asarray(blob[key])
-    missing = [c for c in columns if c not in info.dtype.names]
+    missing = [c for c in columns if c not in (info.dtype.names or ())]
     if missing or len(info) == 0:
         raise BinningError(f"'{key}' has no column(s) {missing or columns}")
     dtype = labels.dtype.descr + [(c, info.dtype[c]) for c in columns]
     out = np.empty(len(labels), dtype=dtype)
-    for c in labels.dtype.names:
+    for c in labels.dtype.names or ():
         out[c] = labels[c]
     for c in columns:
         out[c] = info[c][0]
@@ -416,6 +418,6 @@ def _join_info(labels: np.ndarray, blob: Blob, key: str, columns: list[str]) -> 
 def _with_group_id(tracks: np.ndarray) -> np.ndarray:
     dt = tracks.dtype.descr + [("group_id", "<i8")]
     out = np.zeros(len(tracks), dtype=dt)
-    for name in tracks.dtype.names:
+    for name in tracks.dtype.names or ():
         out[name] = tracks[name]
     return out

@@ -221,12 +221,13 @@ def pad_points(rows: np.ndarray, starts: np.ndarray, counts: np.ndarray,
 class Batch:
     """One batch: images per input, labels, and where they came from (for error messages)."""
 
-    x: dict[str, np.ndarray]
+    # x and mask hold numpy arrays; torch tensors once through km3flow.ml.torchdata's loader
+    x: dict[str, Any]
     y: np.ndarray | None
     files: dict[str, str]
     rows: np.ndarray
     file_index: int = 0
-    mask: dict[str, np.ndarray] = field(default_factory=dict)
+    mask: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -380,6 +381,7 @@ class BatchReader:
         for name, tf in files.items():
             node = self._node(tf.path, tf.x_loc)
             if tf.kind == "points":
+                assert tf.hit_index is not None  # read when a points file is opened
                 # the hits of the whole block in one slice read; events index into it
                 starts, counts = tf.hit_index[start:stop, 0], tf.hit_index[start:stop, 1]
                 first = int(starts[0])

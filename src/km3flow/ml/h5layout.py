@@ -142,11 +142,11 @@ class TrainingFileWriter:
         if h5loc not in self._arrays:
             parent, name = _split_loc(h5loc)
             row_bytes = points.dtype.itemsize * len(columns)
-            rows = self.chunk_rows or max(1, (1 << 18) // row_bytes)
+            chunk_rows = self.chunk_rows or max(1, (1 << 18) // row_bytes)
             earr = self._file.create_earray(
                 parent, name, atom=tb.Atom.from_dtype(points.dtype), shape=(0, len(columns)),
                 title=points_title(columns), filters=self.filters,
-                chunkshape=(rows, len(columns)), createparents=True)
+                chunkshape=(chunk_rows, len(columns)), createparents=True)
             for i, c in enumerate(columns):
                 earr._v_attrs[f"hit_info_{i}"] = c
             earr._v_attrs["indexed"] = True
@@ -177,10 +177,10 @@ class TrainingFileWriter:
             # compressed: small chunks stay in the CPU cache while decompressed;
             # uncompressed: bigger chunks mean fewer HDF5 calls
             target = 1 << 18 if self.filters.complevel else 1 << 20
-            rows = self.chunk_rows or max(1, target // row_bytes)
+            chunk_rows = self.chunk_rows or max(1, target // row_bytes)
             earr = self._file.create_earray(
                 parent, name, atom=tb.Atom.from_dtype(arr.dtype), shape=(0,) + arr.shape[1:],
-                title="Image", filters=self.filters, chunkshape=(rows,) + arr.shape[1:],
+                title="Image", filters=self.filters, chunkshape=(chunk_rows,) + arr.shape[1:],
                 createparents=True,
             )
             idx = self._file.create_table(parent, name + "_indices", description=INDEX_DTYPE,
@@ -197,7 +197,7 @@ class TrainingFileWriter:
         idx.append(rows)
 
     def _append_table(self, h5loc: str, arr: np.ndarray, gids: np.ndarray) -> None:
-        names = [n for n in arr.dtype.names if n != "group_id"]
+        names = [n for n in (arr.dtype.names or ()) if n != "group_id"]
         dtype = np.dtype([(n, arr.dtype[n]) for n in names] + [("group_id", "<i8")])
         out = np.empty(len(arr), dtype=dtype)
         for n in names:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -35,7 +36,7 @@ class SmallCNN(nn.Module):
         super().__init__()
         conv = {2: nn.Conv2d, 3: nn.Conv3d}.get(len(input_shape))
         pool = {2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}.get(len(input_shape))
-        if conv is None:
+        if conv is None or pool is None:
             raise ValueError(f"SmallCNN takes 2-D or 3-D images, got shape {input_shape}")
         self.features = nn.Sequential(
             conv(1, channels, kernel_size=3, padding=1), nn.ReLU(),
@@ -70,7 +71,7 @@ def n_parameters(model: nn.Module) -> int:
 LIGHTSPEED_WATER = 0.2254  # m/ns: scales hit times into metres for the neighbour search
 
 
-def _points_and_mask(x: object) -> tuple[torch.Tensor, torch.Tensor]:
+def _points_and_mask(x: Any) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(x, Mapping):
         if "points" not in x:  # {input name: {"points", "mask"}}: one point input
             if len(x) != 1:
@@ -121,6 +122,9 @@ def knn(coords: torch.Tensor, mask: torch.Tensor, k: int) -> tuple[torch.Tensor,
 
 class MaskedBatchNorm(nn.Module):
     """Batch normalisation of point features over the real points only (padding stays 0)."""
+
+    running_mean: torch.Tensor  # buffers (register_buffer)
+    running_var: torch.Tensor
 
     def __init__(self, n_features: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
         super().__init__()
@@ -207,6 +211,7 @@ class EdgeConvNet(nn.Module):
                  blocks: tuple[tuple[int, ...], ...] = ((32, 32), (64, 64)),
                  hidden: int = 64, dropout: float = 0.1) -> None:
         super().__init__()
+        self.coord_scale: torch.Tensor  # a buffer (register_buffer below)
         self.norm = MaskedBatchNorm(n_features)
         self.coord_index = None if coord_index is None else list(coord_index)
         scale = coord_scale if coord_scale is not None else [1.0] * len(coord_index or [])

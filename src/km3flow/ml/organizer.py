@@ -126,6 +126,7 @@ class Organizer:
 
         if self.label_modifier is not None:
             return dict(self.label_modifier(batch.y))
+        assert batch.y is not None  # training batches are read with their labels
         return default_labels(batch.y, self.cfg.outputs, batch.where())
 
     def _tensors(self, batch: Batch, device: Any, with_labels: bool = True) -> tuple[Any, Any]:
@@ -159,7 +160,8 @@ class Organizer:
                 raise TrainingError(f"the model returned one tensor but the config has the "
                                     f"outputs {list(self._loss_fns)}: return a dict")
             pred = {next(iter(self._loss_fns)): pred}
-        total, parts = 0.0, {}
+        total: Any = 0.0  # a tensor once a loss is added
+        parts: dict[str, Any] = {}
         for name, fn in self._loss_fns.items():
             if name not in pred:
                 raise TrainingError(f"the model output has no '{name}'; it has {list(pred)}")
@@ -214,7 +216,7 @@ class Organizer:
             return
         for s in sets:
             for tf in s.label_files():
-                names = tf.labels.dtype.names if tf.labels is not None else ()
+                names = (tf.labels.dtype.names or ()) if tf.labels is not None else ()
                 for out in self.cfg.outputs.values():
                     missing = [c for c in out.source_columns() if c not in names]
                     if missing:
@@ -336,6 +338,8 @@ class Organizer:
         if world > 1:
             ddp_ids = [device.index] if device.type == "cuda" else None
             net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ddp_ids)
+        if train_set is None:
+            raise ConfigError("no train_files are listed in the inputs: nothing to train on")
         reader = BatchReader(train_set, self.cfg.batch_size, self.cfg.shuffle,
                              self.cfg.block_batches, self.cfg.seed, rank, world)
         n_batches = len(reader)
@@ -430,7 +434,7 @@ class Organizer:
         reasons = [f"input '{n}' holds NaN/inf" for n, a in xs.items()
                    if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a))]
         if batch.y is not None:
-            reasons += [f"label '{c}' holds NaN/inf" for c in batch.y.dtype.names
+            reasons += [f"label '{c}' holds NaN/inf" for c in (batch.y.dtype.names or ())
                         if np.issubdtype(batch.y.dtype[c], np.floating)
                         and not np.all(np.isfinite(batch.y[c]))]
         why = "; ".join(reasons) or "inputs and labels are finite (diverging training?)"
@@ -590,6 +594,7 @@ class _Accumulator:
         self.n += n
         for name in {name for name, _ in self.pooled.values()}:
             preds, targets = self.kept.setdefault(name, ([], []))
+            assert pred is not None and y is not None  # given whenever metrics are pooled
             preds.append(pred[name].detach().cpu())
             targets.append(y[name].detach().cpu())
 
@@ -611,6 +616,7 @@ class _Accumulator:
                 torch.distributed.all_gather_object(parts, mine)
                 got = [q for q in parts if q is not None]  # a rank may have had no batch
                 mine = (torch.cat([q[0] for q in got]), torch.cat([q[1] for q in got]))
+            assert mine is not None  # pooled metrics saw at least one batch
             result[col] = fn(*mine)
         return result
 

@@ -126,6 +126,7 @@ def _chunked(b: dict[str, Any], lab: dict[str, Any], opts: dict[str, Any],
                              tracks_loc=lab.get("tracks", "/mc_tracks")) as src:
                 for start in range(0, len(src), chunk):
                     stop = min(start + chunk, len(src))
+                    cols: Any  # the hit columns: a dict, or the calibrated hits Table
                     cols, offsets = src.hit_columns(start, stop)
                     if detector is not None:
                         n = len(next(iter(cols.values())))

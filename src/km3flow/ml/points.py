@@ -119,6 +119,7 @@ def select_points(
         keep &= np.asarray(columns["triggered"])[sel] != 0
     if time_window is not None:
         lo, hi = (float(v) for v in time_window)
+        assert time is not None  # read: "time" is a needed column with a window
         keep &= (time >= lo) & (time <= hi)
     if max_hits is not None:
         kept_counts = np.bincount(event_of_hit[keep], minlength=n_events)
@@ -139,6 +140,7 @@ def select_points(
     points = np.empty((int(keep.sum()), len(hit_columns)), dtype=np.float32)
     for i, c in enumerate(hit_columns):
         values = time if c == "time" else np.asarray(columns[c])[sel]
+        assert values is not None  # time is read whenever it is a hit column
         points[:, i] = values[keep]
     return points, np.bincount(event_of_hit[keep], minlength=n_events).astype(np.int64)
 

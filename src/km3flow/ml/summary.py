@@ -81,12 +81,12 @@ def plot_summary(data: np.ndarray, pdf_path: str | os.PathLike,
     from matplotlib.backends.backend_pdf import PdfPages
     from matplotlib.figure import Figure
 
-    names = quantities(data.dtype.names)
+    names = quantities(data.dtype.names or ())
 
     def draw(ax: Any, q: str) -> None:
         epoch = data["Epoch"]
         ax.plot(epoch, data[f"train_{q}"], "o-", ms=3, label=f"train {q}")
-        if f"val_{q}" in data.dtype.names:
+        if f"val_{q}" in (data.dtype.names or ()):
             ok = np.isfinite(data[f"val_{q}"])
             if ok.any():
                 ax.plot(epoch[ok], data[f"val_{q}"][ok], "s--", ms=4, label=f"validation {q}")

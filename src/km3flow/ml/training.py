@@ -69,7 +69,7 @@ def gaussian_nll(mean: torch.Tensor, sigma: torch.Tensor, target: torch.Tensor) 
 
 def make_loss(out: OutputConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The loss function of one output (``pred, target -> scalar``)."""
-    builtin = {
+    builtin: dict[str, Callable[..., torch.Tensor]] = {
         "mse": F.mse_loss, "mae": F.l1_loss, "l1": F.l1_loss, "huber": F.huber_loss,
         "cross_entropy": F.cross_entropy, "bce": F.binary_cross_entropy_with_logits,
         "bce_with_logits": F.binary_cross_entropy_with_logits,
@@ -137,7 +137,7 @@ def make_metric(metric: str, out: OutputConfig) -> Callable[[torch.Tensor, torch
         def pooled(p: torch.Tensor, t: torch.Tensor) -> float:
             return fn(out, p, t)
 
-        pooled.pooled = True  # type: ignore[attr-defined]
+        pooled.pooled = True  # type: ignore[attr-defined]  # a marker on the function object
         return pooled
 
     def accuracy(p: torch.Tensor, t: torch.Tensor) -> float:

@@ -136,7 +136,7 @@ class MonitorServer:
         app.router.add_get("/api/update", self._api_update)
         app.router.add_get("/api/dom/{dom_id}", self._api_dom)
         app.router.add_get("/ws", self._websocket)
-        app.router.add_get("/favicon.ico", lambda request: web.Response(status=204))
+        app.router.add_get("/favicon.ico", self._favicon)
         app.on_startup.append(self._start_broadcast)
         app.on_shutdown.append(self._stop_broadcast)
         return app
@@ -169,6 +169,11 @@ class MonitorServer:
             return response
 
         return middleware
+
+    async def _favicon(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.Response(status=204)
 
     async def _index(self, request: Any) -> Any:
         from aiohttp import web

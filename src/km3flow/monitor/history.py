@@ -70,12 +70,12 @@ def read_history(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
                 out.append(np.zeros(0, dtype))
                 continue
             data = h5.get_node(where).read()
-            missing = [n for n in dtype.names if n not in (data.dtype.names or ())]
+            missing = [n for n in (dtype.names or ()) if n not in (data.dtype.names or ())]
             if missing:
                 raise FormatError(f"{path}: {where}: missing columns {', '.join(missing)}; "
-                                  f"expected {', '.join(dtype.names)}")
+                                  f"expected {', '.join(dtype.names or ())}")
             rows = np.zeros(len(data), dtype)
-            for name in dtype.names:
+            for name in dtype.names or ():
                 rows[name] = data[name]
             out.append(rows)
     return out[0], out[1]

@@ -80,8 +80,9 @@ class PoolExecutor:
             # Modules imported once in the fork server are inherited by every worker
             # (numpy, PyTables, km3flow): worker start-up then costs a fork, not imports.
             # Only takes effect when this process starts its fork server.
+            named = (getattr(s.factory, "__module__", None) for s in tasks[0].specs)
             modules = ["__main__", "km3flow.parallel.worker"] + sorted(
-                {getattr(s.factory, "__module__", None) for s in tasks[0].specs} - {None})
+                {m for m in named if m is not None})
             ctx.set_forkserver_preload([m for m in modules if m != "__main__"] + ["__main__"])
         events = ctx.SimpleQueue()
         abort = ctx.Event()

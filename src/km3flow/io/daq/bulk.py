@@ -46,6 +46,7 @@ class _Batch:
         return len(self.info)
 
     def __iter__(self) -> Iterator[Any]:
+        # the subclasses are dataclasses (this base is not, so mypy cannot tell)
         return (getattr(self, f.name) for f in dataclasses.fields(self))  # type: ignore[arg-type]
 
 
@@ -378,8 +379,8 @@ def _superframes(s: _Stream, hdr: np.ndarray, n: np.ndarray, body: int, ends: np
     if np.any(broken):
         # the single-frame decoder walks the first broken slice and names the bad byte;
         # if it succeeds, a stray candidate broke the fast path: walk every slice
-        k = int(np.flatnonzero(broken)[0])
-        off, length = int(s.offsets[k]), int(s.frames["length"][k])
+        first_broken = int(np.flatnonzero(broken)[0])
+        off, length = int(s.offsets[first_broken]), int(s.frames["length"][first_broken])
         parse_frame(raw[off:off + length], legacy, path=s.path, offset=off)
         return _superframes_slow(s, n, body, legacy)
     return pos
@@ -392,7 +393,7 @@ def _superframes_slow(s: _Stream, n: np.ndarray, body: int, legacy: bool) -> np.
     out = []
     for k in range(len(n)):
         off, length = int(s.offsets[k]), int(s.frames["length"][k])
-        view = memoryview(s.raw[off:off + length])
+        view = s.raw[off:off + length].data  # a memoryview of the frame's bytes
         hdr = DAQHeader(length=length, body=body - 4)
         if n[k]:
             out.append(off + _superframe_starts_walk(view, hdr, int(n[k]), body, s.path, off))

@@ -53,6 +53,19 @@ class DAQHeader(dict):
     ``body`` (offset of the frame body inside the frame).
     """
 
+    # the keys, for type checkers (class annotations only: no class attributes)
+    length: int
+    data_type: int
+    version: int | None
+    detector_id: int
+    run: int
+    frame_index: int
+    utc_seconds: int
+    white_rabbit: bool
+    utc_16ns_cycles: int
+    nanoseconds: int
+    body: int
+
     __getattr__ = dict.__getitem__
 
 
@@ -198,7 +211,7 @@ def decode_event(view: memoryview, hdr: DAQHeader, *, path: str | None = None,
 
 def _hit_keys(hits: np.ndarray) -> np.ndarray:
     packed = np.empty(len(hits), SNAPSHOT_HIT_DTYPE)
-    for name in SNAPSHOT_HIT_DTYPE.names:
+    for name in SNAPSHOT_HIT_DTYPE.names or ():
         packed[name] = hits[name]
     return packed.view("V10")
 
@@ -275,7 +288,7 @@ def event_tables(
         hits[name] = snapshot[name]
     hits["triggered"] = triggered_flags(snapshot, triggered)
     trig = np.empty(len(triggered), TRIGGERED_HITS_DTYPE)
-    for name in TRIGGERED_HITS_DTYPE.names:
+    for name in TRIGGERED_HITS_DTYPE.names or ():
         trig[name] = triggered[name]
     return (
         _table(info, _EVENTINFO, "EventInfo"),
@@ -334,7 +347,7 @@ def summary_tables(hdr: Any, raw: np.ndarray) -> tuple[Table, Table]:
     n = len(raw)
     out = np.empty(n, SUMMARY_DTYPE)  # every field is written below
     out["dom_id"] = raw["dom_id"]
-    if "status" in raw.dtype.names:
+    if "status" in (raw.dtype.names or ()):
         out["hrv"] = raw["status"]
         for name in ("dq_status", "fifo", "status3", "status4"):
             out[name] = 0
@@ -464,9 +477,9 @@ def decode_timeslice(view: memoryview, hdr: DAQHeader, *, path: str | None = Non
                               offset=offset + first)
         starts = np.empty(0, dtype=np.int64)
     else:
-        starts = _superframe_starts_fast(view, hdr, n, first)
-        if starts is None:
-            starts = _superframe_starts_walk(view, hdr, n, first, path, offset)
+        fast = _superframe_starts_fast(view, hdr, n, first)
+        starts = (fast if fast is not None
+                  else _superframe_starts_walk(view, hdr, n, first, path, offset))
     raw = np.frombuffer(view, "u1")
     headers = np.ascontiguousarray(raw[starts[:, None] + np.arange(_SF_HEADER_SIZE)]).view(
         SUPERFRAME_HEADER_DTYPE).ravel()

@@ -94,7 +94,7 @@ class DAQReader(Pump):
             self.path = None
             self._buffer = memoryview(data).cast("B")
         try:
-            frames = index_frames(self._buffer if self._mmap is None else self._mmap)
+            frames = index_frames(self._buffer)  # the map when there is one
         except FormatError as err:
             if self.path is not None and err.path is None:
                 raise FormatError(err.reason, path=self.path, offset=err.offset) from None
@@ -320,11 +320,12 @@ def sequence_findings(buffer: Any, frames: np.ndarray, legacy: bool) -> list[str
 
 def _headers(hdr: np.ndarray) -> list[DAQHeader]:
     """DAQHeader dicts (as :func:`~km3flow.io.daq.parse.parse_header` makes) for a batch."""
-    legacy = "version" not in hdr.dtype.names
+    present = hdr.dtype.names or ()
+    legacy = "version" not in present
     body = 28 if legacy else 30
     n = len(hdr)
     names = ("length", "data_type", "version", "detector_id", "run", "frame_index")
-    cols = [hdr[k].tolist() if k in hdr.dtype.names else [None] * n for k in names]
+    cols = [hdr[k].tolist() if k in present else [None] * n for k in names]
     # the derived values for all frames at once (numpy), then one dict per frame from zip
     seconds = hdr["utc_seconds"].astype(np.uint32)
     cycles = hdr["utc_16ns_cycles"].astype(np.int64)

@@ -114,7 +114,7 @@ class Detector:
         self._pmts = freeze(Table(np.empty(0, PMT_DTYPE), h5loc="/pmts", name="PMTs"))
         self._file_floors = np.empty(0, np.int64)
         self._derived_floors = np.empty(0, np.int64)
-        if filename is not None:
+        if self.filename is not None:
             with open(self.filename, "rb") as f:
                 data = f.read()
             self._load(data, self.filename)
@@ -152,6 +152,7 @@ class Detector:
         self.utm = None if src.utm is None else UTMReference(*src.utm)
         self.comments = [s.strip()[1:].strip() for s in src.preamble if s.strip().startswith("#")]
         arr = src.pmts
+        assert arr is not None  # parse_detx always fills it
         n_pmts = np.asarray(src.doms["n_pmts"])
         self._set_tables(src.doms, {
             "pmt_id": arr[:, 0], "pos_x": arr[:, 1], "pos_y": arr[:, 2], "pos_z": arr[:, 3],
@@ -167,15 +168,15 @@ class Detector:
         self.utm = UTMReference(*d["utm"])
         self.comments = list(d["comments"])
         doms, pmts = d["doms"], d["pmts"]
-        self._set_tables({n: doms[n] for n in doms.dtype.names},
-                         {n: pmts[n] for n in pmts.dtype.names}, doms["n_pmts"])
+        self._set_tables({n: doms[n] for n in doms.dtype.names or ()},
+                         {n: pmts[n] for n in pmts.dtype.names or ()}, doms["n_pmts"])
 
     def _set_tables(self, doms: dict[str, Any], pmts: dict[str, Any], n_pmts: Any) -> None:
         n_pmts = np.asarray(n_pmts, dtype=np.int64)
         file_floors = np.asarray(doms["floor"], dtype=np.int64)
         self._file_floors = file_floors
         dom_tab = np.empty(len(file_floors), DOM_DTYPE)
-        for name in DOM_DTYPE.names:
+        for name in DOM_DTYPE.names or ():
             dom_tab[name] = doms[name]
         dom_tab["floor"] = _fix_floors(np.asarray(doms["du"]), file_floors)
         self._derived_floors = dom_tab["floor"].copy()

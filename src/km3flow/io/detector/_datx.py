@@ -33,6 +33,7 @@ PMT_RECORD = np.dtype([
     ("t0", "<f8"), ("status", "<i4"),
 ])
 assert DOM_RECORD.itemsize == 84 and PMT_RECORD.itemsize == 64
+_DIR_X_OFFSET: int = PMT_RECORD.fields["dir_x"][1]  # type: ignore[index]  # a structured dtype
 
 
 class _Reader:
@@ -116,7 +117,7 @@ def parse_datx(data: bytes, path: Any = None) -> dict[str, Any]:
         n = doms["n_pmts"].astype(np.int64)
         rank = np.arange(len(pmts)) - np.repeat(np.cumsum(n) - n, n)
         offsets = (np.repeat(np.asarray(pmt_starts, np.int64), n)
-                   + rank * PMT_RECORD.itemsize + PMT_RECORD.fields["dir_x"][1])
+                   + rank * PMT_RECORD.itemsize + _DIR_X_OFFSET)
         dirs = np.column_stack([pmts["dir_x"], pmts["dir_y"], pmts["dir_z"]])
         check_pmt_directions(dirs, pmts["pmt_id"], path, offsets=offsets)
     return {
@@ -142,7 +143,7 @@ def write_datx(det: Any) -> bytes:
     doms, pmts = det.doms, det.pmts
     parts.append(struct.pack("<i", len(doms)))
     drec = np.zeros(len(doms), DOM_RECORD)
-    for name in DOM_RECORD.names:
+    for name in DOM_RECORD.names or ():
         vals = np.asarray(doms[name])
         if name == "floor":
             vals = det._floors_for_writing()
@@ -150,7 +151,7 @@ def write_datx(det: Any) -> bytes:
             vals = np.nan_to_num(vals, nan=1.0 if name == "qa" else 0.0)
         drec[name] = vals
     prec = np.zeros(len(pmts), PMT_RECORD)
-    for name in PMT_RECORD.names:
+    for name in PMT_RECORD.names or ():
         prec[name] = np.asarray(pmts[name])
     starts = np.concatenate([[0], np.cumsum(drec["n_pmts"])])
     for k in range(len(doms)):

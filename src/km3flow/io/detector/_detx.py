@@ -104,11 +104,12 @@ def parse_detx(data: bytes, path: Any = None) -> DetxData:
         det_id, version = int(m.group(1)), int(m.group(2))
         token = lines[hdr].split()[1]
     else:
-        hdr = next((i for i, s in enumerate(lines) if s.strip() and not s.lstrip().startswith("#")),
-                   None)
-        if hdr is None:
+        first = next((i for i, s in enumerate(lines)
+                      if s.strip() and not s.lstrip().startswith("#")), None)
+        if first is None:
             raise FormatError("expected a DETX header ('det_id vN' or 'det_id n_doms'), "
                               "found no content", path=path, line=len(lines))
+        hdr = first
         toks = lines[hdr].split()
         try:
             det_id, n_doms = (int(t) for t in toks)
@@ -165,7 +166,7 @@ def _parse_body(lines: list[str], start: int, n_doms: int, out: DetxData, path: 
     n_pmt_fields = len(PMT_KINDS[version])
     dom_what = DOM_FIELDS_TEXT[min(version, 5) if version >= 4 else 1]
     content = [i for i in range(start, len(lines)) if lines[i].strip()]
-    dom_rows: list[list[float]] = []
+    dom_rows: list[list[float | int]] = []
     pmt_idx: list[int] = []
     dom_line_idx: list[int] = []
     n_blank_after = 0
@@ -189,7 +190,7 @@ def _parse_body(lines: list[str], start: int, n_doms: int, out: DetxData, path: 
         if j + n_pmts >= nc:
             raise _err(path, len(lines), f"file ends, expected {n_pmts} PMT lines for DOM "
                                          f"{ints[0]} (line {i + 1}), found {nc - j - 1}")
-        dom_rows.append(ints + rest + tail)
+        dom_rows.append([*ints, *rest, *tail])
         dom_line_idx.append(i)
         block = content[j + 1:j + 1 + n_pmts]
         pmt_idx.extend(block)
@@ -284,7 +285,8 @@ def write_detx(det: Any, version: int | None = None) -> str:
     version = det.version if version is None else int(version)
     if not 1 <= version <= MAX_VERSION:
         raise ValueError(f"DETX version must be 1 to {MAX_VERSION}, got {version}")
-    same = src is not None and src.version == version
+    # the layout to copy: the source file's, when it has the version written
+    like = src if src is not None and src.version == version else None
     out: list[str] = []
     if src is not None:
         out.extend(src.preamble)
@@ -293,12 +295,12 @@ def write_detx(det: Any, version: int | None = None) -> str:
     doms, pmts = det.doms, det.pmts
     n_doms = len(doms)
     if version == 1:
-        cols = _header_columns(src.header_lines[0], ["int", "int"]) if same else \
+        cols = _header_columns(like.header_lines[0], ["int", "int"]) if like else \
             [Column("int", 0), Column("int", 1)]
         out.append(render_line(cols, [det.det_id, n_doms]))
     else:
-        token = src.version_token if same else f"V{version}"
-        hl = src.header_lines if same else None
+        token = like.version_token if like else f"V{version}"
+        hl = like.header_lines if like else None
         cols = _header_columns(hl[0], ["int", "str"]) if hl else [Column("int", 0),
                                                                   Column("str", 1)]
         out.append(render_line(cols, [det.det_id, token]))
@@ -323,10 +325,10 @@ def write_detx(det: Any, version: int | None = None) -> str:
             doms[name] = pos[:, k]
     dom_values = _dom_value_rows(doms, det._floors_for_writing(), version)
     pmt_values = _pmt_value_rows(pmts, version)
-    if same:
-        dom_lines = _render_like(src.dom_lines, DOM_KINDS[version], dom_values)
-        pmt_lines = _render_like(src.pmt_lines, PMT_KINDS[version], pmt_values)
-        blank = src.blank_after_module
+    if like:
+        dom_lines = _render_like(like.dom_lines, DOM_KINDS[version], dom_values)
+        pmt_lines = _render_like(like.pmt_lines, PMT_KINDS[version], pmt_values)
+        blank = like.blank_after_module
     else:
         dcols, pcols = _default_columns(version)
         dom_lines = render_lines(dcols, dom_values)
@@ -356,7 +358,7 @@ def _render_like(source: list[str], kinds: list[str], rows: list[Any]) -> list[s
     return lines
 
 
-def _dom_value_rows(doms: Any, floors: np.ndarray, version: int) -> list[list[Any]]:
+def _dom_value_rows(doms: Any, floors: np.ndarray, version: int) -> list[tuple[Any, ...]]:
     cols: list[Any] = [doms["dom_id"].tolist(), doms["du"].tolist(), floors.tolist()]
     if version >= 4:
         for name in ("pos_x", "pos_y", "pos_z", "qa", "qb", "qc", "qd", "t0"):
@@ -370,7 +372,7 @@ def _dom_value_rows(doms: Any, floors: np.ndarray, version: int) -> list[list[An
     return list(zip(*cols))
 
 
-def _pmt_value_rows(pmts: Any, version: int) -> list[list[Any]]:
+def _pmt_value_rows(pmts: Any, version: int) -> list[tuple[Any, ...]]:
     names = ["pmt_id", "pos_x", "pos_y", "pos_z", "dir_x", "dir_y", "dir_z", "t0"]
     if version >= 3:
         names.append("status")

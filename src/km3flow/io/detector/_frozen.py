@@ -61,7 +61,7 @@ class _FrozenColumn(np.ndarray):
     def __repr__(self) -> str:
         return repr(self.view(np.ndarray))
 
-    def copy(self, order: Any = "C") -> np.ndarray:  # type: ignore[override]
+    def copy(self, order: Any = "C") -> np.ndarray:
         return self.view(np.ndarray).copy(order)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -113,7 +113,9 @@ class _FrozenTable(Table):
         if self.flags.writeable or prefix in names or any(c not in names for c in cols):
             return super()._vector(prefix)
         # a read-only (n, 3) view, so that a write fails instead of going to a copy
-        fields = [self.dtype.fields[c] for c in cols]
+        all_fields = self.dtype.fields
+        assert all_fields is not None  # a structured array: the names were checked above
+        fields = [all_fields[c] for c in cols]
         dtype, offsets = fields[0][0], [f[1] for f in fields]
         step = offsets[1] - offsets[0]
         if (all(f[0] == dtype for f in fields) and step == dtype.itemsize

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 _TOKEN = re.compile(r"(\s*)(\S+)")
 _TOKEN_LINE = re.compile(r"([ \t]*)(\S+)")
@@ -35,7 +36,7 @@ class Column:
     decimals: int = -1
     plus: bool = False
 
-    def render(self, value: object) -> str:
+    def render(self, value: Any) -> str:
         if self.kind == "int":
             tok = f"{int(value):+d}" if self.plus else str(int(value))
         elif self.kind == "fixed":
@@ -70,17 +71,17 @@ class Column:
         return " " * self.sep + spec
 
 
-def render_line(columns: Sequence[Column], values: Sequence[object]) -> str:
+def render_line(columns: Sequence[Column], values: Sequence[Any]) -> str:
     """Render one line from its column formats and values."""
     return "".join(c.render(v) for c, v in zip(columns, values))
 
 
-def render_lines(columns: Sequence[Column], rows: Sequence[Sequence[object]]) -> list[str]:
+def render_lines(columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> list[str]:
     """Render many lines; one ``%`` format per line where the columns allow it."""
     specs = [c.percent() for c in columns]
     if any(s is None for s in specs):
         return [render_line(columns, r) for r in rows]
-    fmt = "".join(specs)  # type: ignore[arg-type]
+    fmt = "".join(s for s in specs if s is not None)  # all are, checked above
     if any(c.kind == "repr" for c in columns):
         kinds = [c.kind for c in columns]
         rows = [tuple(float(v) if k == "repr" else v for k, v in zip(kinds, r)) for r in rows]

@@ -37,8 +37,12 @@ import pkgutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ...exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from ...core.module import Pump
 
 HEAD_SIZE = 4096
 """How many bytes of the file's start ``sniff`` gets."""
@@ -95,7 +99,7 @@ class FormatSpec:
         """The module that defines the reader, without importing it."""
         return self.pump.partition(":")[0] if self.pump else None
 
-    def load_pump(self) -> type:
+    def load_pump(self) -> type[Pump]:
         """Import and return the reader class.
 
         Raises

@@ -135,9 +135,10 @@ class _FileReader:
 
     def _discover(self) -> None:
         h5 = self.h5
+        assert h5 is not None  # called on an open file
         has_group_info = "/group_info" in h5
         tables_ = [n for n in h5.walk_nodes("/", classname="Table")]
-        key_col = "group_id"
+        key_col: str | None = "group_id"
         if not has_group_info and not any("group_id" in t.colnames for t in tables_):
             # Format 4.x files key their rows by event_id and have no /group_info.
             key_col = "event_id" if any("event_id" in t.colnames for t in tables_) else None
@@ -221,10 +222,12 @@ class _FileReader:
 
     def _ranges(self, loc: _Location) -> tuple[np.ndarray, np.ndarray]:
         if loc.starts is not None:
+            assert loc.counts is not None  # set together with starts
             return loc.starts, loc.counts
         n = self.n_groups
         if loc.kind in ("split", "ndarray"):
             idx_path = loc.h5loc + "/_indices" if loc.kind == "split" else loc.h5loc + "_indices"
+            assert self.h5 is not None  # called on an open file
             idx = self.h5.get_node(idx_path).read()
             starts = np.zeros(n, dtype=np.int64)
             counts = np.zeros(n, dtype=np.int64)

@@ -86,7 +86,7 @@ def find_leftovers(path: str | os.PathLike) -> list[str]:
 
 
 def _check_dtype(h5loc: str, dtype: np.dtype) -> None:
-    for name in dtype.names:
+    for name in dtype.names or ():
         kind = dtype[name].base.kind
         if kind == "U":
             raise HDF5WriteError(
@@ -170,8 +170,9 @@ def _mismatch(h5loc: str, new: np.dtype, old: np.dtype) -> str:
     def cols(names: list[str]) -> str:
         return ", ".join(f"'{n}'" for n in names)
 
-    only_new = [n for n in new.names if n not in old.names]
-    only_old = [n for n in old.names if n not in new.names]
+    new_names, old_names = new.names or (), old.names or ()
+    only_new = [n for n in new_names if n not in old_names]
+    only_old = [n for n in old_names if n not in new_names]
     parts = []
     if only_new:
         parts.append(f"column{'s' if len(only_new) > 1 else ''} {cols(only_new)} only in the "
@@ -180,7 +181,7 @@ def _mismatch(h5loc: str, new: np.dtype, old: np.dtype) -> str:
         parts.append(f"column{'s' if len(only_old) > 1 else ''} {cols(only_old)} only in the "
                      "earlier ones")
     parts += [f"'{n}' is {new[n].str} here but {old[n].str} before"
-              for n in new.names if n in old.names and new[n] != old[n]]
+              for n in new_names if n in old_names and new[n] != old[n]]
     return (f"table at {h5loc} cannot be joined to the earlier tables there: "
             f"{'; '.join(parts)} (km3flow's readers give the same columns: see docs/schema.md)")
 
@@ -225,12 +226,12 @@ class _Writer:
             return arr.copy()
         if arr.dtype == self.in_dtype:
             return arr.copy()
-        if set(arr.dtype.names) != set(self.in_dtype.names):
+        if set(arr.dtype.names or ()) != set(self.in_dtype.names or ()):
             if self.h5loc in USR_LOCATIONS:
                 return self._join_by_name(arr)
             raise HDF5WriteError(_mismatch(self.h5loc, arr.dtype, self.in_dtype))
         out = np.empty(len(arr), dtype=self.in_dtype)
-        for name in self.in_dtype.names:
+        for name in self.in_dtype.names or ():
             out[name] = _lossless(self.h5loc, name, arr[name], self.in_dtype[name])
         return out
 
@@ -240,13 +241,16 @@ class _Writer:
         usr names vary from file to file (:data:`~km3flow.dataclasses.schema.USR_LOCATIONS`);
         the first table fixed the columns, so names it did not have are dropped, once logged.
         """
-        out = np.empty(len(arr), dtype=self.in_dtype)
-        for name in self.in_dtype.names:
-            if name in arr.dtype.names:
-                out[name] = _lossless(self.h5loc, name, arr[name], self.in_dtype[name])
+        in_dtype = self.in_dtype
+        assert in_dtype is not None  # fixed by the first table
+        names = arr.dtype.names or ()
+        out = np.empty(len(arr), dtype=in_dtype)
+        for name in in_dtype.names or ():
+            if name in names:
+                out[name] = _lossless(self.h5loc, name, arr[name], in_dtype[name])
             else:
                 out[name] = np.nan if out.dtype[name].kind == "f" else -1
-        dropped = sorted(set(arr.dtype.names) - set(self.in_dtype.names) - self.dropped)
+        dropped = sorted(set(names) - set(in_dtype.names or ()) - self.dropped)
         if dropped:
             self.dropped.update(dropped)
             log.warning("%s: usr name%s %s not in the first file's usr table, not written",
@@ -283,12 +287,12 @@ class _Writer:
         if self.kind == "singleton":
             return data
         gid = np.repeat(np.asarray(self.gids, dtype=np.int64), lengths)
-        if "group_id" in data.dtype.names:
+        if "group_id" in (data.dtype.names or ()):
             if self.sink.reset_group_id:
                 data["group_id"] = gid
             return data
         out = np.empty(len(data), dtype=data.dtype.descr + [("group_id", "<i8")])
-        for name in data.dtype.names:
+        for name in data.dtype.names or ():
             out[name] = data[name]
         out["group_id"] = gid
         return out
@@ -313,8 +317,8 @@ class _Writer:
                 warnings.simplefilter("ignore", tb.NaturalNameWarning)
                 self.node = h5.create_group(where, name, title=self.title, createparents=True)
             self.node._v_attrs.datatype = self.title
-            self.node._v_attrs[COLUMNS_ATTR] = list(data.dtype.names)
-        for name in data.dtype.names:
+            self.node._v_attrs[COLUMNS_ATTR] = list(data.dtype.names or ())
+        for name in data.dtype.names or ():
             arr = self.columns.get(name)
             col = data[name]
             if arr is None:

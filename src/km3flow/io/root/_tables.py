@@ -8,6 +8,7 @@ pump hands out per-event slices, which are views.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,8 @@ def leaf(collection: str | None, member: str) -> str:
     return f"{EVT}/{collection}/{collection}.{member}"
 
 
-def _spec(table: str, members: dict[str, str | None]) -> dict[str, tuple[str, str | None]]:
+def _spec(table: str, members: Mapping[str, str | None]
+          ) -> dict[str, tuple[str | np.dtype, str | None]]:
     """Column → (dtype, Evt member) in the schema's column order and dtypes.
 
     Columns without a member (``None`` or not listed) are not in aanet files: they hold
@@ -102,7 +104,7 @@ class Chunk:
     offsets: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def _jagged(layout: Any, path: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _jagged(layout: Any, path: str, name: str) -> tuple[Any, np.ndarray]:
     try:
         offsets = np.asarray(layout.offsets.data, dtype=np.int64)
         content = layout.content
@@ -131,7 +133,9 @@ def _nested(layout: Any, path: str, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _block(out: np.ndarray, first: str, width: int) -> np.ndarray:
     """A (rows, width) view of ``width`` consecutive same-typed fields of ``out``."""
-    fmt, offset = out.dtype.fields[first][:2]
+    fields = out.dtype.fields
+    assert fields is not None  # a structured array
+    fmt, offset = fields[first][:2]
     return np.ndarray((len(out), width), dtype=fmt, buffer=out, offset=offset,
                       strides=(out.itemsize, fmt.itemsize))
 
@@ -167,7 +171,7 @@ def build_event_info(arrays: dict[str, Any], n: int, path: str, extra: tuple = (
     out = SCHEMAS["EventInfo"].filled(n)  # columns the file lacks keep their fill
     if extra:  # uninitialised extra fields after the schema's (filled by the caller)
         filled, out = out, np.empty(n, np.dtype(out.dtype.descr + list(extra)))
-        out[list(filled.dtype.names)] = filled
+        out[list(filled.dtype.names or ())] = filled
     for column, (_, member) in EVENT_INFO.items():
         if member is not None and leaf(None, member) in arrays:
             out[column] = np.asarray(arrays[leaf(None, member)].layout.data)

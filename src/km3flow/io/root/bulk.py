@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,11 +26,14 @@ _GROUP_ID = (("group_id", "<i8"),)
 
 def _with_group_id_dtype(dtype: np.dtype) -> np.dtype:
     """``dtype`` plus a trailing ``<i8`` ``group_id`` field, the other fields at their offsets."""
-    names = list(dtype.names)
-    return np.dtype({"names": names + ["group_id"],
-                     "formats": [dtype.fields[n][0] for n in names] + ["<i8"],
-                     "offsets": [dtype.fields[n][1] for n in names] + [dtype.itemsize],
-                     "itemsize": dtype.itemsize + 8})
+    names = list(dtype.names or ())
+    fields = dtype.fields
+    assert fields is not None  # a structured dtype
+    spec: Any = {"names": names + ["group_id"],  # (numpy's stubs want a TypedDict)
+                 "formats": [fields[n][0] for n in names] + ["<i8"],
+                 "offsets": [fields[n][1] for n in names] + [dtype.itemsize],
+                 "itemsize": dtype.itemsize + 8}
+    return np.dtype(spec)
 
 
 def _add_group_id(table: Table) -> Table:
@@ -55,7 +59,7 @@ def _chunk_tables(chunk: Chunk) -> dict[str, Table]:
     n = chunk.stop - chunk.start
     tables: dict[str, Table] = {"EventInfo": chunk.event_info, **chunk.tables}
     for key, table in tables.items():
-        if "group_id" not in table.dtype.names:  # usr tables: built without it
+        if "group_id" not in (table.dtype.names or ()):  # usr tables: built without it
             table = tables[key] = _add_group_id(table)
         offsets = np.arange(n + 1) if key == "EventInfo" else chunk.offsets[key]
         table["group_id"] = _event_of(chunk, offsets)
@@ -65,7 +69,7 @@ def _chunk_tables(chunk: Chunk) -> dict[str, Table]:
 def _nan_rows(like: Table, group_id: np.ndarray) -> np.ndarray:
     """Rows of a usr table for a chunk before its columns were known: NaN, with group_id."""
     out = np.empty(len(group_id), like.dtype)
-    for name in like.dtype.names:
+    for name in like.dtype.names or ():
         out[name] = group_id if name == "group_id" else np.nan
     return out
 
@@ -84,7 +88,7 @@ def _header_of(pump: OfflinePump) -> object | None:
     return table if table is not None else pump.header
 
 
-def _chunks(path: str | os.PathLike, step_size: int, **options: object
+def _chunks(path: str | os.PathLike, step_size: int, **options: Any
             ) -> Iterator[tuple[OfflinePump, Chunk]]:
     with OfflinePump(filename=path, step_size=step_size, **options) as pump:
         for start in range(0, len(pump), step_size):
@@ -125,14 +129,14 @@ def iter_offline(path: str | os.PathLike, step_size: int = 2000,
     >>> [len(c["EventInfo"]) for c in chunks], chunks[1]["EventInfo"].group_id.tolist()
     ([4, 4, 2], [4, 5, 6, 7])
     """
-    options = {"collections": collections, "calibrated": calibrated, "usr": usr}
+    options: dict[str, Any] = {"collections": collections, "calibrated": calibrated, "usr": usr}
     for _, chunk in _chunks(path, step_size, **options):
         yield _chunk_tables(chunk)
 
 
 def read_offline(path: str | os.PathLike, step_size: int = 2000,
                  collections: Sequence[str] | None = None, calibrated: bool | None = None,
-                 usr: bool = True) -> dict[str, Table]:
+                 usr: bool = True) -> dict[str, Any]:
     """Read all events of an offline file into whole-file Tables with a ``group_id`` column.
 
     The file is read ``step_size`` events at a time (bounding uproot's intermediate
@@ -174,7 +178,7 @@ def read_offline(path: str | os.PathLike, step_size: int = 2000,
     like: dict[str, Table] = {}
     group_ids: dict[str, list[np.ndarray]] = {}  # per key, per chunk so far
     header: object | None = None
-    options = {"collections": collections, "calibrated": calibrated, "usr": usr}
+    options: dict[str, Any] = {"collections": collections, "calibrated": calibrated, "usr": usr}
     for pump, chunk in _chunks(path, step_size, **options):
         header = _header_of(pump)
         tables = _chunk_tables(chunk)
@@ -193,7 +197,7 @@ def read_offline(path: str | os.PathLike, step_size: int = 2000,
             header = _header_of(pump)
             like = _chunk_tables(pump.read_chunk(0, 0, extra=_GROUP_ID))
         parts = {key: [table] for key, table in like.items()}
-    result = {key: _join(key_parts, like[key]) for key, key_parts in parts.items()}
+    result: dict[str, Any] = {key: _join(key_parts, like[key]) for key, key_parts in parts.items()}
     if header is not None:
         result["Header"] = header
     return result

@@ -8,12 +8,14 @@ and to the numbers in ``Trk.rec_stages`` and name the fields of the MC header li
 
 from __future__ import annotations
 
+__all__ = ["FITINF_COLUMNS", "FITINF_INDEX", "HEADER_FIELDS", "RECONSTRUCTION"]
+
 # Positions in Trk::fitinf used by the Jpp reconstructions (JFitParameters): defined with the
 # Tracks table in km3flow.dataclasses.schema, whose fit-info columns they name.
 from ...dataclasses.schema import FITINF_COLUMNS, FITINF_INDEX  # noqa: F401 (re-exported)
 
 # Field names of the MC header lines: defined with the Header type.
-from ...dataclasses.header import HEADER_FIELDS  # noqa: F401
+from ...dataclasses.header import HEADER_FIELDS
 
 # Trk::rec_type and the stage numbers found in Trk::rec_stages.
 RECONSTRUCTION: dict[str, int] = {

@@ -27,7 +27,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from ...core.module import resolve_index
 from ...exceptions import FormatError, Km3flowError
 from ._file import get_tree, open_root_file, wrap_read_error
 from .baskets import BasketRecords, read_baskets
+
+# the byte orders numpy's dtype.newbyteorder takes
+ByteOrder = Literal["<", ">", "=", "|", "little", "big", "native"]
 
 # TStreamerElement type codes of basic types → on-disk (big-endian) NumPy type.
 _BASIC = {
@@ -83,7 +86,8 @@ def _streamer_info(streamers: dict[str, Any], classname: str, version: int | Non
 
 
 def _members(streamers: dict[str, Any], classname: str, version: int | None, path: str,
-             byteorder: str, aliases: bool, skipped: list[str], prefix: str) -> list[tuple]:
+             byteorder: ByteOrder, aliases: bool, skipped: list[str], prefix: str
+             ) -> list[tuple]:
     """Fields of ``classname`` as (name, format, title) with base classes inlined."""
     info = _streamer_info(streamers, classname, version, path)
     fields: list[tuple] = []
@@ -116,7 +120,7 @@ def _members(streamers: dict[str, Any], classname: str, version: int | None, pat
 
 
 def _make_dtype(fields: list[tuple], align: bool) -> np.dtype:
-    spec: dict[str, Any] = {
+    spec: Any = {  # (numpy's stubs want a TypedDict)
         "names": [f[0] for f in fields],
         "formats": [f[1] for f in fields],
     }
@@ -126,7 +130,8 @@ def _make_dtype(fields: list[tuple], align: bool) -> np.dtype:
 
 
 def get_dtype(source: Any, classname: str, *, version: int | None = None,
-              byteorder: str = "=", aliases: bool = False, align: bool = False) -> np.dtype:
+              byteorder: ByteOrder = "=", aliases: bool = False, align: bool = False
+              ) -> np.dtype:
     """Derive the NumPy structured dtype of a ROOT class from a file's streamer info.
 
     Parameters
@@ -228,7 +233,7 @@ class JaggedRecords:
         values = self.records if dtype is None else self.records.astype(dtype, copy=False)
         return np.array(values, copy=True) if copy else np.asarray(values)
 
-    def __iter__(self) -> Iterator[np.recarray]:
+    def __iter__(self) -> Iterator[np.ndarray]:
         for i in range(len(self)):
             yield self.records[self.offsets[i]:self.offsets[i + 1]]
 
@@ -247,8 +252,8 @@ _VECTOR = re.compile(r"^(?:std::)?vector<\s*([\w:]+)\s*>$")
 
 def _leaf_paths(dtype: np.dtype, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     paths = []
-    for name in dtype.names:
-        sub = dtype.fields[name][0]
+    for name in dtype.names or ():
+        sub = dtype[name]
         if sub.names is not None:
             paths += _leaf_paths(sub, prefix + (name,))
         else:
@@ -368,8 +373,9 @@ def numpyfi(source: Any, branch: str = "Evt/hits", *, tree: str = "E",
             f"expected; no leaves for {', '.join(missing)}",
             path=path,
         )
+    leaf_of = {p: leaf for p, leaf in leaves.items() if leaf is not None}  # all of them
     try:
-        arrays = ttree.arrays(sorted(set(leaves.values())),
+        arrays = ttree.arrays(sorted(set(leaf_of.values())),
                               entry_start=entry_start, entry_stop=entry_stop,
                               how=dict, library="ak")
     except Km3flowError:
@@ -378,7 +384,7 @@ def numpyfi(source: Any, branch: str = "Evt/hits", *, tree: str = "E",
         raise wrap_read_error(err, path, f"branch '{branch}'") from err
     offsets = None
     records = None
-    for leaf_path, leaf in leaves.items():
+    for leaf_path, leaf in leaf_of.items():
         layout = arrays[leaf].layout
         if is_vector:
             content, leaf_offsets = _flat(layout, path, leaf)
@@ -393,6 +399,7 @@ def numpyfi(source: Any, branch: str = "Evt/hits", *, tree: str = "E",
             if records is None:
                 records = np.empty(len(content), dtype=dtype)
                 offsets = np.arange(len(content) + 1, dtype=np.int64)
+        assert records is not None  # made for the first leaf
         target = records
         for part in leaf_path[:-1]:
             target = target[part]
@@ -400,6 +407,7 @@ def numpyfi(source: Any, branch: str = "Evt/hits", *, tree: str = "E",
     if records is None:  # a class without fixed-size members
         n = len(next(iter(arrays.values()))) if arrays else 0
         records, offsets = np.empty(0, dtype=dtype), np.zeros(n + 1, dtype=np.int64)
+    assert offsets is not None  # set with records
     return JaggedRecords(records.view(np.recarray), offsets)
 
 

@@ -225,10 +225,11 @@ class OfflinePump(Pump):
             for key, reader in self._usr.items():
                 follow = USR_TABLES[key][2]
                 n_items = n if follow == "EventInfo" else len(chunk.tables[follow])
-                table = reader.build(arrays[reader.values_leaf],
-                                     lambda r=reader: self._read_names(r, start, stop), n_items)
-                if table is not None:
-                    chunk.tables[key] = table
+                usr_table = reader.build(arrays[reader.values_leaf],
+                                         lambda r=reader: self._read_names(r, start, stop),
+                                         n_items)
+                if usr_table is not None:
+                    chunk.tables[key] = usr_table
                     chunk.offsets[key] = (np.arange(n + 1) if follow == "EventInfo"
                                           else chunk.offsets[follow])
         except Km3flowError:

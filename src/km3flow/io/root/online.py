@@ -160,7 +160,7 @@ class OnlineFile:
             raise self._fail(f"expected {dtype.itemsize} bytes, got {sizes[bad[0]]}",
                              branch, start + int(bad[0]))
         records = content.view(dtype)
-        for name in dtype.names:
+        for name in dtype.names or ():
             if name.startswith("bc"):
                 wrong = np.flatnonzero((records[name] & _BC_FLAG) == 0)
                 if len(wrong):
