@@ -122,7 +122,10 @@ def test_sigkilled_worker_fails_the_run_clearly(h5files, build, tmp_path):
         pipe.drain(workers=2)
     message = str(info.value)
     print(message)
-    assert "SIGKILL" in message and bad in message and "(task 2)" in message
+    assert bad in message and "(task 2)" in message
+    # forkserver reports a status it could not read from its socket as 255 (seen under
+    # heavy load); otherwise the signal is named
+    assert "killed by SIGKILL" in message or "(exit code 255)" in message
     assert info.value.input_files == [files[2]]
     assert not (tmp_path / "out.txt").exists() and not (tmp_path / "out.h5").exists()
     assert not [n for n in os.listdir(tmp_path) if not re.fullmatch(r"out\.(txt|h5)\.part-\d+"
