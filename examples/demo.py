@@ -43,12 +43,13 @@ def main() -> int:
 
     banner("1. offline ROOT (aanet) + detector calibration -> HDF5")
     rc = km3flow_cli(["convert", data_path("offline/km3net_offline.root"),
-                      "--detector", data_path("detx/km3net_offline.detx"), "-o", offline_h5])
+                      "--detector", data_path("detx/km3net_offline.detx"), "-o", offline_h5,
+                      "--overwrite"])  # the demo's own folder: a second run replaces it
     if rc:
         return rc
 
     banner("2. DAQ binary event stream -> HDF5")
-    rc = km3flow_cli(["convert", data_path("daq/IO_EVT.dat"), "-o", daq_h5])
+    rc = km3flow_cli(["convert", data_path("daq/IO_EVT.dat"), "-o", daq_h5, "--overwrite"])
     if rc:
         return rc
 

@@ -165,4 +165,9 @@ def test_the_demo_of_km3_demo_runs(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "3. reading back with HDF5Pump" in proc.stdout
     assert (tmp_path / "demo" / "km3net_offline.h5").is_file()
+    # a user runs it again: the demo replaces its own outputs
+    again = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"),
+                            "--outdir", str(tmp_path / "demo")], env=_env(), cwd=tmp_path,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
 
