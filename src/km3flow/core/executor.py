@@ -131,7 +131,6 @@ class Executor(Protocol):
 
     def run(self, tasks: Sequence[Task]) -> list[TaskReport]:
         """Run ``tasks``; return their reports."""
-        ...
 
 
 class SerialExecutor:

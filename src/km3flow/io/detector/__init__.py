@@ -236,7 +236,6 @@ class Detector:
         ...     det.pmts["t0"] += 10.0
         >>> det.pmts["t0"][:1] += 1.0  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        ...
         km3flow.io.detector.DetectorReadOnlyError: cannot write into Detector.pmts: ...
         """
         if self._pmts.flags.writeable:  # nested in another edit(): that one finishes
