@@ -195,3 +195,15 @@ def test_sample_points_config_of_the_examples(tmp_path, testdata):
     assert info["columns"] == ["dom_id", "channel_id", "time", "tot", "triggered"]
     assert index["n_items"].max() == 200 and len(labels) == 500
     assert points[:, 2].min() >= -500 and points[:, 2].max() <= 1500
+
+
+def test_bin_points_shows_the_progress_bar_like_images(orca_detector, tmp_path, testdata,
+                                                       points_file, capsys):
+    """`km3flow bin` draws its bar for point clouds too (the sink/progress code is shared)."""
+    info = bin_files(points_config(orca_detector), [testdata(SOURCE)], tmp_path / "bar.h5",
+                     progress=True)
+    err = capsys.readouterr().err
+    assert info["events"] == 500
+    assert "500/500" in err or "100%" in err
+    for x, y in zip(read_points(tmp_path / "bar.h5"), read_points(points_file)):
+        np.testing.assert_array_equal(x, y)

@@ -51,7 +51,7 @@ Point clouds for graph networks (:mod:`km3flow.ml.points`) instead of images::
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +166,7 @@ def bin_files(config: dict[str, Any] | str | os.PathLike, inputs: Sequence[str |
     if b.get("kind", "image") == "points":
         from .pointjob import bin_points
 
-        return bin_points(config, paths, output, engine, drain_kwargs or {})
+        return bin_points(config, paths, output, engine, drain_kwargs or {}, progress)
     dims = _dimensions(config["dimensions"], paths, hits_loc)
     dtype = np.dtype(b.get("dtype", "float32" if b.get("weights") else "uint8"))
     complib = b.get("complib", "blosc:lz4")
@@ -189,8 +189,7 @@ def _bin_pipeline(b: dict[str, Any], lab: dict[str, Any], dims: list[Dimension],
                   complib: str, complevel: int, drain_kwargs: dict[str, Any],
                   progress: bool = False) -> int:
     from ..core import Pipeline
-    from ..exceptions import ModuleError
-    from ..io.hdf5 import HDF5Pump, HDF5Sink
+    from ..io.hdf5 import HDF5Pump
     from .binning import ImageBinner
 
     hits_loc = b.get("hits", "/hits")
@@ -205,6 +204,22 @@ def _bin_pipeline(b: dict[str, Any], lab: dict[str, Any], dims: list[Dimension],
                 weights=b.get("weights"), dtype=dtype,
                 image_h5loc=b.get("image_h5loc", "/x"), label_h5loc=b.get("label_h5loc", "/y"),
                 require_labels=True)
+    # ImageBinner never drops a blob: cycles are events
+    return drain_to_file(pipe, Path(output), ["Image", "Labels"], complib, complevel,
+                         drain_kwargs, progress)
+
+
+def drain_to_file(pipe: Any, output: Path, keys: list[str], complib: str, complevel: int,
+                  drain_kwargs: dict[str, Any], progress: bool,
+                  finalize: Callable[[Path], None] | None = None) -> int:
+    """Attach the progress bar and the sink of a binning pipeline, drain it, and put the
+    file under ``output`` only when it is complete; return the number of cycles.
+
+    ``finalize(part)`` may add to the finished file before it takes the output's name.
+    """
+    from ..exceptions import ModuleError
+    from ..io.hdf5 import HDF5Sink
+
     if progress and not drain_kwargs:
         from ..modules import ProgressBar
 
@@ -213,13 +228,14 @@ def _bin_pipeline(b: dict[str, Any], lab: dict[str, Any], dims: list[Dimension],
         drain_kwargs = {**drain_kwargs, "progress": True}
     # The sink finishes its file even when a module failed; only a complete binning may
     # appear under the output name.
-    output = Path(output)
     part = output.with_name(f".{output.name}.binning.h5")
-    pipe.attach(HDF5Sink, filename=str(part), keys=["Image", "Labels"], complib=complib,
+    pipe.attach(HDF5Sink, filename=str(part), keys=keys, complib=complib,
                 complevel=complevel, shuffle=not complib.startswith("blosc"),
                 keep_partial=False)
     try:
-        pipe.drain(**drain_kwargs)  # ImageBinner never drops a blob: cycles are events
+        pipe.drain(**drain_kwargs)
+        if finalize is not None:
+            finalize(part)
     except ModuleError as err:
         part.unlink(missing_ok=True)
         # the module's own km3flow error, as the user would get it without a pipeline
@@ -228,7 +244,7 @@ def _bin_pipeline(b: dict[str, Any], lab: dict[str, Any], dims: list[Dimension],
         part.unlink(missing_ok=True)
         raise
     os.replace(part, output)
-    return pipe.cycles
+    return int(pipe.cycles)
 
 
 def _camel(h5loc: str) -> str:

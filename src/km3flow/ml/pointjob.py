@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import ConfigError, Km3flowError
+from ..exceptions import ConfigError
 from ..logger import get_logger
 from .h5layout import EventSource, TrainingFileWriter
 from .points import DEFAULT_COLUMNS, select_points
@@ -39,7 +39,8 @@ def _options(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def bin_points(config: dict[str, Any], paths: list[Path], output: str | os.PathLike,
-               engine: str, drain_kwargs: dict[str, Any]) -> dict[str, Any]:
+               engine: str, drain_kwargs: dict[str, Any],
+               progress: bool = False) -> dict[str, Any]:
     """Write the point clouds and labels of all events of ``paths`` into ``output``."""
     opts = _options(config)
     b, lab = config["binning"], config["labels"]
@@ -47,7 +48,7 @@ def bin_points(config: dict[str, Any], paths: list[Path], output: str | os.PathL
     complevel = int(b.get("complevel", 5))
     if engine == "pipeline":
         n_events = _pipeline(b, lab, opts, paths, Path(output), complib, complevel,
-                             drain_kwargs)
+                             drain_kwargs, progress)
     elif drain_kwargs:
         raise ConfigError("workers/executor need engine='pipeline'")
     elif engine == "chunked":
@@ -65,13 +66,12 @@ def bin_points(config: dict[str, Any], paths: list[Path], output: str | os.PathL
 
 def _pipeline(b: dict[str, Any], lab: dict[str, Any], opts: dict[str, Any],
               paths: list[Path], output: Path, complib: str, complevel: int,
-              drain_kwargs: dict[str, Any]) -> int:
+              drain_kwargs: dict[str, Any], progress: bool) -> int:
     import tables
 
     from ..core import Pipeline
-    from ..exceptions import ModuleError
-    from ..io.hdf5 import HDF5Pump, HDF5Sink
-    from .binjob import _camel
+    from ..io.hdf5 import HDF5Pump
+    from .binjob import _camel, drain_to_file
     from .points import PointCloudMaker
 
     hits_loc = b.get("hits", "/hits")
@@ -86,27 +86,17 @@ def _pipeline(b: dict[str, Any], lab: dict[str, Any], opts: dict[str, Any],
                 time_reference=b.get("time_reference", "mean_triggered"),
                 points_h5loc=loc, label_h5loc=b.get("label_h5loc", "/y"),
                 require_labels=True, **opts)
-    part = output.with_name(f".{output.name}.binning.h5")
-    pipe.attach(HDF5Sink, filename=str(part), keys=["Points", "Labels"], complib=complib,
-                complevel=complevel, shuffle=not complib.startswith("blosc"),
-                keep_partial=False)
-    try:
-        pipe.drain(**drain_kwargs)
+
+    def column_attributes(part: Path) -> None:
         # OrcaSong's column attributes, so that its readers (and ours) know the columns
         with tables.open_file(str(part), mode="a") as h5:
             node = h5.get_node(loc)
             for i, c in enumerate(opts["columns"]):
                 node._v_attrs[f"hit_info_{i}"] = c
             node._v_attrs["indexed"] = True
-    except ModuleError as err:
-        part.unlink(missing_ok=True)
-        # the module's own km3flow error, as the user would get it without a pipeline
-        raise err.__cause__ if isinstance(err.__cause__, Km3flowError) else err  # noqa: B904
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    os.replace(part, output)
-    return pipe.cycles
+
+    return drain_to_file(pipe, output, ["Points", "Labels"], complib, complevel, drain_kwargs,
+                         progress, finalize=column_attributes)
 
 
 def _chunked(b: dict[str, Any], lab: dict[str, Any], opts: dict[str, Any],
