@@ -1,9 +1,10 @@
 """Sphinx configuration of the km3flow documentation site (built by ``./km3 docs``).
 
 Warnings are errors (``-W --keep-going``) and references are nitpicky: a broken
-cross-reference in a docstring or page fails the build. There is no network at build time,
-so there is no intersphinx: names of other packages (NumPy, PyTables, PyTorch, …) are
-listed in ``nitpick_ignore_regex`` by package prefix instead of being linked.
+cross-reference in a docstring or page fails the build. Names of other projects (Python,
+NumPy, PyTables, uproot, PyTorch, Dask) link to their documentation through intersphinx;
+there is no network at build time, so the inventories are written here from
+``docs/intersphinx.toml`` (see :func:`km3flow_intersphinx.write_inventories`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "numpydoc",
     "sphinx.ext.viewcode",
+    "sphinx.ext.intersphinx",
     "myst_parser",
     "sphinx_gallery.gen_gallery",
     "km3flow_docs",
@@ -59,14 +61,20 @@ numpydoc_show_class_members = False  # autodoc documents the members
 numpydoc_xref_param_type = False     # types in Parameters sections stay text
 numpydoc_validation_checks: set[str] = set()  # tests/test_api_docs.py checks docstrings
 
-# Nitpicky: every reference must resolve. What cannot resolve without intersphinx (no
-# network at build time) is other packages' names in type hints; those are ignored by
-# package prefix (the ones the hints use, plus the other dependencies), and nothing of
-# km3flow's own is.
+# Nitpicky: every reference must resolve, km3flow's own through autodoc and other
+# projects' through intersphinx. The one exception is NumPy's private typing aliases
+# (numpy._typing._…), which autodoc prints when it expands ``numpy.typing.ArrayLike`` and
+# which NumPy does not document; and the fragment "collections.abc.Callable[[]" that
+# Sphinx's signature parser makes of ``Callable[[], T]`` (the whole hint still links).
 nitpicky = True
-_EXTERNAL = ("numpy", "collections", "pathlib", "tables", "torch", "uproot", "awkward",
-             "dask", "distributed", "aiohttp", "matplotlib", "typing", "os", "asyncio")
-nitpick_ignore_regex = [(r"py:.*", rf"({'|'.join(_EXTERNAL)})\..*")]
+nitpick_ignore_regex = [(r"py:.*", r"numpy\._typing\..*")]
+nitpick_ignore = [("py:class", "collections.abc.Callable[[]")]
+
+# ---- Intersphinx -----------------------------------------------------------------------
+from km3flow_intersphinx import write_inventories  # noqa: E402
+
+intersphinx_mapping = write_inventories(HERE / "intersphinx.toml",
+                                        HERE / "_build" / "intersphinx")
 
 # ---- Gallery -------------------------------------------------------------------------
 sphinx_gallery_conf = {
