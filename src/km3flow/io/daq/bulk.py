@@ -257,7 +257,7 @@ def _batch_triggered(snap: np.ndarray, trig: np.ndarray, so: np.ndarray,
     return out
 
 
-_GROUP = 1 << 15  # triggered hits per group: a 1 MB table
+_GROUP = (1 << 15) - 1  # triggered hits per group: a table of at most 2**18 int32 (1 MB)
 _MAX_ROUNDS = 6
 # odd 64-bit multipliers (splitmix64, murmur3, xxhash64): one per round, then the mixer
 _ROUND_MULT = np.array([0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xFF51AFD7ED558CCD,
