@@ -28,8 +28,7 @@ from .format import (
 )
 from .frames import Source, index_frames, source_name
 from .parse import (
-    _make_table, _view, match_keys, parse_frame, summary_tables, timeslice_tables,
-    triggered_flags,
+    _make_table, _view, parse_frame, summary_tables, timeslice_tables,
 )
 
 _CYCLES_PER_SECOND = 62_500_000
@@ -232,58 +231,104 @@ def read_events(source: Source, legacy: bool = False) -> EventBatch:
 
 def _batch_triggered(snap: np.ndarray, trig: np.ndarray, so: np.ndarray,
                      to: np.ndarray) -> np.ndarray:
-    """The ``triggered`` flag of all events at once.
+    """The ``triggered`` flag of all events at once: does a snapshot hit's (dom_id,
+    channel_id, time, tot) occur among the triggered hits of its own event?
 
-    One sorted search over a 64-bit key (event, DOM, time, channel): the DOM id becomes
-    its index among the DOMs with triggered hits, the event its index in the batch (in
-    groups small enough for the key to stay exact). Anything that does not fit, or a
-    repeated key, is matched event by event with :func:`triggered_flags`.
+    Both hit records start with those 10 bytes, so a hit is identified exactly by two
+    integers, its first 8 bytes and its next 2 bytes with the event index above them, and
+    :func:`_match_words` finds them with a hash table — no sort, and no order assumed
+    (in IO_EVT.dat the triggered hits are ordered by DOM and channel, the snapshot hits
+    only grouped by DOM, so neither is a subsequence of the other). Events go in groups
+    of about ``_GROUP`` triggered hits, which keeps the table in cache (the pump's chunks
+    are one group).
     """
-    n_events = len(so) - 1
     out = np.zeros(len(snap), dtype=bool)
-    if not len(trig) or not len(snap):
+    if not len(snap) or not len(trig):
         return out
-    time_s, time_t = snap["time"].astype(np.uint64), trig["time"].astype(np.uint64)
-    if time_s.max() >= 1 << 27 or time_t.max() >= 1 << 27 or \
-            snap["channel_id"].max() >= 32 or trig["channel_id"].max() >= 32:
-        return _per_event(snap, trig, so, to)
-    doms = np.unique(trig["dom_id"])
-    dom_bits = max(int(len(doms) - 1).bit_length(), 1)
-    ev_bits = 64 - 32 - dom_bits
-    if ev_bits < 1:
-        return _per_event(snap, trig, so, to)
-    idx_s = np.searchsorted(doms, snap["dom_id"])
-    idx_s[idx_s == len(doms)] = 0
-    known = doms[idx_s] == snap["dom_id"]
-    idx_t = np.searchsorted(doms, trig["dom_id"])
-    ev_s = np.repeat(np.arange(n_events, dtype=np.uint64), np.diff(so))
-    ev_t = np.repeat(np.arange(n_events, dtype=np.uint64), np.diff(to))
-    low_s = (idx_s.astype(np.uint64) << np.uint64(32)) | (time_s << np.uint64(5)) | \
-        snap["channel_id"].astype(np.uint64)
-    low_t = (idx_t.astype(np.uint64) << np.uint64(32)) | (time_t << np.uint64(5)) | \
-        trig["channel_id"].astype(np.uint64)
-    # groups of a few hundred events keep the sorted search in cache (measured faster)
-    group = min(1 << ev_bits, 256)
-    for first in range(0, n_events, group):
-        last = min(first + group, n_events)
-        s_sel, t_sel = slice(so[first], so[last]), slice(to[first], to[last])
-        shift = np.uint64(32 + dom_bits)
-        ks = low_s[s_sel] | ((ev_s[s_sel] - np.uint64(first)) << shift)
-        kt = low_t[t_sel] | ((ev_t[t_sel] - np.uint64(first)) << shift)
-        match = match_keys(ks, kt, snap["tot"][s_sel], trig["tot"][t_sel])
-        if match is None:
-            out[s_sel] = _per_event(snap, trig, so, to, first, last)[s_sel]
-        else:
-            out[s_sel] = match & known[s_sel]
+    n_events, first = len(so) - 1, 0
+    while first < n_events:
+        last = max(int(np.searchsorted(to, to[first] + _GROUP, side="right")) - 1, first + 1)
+        s, t = slice(so[first], so[last]), slice(to[first], to[last])
+        if s.start != s.stop and t.start != t.stop:
+            # words per group: small arrays, reused memory (whole-stream ones cost page faults)
+            out[s] = _match_words(*_hit_words(snap[s], so[first:last + 1]),
+                                  *_hit_words(trig[t], to[first:last + 1]))
+        first = last
     return out
 
 
-def _per_event(snap: np.ndarray, trig: np.ndarray, so: np.ndarray, to: np.ndarray,
-               first: int = 0, last: int | None = None) -> np.ndarray:
-    out = np.zeros(len(snap), dtype=bool)
-    for k in range(first, len(so) - 1 if last is None else last):
-        out[so[k]:so[k + 1]] = triggered_flags(snap[so[k]:so[k + 1]], trig[to[k]:to[k + 1]])
-    return out
+_GROUP = (1 << 15) - 1  # triggered hits per group: a table of at most 2**18 int32 (1 MB)
+_MAX_ROUNDS = 6
+# odd 64-bit multipliers (splitmix64, murmur3, xxhash64): one per round, then the mixer
+_ROUND_MULT = np.array([0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xFF51AFD7ED558CCD,
+                        0xC2B2AE3D27D4EB4F, 0x9E3779B185EBCA87, 0x27D4EB2F165667C5],
+                       dtype=np.uint64)
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_NO_HIT = np.uint64(1 << 63)  # a second word no hit has (event indices stay below 2**47)
+
+
+def _hit_words(rec: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes 0–7 of each hit record as uint64, and bytes 8–9 | event index << 16 (the
+    events are numbered from 0 at ``offsets[0]``)."""
+    n, size = len(rec), rec.dtype.itemsize
+    raw = np.ascontiguousarray(rec).view(np.uint8)
+    first = np.ndarray((n,), "<u8", buffer=raw, strides=(size,)).copy()
+    second = np.repeat(np.arange(len(offsets) - 1, dtype=np.uint64), np.diff(offsets))
+    second <<= np.uint64(16)
+    second |= np.ndarray((n,), "<u2", buffer=raw, offset=8, strides=(size,))
+    return first, second
+
+
+def _match_words(a_s: np.ndarray, b_s: np.ndarray, a_t: np.ndarray, b_t: np.ndarray,
+                 depth: int = 0) -> np.ndarray:
+    """For each snapshot key ``(a_s, b_s)``: is it among the triggered keys ``(a_t, b_t)``?
+
+    The triggered keys are scattered into a table of 8–16 slots per key (their indices,
+    one per slot); each snapshot key gathers its slot's index and compares both words.
+    Keys that lost their slot to a different key are matched in a further round with
+    another hash function, against only the snapshot keys whose slot was contended; after
+    ``_MAX_ROUNDS`` rounds the rest (a few keys, if any: each round keeps ~6 %) is
+    matched with a Python set.
+    """
+    n = len(a_t)
+    if depth >= _MAX_ROUNDS:
+        keys = set(zip(a_t.tolist(), b_t.tolist()))
+        return np.fromiter((k in keys for k in zip(a_s.tolist(), b_s.tolist())), bool,
+                           len(a_s))
+    bits = n.bit_length() + 3
+    shift, mult = np.uint64(64 - bits), _ROUND_MULT[depth]
+    slot_t, slot_s = _slots(a_t, b_t, mult, shift), _slots(a_s, b_s, mult, shift)
+    # int32 indices (a smaller table, in cache): a group holds < 2**31 keys (an i4 count)
+    index = np.arange(n, dtype=np.int32)
+    table = np.full(1 << bits, n, dtype=np.int32)  # n: the empty slot (a sentinel key)
+    table[slot_t] = index  # of the keys sharing a slot, one stays
+    found = table[slot_s]
+    a_x, b_x = np.append(a_t, np.uint64(0)), np.append(b_t, _NO_HIT)
+    match = a_x[found] == a_s
+    match &= b_x[found] == b_s
+    kept = table[slot_t]
+    lost = np.flatnonzero(kept != index)
+    if len(lost):
+        # a copy of the key that kept the slot is not lost
+        other = kept[lost]
+        lost = lost[(a_t[other] != a_t[lost]) | (b_t[other] != b_t[lost])]
+    if len(lost):
+        contended = np.zeros(1 << bits, dtype=bool)
+        contended[slot_t[lost]] = True
+        retry = np.flatnonzero(contended[slot_s] & ~match)
+        if len(retry):
+            match[retry] = _match_words(a_s[retry], b_s[retry], a_t[lost], b_t[lost],
+                                        depth + 1)
+    return match
+
+
+def _slots(a: np.ndarray, b: np.ndarray, mult: np.uint64, shift: np.uint64) -> np.ndarray:
+    """Multiplicative hash of the two words, the top bits as table slots."""
+    h = b * mult
+    h ^= a
+    h *= _MIX
+    h >>= shift
+    return h.view(np.int64)
 
 
 def read_summaryslices(source: Source, legacy: bool = False) -> SummarysliceBatch:
