@@ -126,7 +126,8 @@ class _Stream:
     :class:`~km3flow.io.daq.DAQReader`, which maps the file and decodes it in chunks.
     """
 
-    def __init__(self, source: Source, types: frozenset[int]) -> None:
+    def __init__(self, source: Source, types: frozenset[int],
+                 index: np.ndarray | None = None) -> None:
         self.path = source_name(source)
         if isinstance(source, (bytes, bytearray, memoryview)):
             data: Any = source
@@ -136,10 +137,11 @@ class _Stream:
             with open(source, "rb") as fobj:
                 data = fobj.read()
         self.raw = np.frombuffer(_view(data), np.uint8)
-        try:
-            index = index_frames(data)
-        except FormatError as err:
-            raise FormatError(err.reason, path=self.path, offset=err.offset) from None
+        if index is None:
+            try:
+                index = index_frames(data)
+            except FormatError as err:
+                raise FormatError(err.reason, path=self.path, offset=err.offset) from None
         self.frames = index[np.isin(index["data_type"], list(types))]
         self.offsets = self.frames["offset"]
 
@@ -174,8 +176,19 @@ def _info_common(hdr: np.ndarray) -> dict[str, np.ndarray]:
             "nanoseconds": hdr["utc_16ns_cycles"].astype(np.uint64) * 16}
 
 
-def read_events(source: Source, legacy: bool = False) -> EventBatch:
+def read_events(source: Source, legacy: bool = False, *,
+                index: np.ndarray | None = None) -> EventBatch:
     """Decode every JDAQEvent of a stream (file name, file object or bytes) at once.
+
+    Parameters
+    ----------
+    source
+        A file name, binary file object or bytes-like stream.
+    legacy
+        True for pre-v13 frames (no class versions).
+    index
+        The stream's frame index (:func:`~km3flow.io.daq.frames.index_frames`), when the
+        caller has it already (the pumps): the preambles are then not walked again.
 
     Returns
     -------
@@ -189,7 +202,7 @@ def read_events(source: Source, legacy: bool = False) -> EventBatch:
     FormatError
         As the single-frame decoder would, naming the first bad frame's byte offset.
     """
-    s = _Stream(source, frozenset((EVENT_TYPE,)))
+    s = _Stream(source, frozenset((EVENT_TYPE,)), index)
     hdr = s.headers(legacy, [("trigger_counter", "<u8"), ("trigger_mask", "<u8"),
                              ("overlays", "<u4"), ("n_triggered", "<i4")])
     body = hdr.dtype.itemsize
@@ -286,9 +299,11 @@ def _per_event(snap: np.ndarray, trig: np.ndarray, so: np.ndarray, to: np.ndarra
     return out
 
 
-def read_summaryslices(source: Source, legacy: bool = False) -> SummarysliceBatch:
-    """Decode every JDAQSummaryslice of a stream at once (see :class:`SummarysliceBatch`)."""
-    s = _Stream(source, frozenset((SUMMARYSLICE_TYPE,)))
+def read_summaryslices(source: Source, legacy: bool = False, *,
+                       index: np.ndarray | None = None) -> SummarysliceBatch:
+    """Decode every JDAQSummaryslice of a stream at once (see :class:`SummarysliceBatch`;
+    ``index`` as for :func:`read_events`)."""
+    s = _Stream(source, frozenset((SUMMARYSLICE_TYPE,)), index)
     hdr = s.headers(legacy, [("n_frames", "<i4")])
     rec = SUMMARY_FRAME_LEGACY_DTYPE if legacy else SUMMARY_FRAME_DTYPE
     n = hdr["n_frames"].astype(np.int64)
@@ -313,15 +328,17 @@ def _slice_info(hdr: np.ndarray, n_frames: np.ndarray, name: str, h5loc: str) ->
     return _make_table(info, h5loc, name)
 
 
-def read_timeslices(source: Source, legacy: bool = False) -> TimesliceBatch:
+def read_timeslices(source: Source, legacy: bool = False, *,
+                    index: np.ndarray | None = None) -> TimesliceBatch:
     """Decode every timeslice (types 1001–1005) of a stream at once.
 
     The super frames of all slices are located together: candidates are the positions
     where the 24 bytes after a length field read ``(101, slice header)``; they are accepted
     when, slice by slice, they chain exactly from the first to the last byte. A slice that
     does not chain is handed to the single-frame decoder, which names the broken byte.
+    ``index`` as for :func:`read_events`.
     """
-    s = _Stream(source, TIMESLICE_TYPES)
+    s = _Stream(source, TIMESLICE_TYPES, index)
     hdr = s.headers(legacy, [("n_frames", "<i4")])
     body = hdr.dtype.itemsize
     n = hdr["n_frames"].astype(np.int64)

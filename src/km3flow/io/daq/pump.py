@@ -11,11 +11,13 @@ from __future__ import annotations
 import mmap
 import os
 from collections.abc import Iterator
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 
 from ...core import Blob, Pump
+from ...dataclasses import Table
 from ...dataclasses.schema import FillNote
 from ...exceptions import FormatError
 from .format import (
@@ -24,7 +26,7 @@ from .format import (
 )
 from .frames import FrameRef, index_frames, source_name
 from .bulk import read_events, read_summaryslices, read_timeslices
-from .parse import DAQ_FILLS, DAQHeader, _make_table, parse_frame
+from .parse import DAQ_FILLS, DAQHeader, parse_frame
 
 
 class DAQReader(Pump):
@@ -172,71 +174,65 @@ class DAQReader(Pump):
     def _chunk_blobs(self, i: int, j: int) -> Iterator[Blob]:
         if self._buffer is None:
             raise ValueError(f"{self.__class__.__name__} is closed")
-        start = int(self.frames["offset"][i])
-        stop = int(self.frames["offset"][j - 1] + self.frames["length"][j - 1])
+        sel = self.frames[i:j]
+        start = int(sel["offset"][0])
+        stop = int(sel["offset"][-1] + sel["length"][-1])
         data = self._buffer[start:stop]
-        dtype = int(self.frames["data_type"][i])
+        dtype = int(sel["data_type"][0])
+        # the chunk's frames, known already: the bulk reader need not walk them again
+        index = sel.copy()
+        index["offset"] -= start
         try:
             if dtype == EVENT_TYPE:
-                batch: Any = read_events(data, self.legacy)
+                batch: Any = read_events(data, self.legacy, index=index)
             elif dtype == SUMMARYSLICE_TYPE:
-                batch = read_summaryslices(data, self.legacy)
+                batch = read_summaryslices(data, self.legacy, index=index)
             else:
-                batch = read_timeslices(data, self.legacy)
+                batch = read_timeslices(data, self.legacy, index=index)
         except FormatError:
             # decode frame by frame so that the error names the file and absolute offset
             for k in range(i, j):
                 yield self.get_blob(k)
             return
-        headers = _headers(batch.header)
-        sel = self.frames[i:j]
+        # One list per blob key, each built in one loop over the chunk (Table._split cuts
+        # the per-frame tables without numpy's per-view Python hook); then one Blob per
+        # frame from a zip. Keys and their order are those of parse_frame + DAQFrame.
         refs = list(map(FrameRef, sel["offset"].tolist(), sel["length"].tolist(),
                         sel["data_type"].tolist()))
+        split = Table._split
+        each_row = range(j - i + 1)
+        keys: tuple[str, ...]
         if dtype == EVENT_TYPE:
-            info, hits, trig = (np.asarray(t) for t in (batch.info, batch.hits,
-                                                        batch.triggered_hits))
-            ho, to = batch.hits_offsets, batch.triggered_offsets
             self._fill_note()
-            ho, to = ho.tolist(), to.tolist()
-            for k in range(j - i):
-                yield Blob({
-                    "DAQHeader": headers[k],
-                    "EventInfo": _make_table(info[k:k + 1], "/event_info", "EventInfo"),
-                    "Hits": _make_table(hits[ho[k]:ho[k + 1]], "/hits", "Hits", True),
-                    "TriggeredHits": _make_table(trig[to[k]:to[k + 1]], "/triggered_hits",
-                                                 "TriggeredHits", True),
-                    "DAQFrame": refs[k],
-                })
+            keys = ("DAQHeader", "EventInfo", "Hits", "TriggeredHits", "DAQFrame")
+            values = (
+                _headers(batch.header),
+                split(batch.info, each_row, "/event_info", "EventInfo"),
+                split(batch.hits, batch.hits_offsets.tolist(), "/hits", "Hits", True),
+                split(batch.triggered_hits, batch.triggered_offsets.tolist(),
+                      "/triggered_hits", "TriggeredHits", True),
+                refs)
         elif dtype == SUMMARYSLICE_TYPE:
-            info, rows, fo = np.asarray(batch.info), np.asarray(batch.frames), batch.offsets
-            fo = fo.tolist()
-            for k in range(j - i):
-                yield Blob({
-                    "DAQHeader": headers[k],
-                    "SummarysliceInfo": _make_table(info[k:k + 1], "/summaryslice_info",
-                                                    "SummarysliceInfo"),
-                    "Summaryslice": _make_table(rows[fo[k]:fo[k + 1]], "/summaryslice",
-                                                "Summaryslice"),
-                    "DAQFrame": refs[k],
-                })
+            keys = ("DAQHeader", "SummarysliceInfo", "Summaryslice", "DAQFrame")
+            values = (
+                _headers(batch.header),
+                split(batch.info, each_row, "/summaryslice_info", "SummarysliceInfo"),
+                split(batch.frames, batch.offsets.tolist(), "/summaryslice", "Summaryslice"),
+                refs)
         else:
-            info, finfo, hits = (np.asarray(t) for t in (batch.info, batch.frame_info,
-                                                         batch.hits))
-            fo, ho = batch.frame_offsets, batch.hits_offsets
-            stream = TIMESLICE_STREAMS[dtype]
-            fo, ho = fo.tolist(), ho.tolist()
-            for k in range(j - i):
-                yield Blob({
-                    "DAQHeader": headers[k],
-                    "TimesliceInfo": _make_table(info[k:k + 1], "/timeslice_info",
-                                                 "TimesliceInfo"),
-                    "TimesliceFrameInfo": _make_table(
-                        finfo[fo[k]:fo[k + 1]], "/timeslice_frame_info", "TimesliceFrameInfo"),
-                    "TimesliceHits": _make_table(hits[ho[k]:ho[k + 1]], "/timeslice_hits",
-                                                 "TimesliceHits", True),
-                    "TimesliceStream": stream,
-                    "DAQFrame": refs[k],
-                })
+            keys = ("DAQHeader", "TimesliceInfo", "TimesliceFrameInfo", "TimesliceHits",
+                    "TimesliceStream", "DAQFrame")
+            values = (
+                _headers(batch.header),
+                split(batch.info, each_row, "/timeslice_info", "TimesliceInfo"),
+                split(batch.frame_info, batch.frame_offsets.tolist(),
+                      "/timeslice_frame_info", "TimesliceFrameInfo"),
+                split(batch.hits, batch.hits_offsets.tolist(), "/timeslice_hits",
+                      "TimesliceHits", True),
+                repeat(TIMESLICE_STREAMS[dtype]),
+                refs)
+        for row in zip(*values):
+            yield Blob(zip(keys, row))
 
     def counts(self) -> dict[str, int]:
         """Number of frames per kind in the whole file, e.g. ``{'DAQEvent': 3}``."""
@@ -326,17 +322,17 @@ def _headers(hdr: np.ndarray) -> list[DAQHeader]:
     n = len(hdr)
     names = ("length", "data_type", "version", "detector_id", "run", "frame_index")
     cols = [hdr[k].tolist() if k in present else [None] * n for k in names]
-    # the derived values for all frames at once (numpy), then one dict per frame from zip
+    # the derived values for all frames at once (numpy), then one dict per frame
     seconds = hdr["utc_seconds"].astype(np.uint32)
     cycles = hdr["utc_16ns_cycles"].astype(np.int64)
     cols += [(seconds & 0x7FFFFFFF).astype(np.int64).tolist(),
              (seconds >> 31).astype(bool).tolist(), cycles.tolist(),
-             (cycles * 16).tolist(), [body] * n]
-    return [DAQHeader(zip(_HEADER_KEYS, row)) for row in zip(*cols)]
-
-
-_HEADER_KEYS = ("length", "data_type", "version", "detector_id", "run", "frame_index",
-                "utc_seconds", "white_rabbit", "utc_16ns_cycles", "nanoseconds", "body")
+             (cycles * 16).tolist()]
+    # keyword arguments: cheaper than a dict from zip(keys, values) (0.3 vs 0.45 µs)
+    return [DAQHeader(length=a, data_type=b, version=c, detector_id=d, run=e, frame_index=f,
+                      utc_seconds=g, white_rabbit=h, utc_16ns_cycles=k, nanoseconds=m,
+                      body=body)
+            for a, b, c, d, e, f, g, h, k, m in zip(*cols)]
 
 
 class DAQPump(DAQReader):
