@@ -343,7 +343,7 @@ class Table(np.recarray):
         whole = _nd_view(arr, _Unfinalized)
         meta = {"h5loc": h5loc, "split_h5": split_h5, "name": name,
                 "h5singleton": h5singleton}
-        out = []
+        out: list[Table] = []
         append = out.append
         start = offsets[0] if len(offsets) else 0
         for stop in offsets[1:]:
@@ -716,7 +716,7 @@ class _Unfinalized(Table):
     """Table views made without ``__array_finalize__`` (numpy skips ndarray's own); only
     :meth:`Table._split` makes them, and switches each to its real class at once."""
 
-    __array_finalize__ = np.ndarray.__array_finalize__
+    __array_finalize__ = np.ndarray.__array_finalize__  # type: ignore[assignment]
 
 
 # assigns __class__ without recarray's Python __setattr__ (object layouts are the same)
