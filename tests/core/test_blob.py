@@ -134,3 +134,13 @@ def test_pipeline_hands_a_lazy_blob_on_unbuilt():
     pipe.attach(Look)
     pipe.drain(2)
     assert seen == [(LazyBlob, "hits")] * 2 and calls == []
+
+
+def test_lazy_blob_names_entries_its_builder_left_out():
+    from km3flow.core.blob import LazyBlob, Pending
+    from km3flow.exceptions import Km3flowError
+
+    marker = Pending((lambda index: {"a": index}, 1))
+    blob = LazyBlob(a=marker, b=marker)
+    with pytest.raises(Km3flowError, match=r"did not build \['b'\]"):
+        blob["a"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..exceptions import Km3flowError
 from ..logger import get_logger
 
 _log = get_logger("Blob")
@@ -49,8 +50,8 @@ class Pending(tuple):
     """The placeholder of the entries of a :class:`LazyBlob` that are not built yet.
 
     A pair ``(build, index)``: ``build(index)`` returns a dict with the real values of all
-    entries of the blob that hold this placeholder. One placeholder serves all lazy
-    entries of one blob; it is never handed out by a :class:`LazyBlob`.
+    entries of the blob that hold this placeholder (one placeholder usually serves all
+    lazy entries of a blob). A :class:`LazyBlob` never hands it out.
     """
 
     __slots__ = ()
@@ -59,6 +60,7 @@ class Pending(tuple):
 _dict_getitem = dict.__getitem__
 _dict_get = dict.get
 _dict_setitem = dict.__setitem__
+_dict_items = dict.items
 _dict_values = dict.values
 # switches a LazyBlob to Blob in place (same layout: both only add __slots__ = ())
 _set_class = object.__dict__["__class__"].__set__
@@ -83,29 +85,39 @@ class LazyBlob(Blob):
     def __getitem__(self, key: Any) -> Any:
         value = _dict_getitem(self, key)  # Blob.__missing__ on a missing key
         if type(value) is Pending:
-            self.build()
+            self._build_from(value)
             value = _dict_getitem(self, key)
         return value
 
     def get(self, key: Any, default: Any = None) -> Any:
         value = _dict_get(self, key, default)
         if type(value) is Pending:
-            self.build()
+            self._build_from(value)
             value = _dict_get(self, key, default)
         return value
 
     def build(self) -> Blob:
         """Build the pending entries, become a plain :class:`Blob` and return ``self``."""
-        if type(self) is LazyBlob:
-            pending = [v for v in _dict_values(self) if type(v) is Pending]
-            for marker in dict.fromkeys(pending):  # one build per placeholder
-                build, index = marker
-                for key, value in build(index).items():
-                    # only entries still pending: the user may have replaced or deleted some
-                    if _dict_get(self, key) is marker:
-                        _dict_setitem(self, key, value)
-            _set_class(self, Blob)
+        while type(self) is LazyBlob:
+            for value in _dict_values(self):
+                if type(value) is Pending:
+                    self._build_from(value)
+                    break
+            else:
+                _set_class(self, Blob)
         return self
+
+    def _build_from(self, marker: Pending) -> None:
+        built = marker[0](marker[1])
+        for key, value in built.items():
+            # only the entries still pending: the user may have replaced or deleted some
+            if _dict_get(self, key) is marker:
+                _dict_setitem(self, key, value)
+        if Pending not in map(type, _dict_values(self)):
+            _set_class(self, Blob)
+        elif any(v is marker for v in _dict_values(self)):
+            keys = [k for k, v in _dict_items(self) if v is marker]
+            raise Km3flowError(f"the builder of a LazyBlob placeholder did not build {keys}")
 
     # (dict's C code reads the stored values directly; with __iter__ overridden,
     # dict(blob), {**blob}, Blob(blob) and dict.update(blob) go through keys() and

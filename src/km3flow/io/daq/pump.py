@@ -317,52 +317,56 @@ class _Deferred:
     and the given tables of frame ``k`` (see :class:`~km3flow.core.blob.LazyBlob`).
 
     ``tables`` lists ``(key, table of all frames, row offsets or None for one row per
-    frame, h5loc, split_h5)``; the table's name is its key.
+    frame, h5loc, split_h5)``; the table's name is its key. The first frame that needs
+    them builds them for the whole chunk at once (a reader that uses them, e.g. one that
+    writes every entry to HDF5, then pays little more than for eager blobs).
     """
 
-    __slots__ = ("_header", "_columns", "_tables")
+    __slots__ = ("_header", "_tables", "_keys", "_entries")
 
     def __init__(self, header: np.ndarray,
                  tables: list[tuple[str, Table, np.ndarray | None, str, bool]]) -> None:
         self._header = header
-        self._columns: list[list[Any]] | None = None
-        self._tables = [(key, np.asarray(tab), None if rows is None else rows.tolist(), h5loc,
-                         split) for key, tab, rows, h5loc, split in tables]
+        self._tables = tables
+        self._keys = ("DAQHeader", *(t[0] for t in tables))
+        self._entries: list[dict[str, Any]] | None = None
 
     def markers(self, n: int) -> Iterator[Pending]:
         """One placeholder per frame of the chunk."""
         return map(Pending, zip(repeat(self), range(n)))
 
     def __call__(self, k: int) -> dict[str, Any]:
-        if self._columns is None:
-            self._columns = _header_columns(self._header)
-        out: dict[str, Any] = {
-            "DAQHeader": DAQHeader(zip(_HEADER_KEYS, [c[k] for c in self._columns]))}
-        for key, arr, rows, h5loc, split in self._tables:
-            a, b = (k, k + 1) if rows is None else (rows[k], rows[k + 1])
-            out[key] = Table._wrap(arr[a:b], h5loc, key, split)
-        return out
+        entries = self._entries
+        if entries is None:
+            columns = [_headers(self._header)]
+            for key, tab, rows, h5loc, split in self._tables:
+                bounds = range(len(tab) + 1) if rows is None else rows.tolist()
+                columns.append(Table._split(tab, bounds, h5loc, key, split))
+            keys = self._keys
+            entries = self._entries = [dict(zip(keys, row)) for row in zip(*columns)]
+            self._header = self._tables = None  # type: ignore[assignment]  # not needed now
+        return entries[k]
 
 
-def _header_columns(hdr: np.ndarray) -> list[list[Any]]:
-    """The DAQHeader values (as :func:`~km3flow.io.daq.parse.parse_header` gives them) of a
-    batch of frames, one list per key of :data:`_HEADER_KEYS`."""
+def _headers(hdr: np.ndarray) -> list[DAQHeader]:
+    """DAQHeader dicts (as :func:`~km3flow.io.daq.parse.parse_header` makes) for a batch."""
     present = hdr.dtype.names or ()
     legacy = "version" not in present
+    body = 28 if legacy else 30
     n = len(hdr)
     names = ("length", "data_type", "version", "detector_id", "run", "frame_index")
     cols = [hdr[k].tolist() if k in present else [None] * n for k in names]
-    # the derived values for all frames at once
+    # the derived values for all frames at once (numpy), then one dict per frame
     seconds = hdr["utc_seconds"].astype(np.uint32)
     cycles = hdr["utc_16ns_cycles"].astype(np.int64)
     cols += [(seconds & 0x7FFFFFFF).astype(np.int64).tolist(),
              (seconds >> 31).astype(bool).tolist(), cycles.tolist(),
-             (cycles * 16).tolist(), [28 if legacy else 30] * n]
-    return cols
-
-
-_HEADER_KEYS = ("length", "data_type", "version", "detector_id", "run", "frame_index",
-                "utc_seconds", "white_rabbit", "utc_16ns_cycles", "nanoseconds", "body")
+             (cycles * 16).tolist()]
+    # keyword arguments: cheaper than a dict from zip(keys, values) (0.3 vs 0.45 µs)
+    return [DAQHeader(length=a, data_type=b, version=c, detector_id=d, run=e, frame_index=f,
+                      utc_seconds=g, white_rabbit=h, utc_16ns_cycles=k, nanoseconds=m,
+                      body=body)
+            for a, b, c, d, e, f, g, h, k, m in zip(*cols)]
 
 
 class DAQPump(DAQReader):
