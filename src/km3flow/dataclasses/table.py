@@ -347,7 +347,7 @@ class Table(np.recarray):
         append = out.append
         start = offsets[0] if len(offsets) else 0
         for stop in offsets[1:]:
-            obj = _nd_getitem(whole, slice(start, stop))
+            obj: Table = _nd_getitem(whole, slice(start, stop))  # type: ignore[assignment]
             _set_class(obj, cls)
             _obj_getattr(obj, "__dict__").update(meta)
             append(obj)

@@ -338,7 +338,7 @@ class _Deferred:
     def __call__(self, k: int) -> dict[str, Any]:
         entries = self._entries
         if entries is None:
-            columns = [_headers(self._header)]
+            columns: list[list[Any]] = [_headers(self._header)]
             for key, tab, rows, h5loc, split in self._tables:
                 bounds = range(len(tab) + 1) if rows is None else rows.tolist()
                 columns.append(Table._split(tab, bounds, h5loc, key, split))
