@@ -153,7 +153,11 @@ class _Stream:
                       f"{self.frames['length'][too_short[0]]}", legacy)
         hdr = _gather(self.raw, self.offsets, dtype)
         if not legacy:
-            wanted = np.array([CLASS_VERSIONS[int(t)] for t in hdr["data_type"]], dtype=np.int64)
+            # per data type present, not per frame (the frames are of one or a few types)
+            types = hdr["data_type"]
+            wanted = np.empty(len(hdr), dtype=np.int64)
+            for code in np.unique(types).tolist():
+                wanted[types == code] = CLASS_VERSIONS[code]
             bad = np.flatnonzero(hdr["version"] != wanted)
             if len(bad):
                 self.fail(bad[0], "class version mismatch", legacy)
