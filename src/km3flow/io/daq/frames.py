@@ -70,16 +70,20 @@ def check_preamble(
         )
 
 
-def _walk(view: memoryview | mmap.mmap, size: int, path: str | None,
-          offset: int = 0) -> Iterator[FrameRef]:
+def _truncated(size: int, offset: int, path: str | None) -> FormatError:
+    return FormatError(
+        f"truncated stream: {size - offset} trailing bytes, expected an "
+        f"{PREAMBLE_SIZE}-byte frame preamble",
+        path=path, offset=offset,
+    )
+
+
+def _walk(view: memoryview | mmap.mmap, size: int, path: str | None) -> Iterator[FrameRef]:
+    offset = 0
     unpack = _PREAMBLE.unpack_from
     while offset < size:
         if size - offset < PREAMBLE_SIZE:
-            raise FormatError(
-                f"truncated stream: {size - offset} trailing bytes, expected an "
-                f"{PREAMBLE_SIZE}-byte frame preamble",
-                path=path, offset=offset,
-            )
+            raise _truncated(size, offset, path)
         length, data_type = unpack(view, offset)
         check_preamble(length, data_type, offset, size - offset, path)
         yield FrameRef(offset, length, data_type)
@@ -180,7 +184,7 @@ def _walk_into(offsets: array.array, lengths: array.array, types: array.array,
     add_offset, add_length, add_type = offsets.append, lengths.append, types.append
     while offset < size:
         if size - offset < PREAMBLE_SIZE:
-            next(_walk(view, size, path, offset))  # raises the truncation error
+            raise _truncated(size, offset, path)
         length, data_type = unpack(view, offset)
         if data_type not in TOP_LEVEL_TYPES or not _MIN_FRAME <= length <= size - offset:
             check_preamble(length, data_type, offset, size - offset, path)  # raises

@@ -49,6 +49,10 @@ class DAQReader(Pump):
         When iterating, runs of up to this many adjacent frames of one type are decoded
         together by the bulk readers (:mod:`km3flow.io.daq.bulk`) and served one blob at
         a time; ``reader[i]`` always decodes frame ``i`` alone. Default 256; 1 disables it.
+        The blobs of a chunk carry their main table (``Hits``, ``Summaryslice``,
+        ``TimesliceHits``) at once; ``DAQHeader`` and the other tables are built, for
+        the whole chunk, when a blob's user first reads one of them
+        (:class:`~km3flow.core.blob.LazyBlob`: the same keys, order and values).
 
     Notes
     -----
