@@ -203,8 +203,9 @@ class DAQReader(Pump):
         # numpy's per-view Python hook); the header and the secondary tables are built
         # only when a blob's user reads one of them (LazyBlob). Keys and their order are
         # those of parse_frame, then DAQFrame.
-        refs = list(map(FrameRef._make, zip(sel["offset"].tolist(), sel["length"].tolist(),
-                                            sel["data_type"].tolist())))
+        # (tuple.__new__ directly: FrameRef._make is a Python call per frame)
+        refs = list(map(tuple.__new__, repeat(FrameRef), zip(
+            sel["offset"].tolist(), sel["length"].tolist(), sel["data_type"].tolist())))
         split = Table._split
         if dtype == EVENT_TYPE:
             self._fill_note()
