@@ -53,7 +53,7 @@ def _lazy_blob(calls):
 
     def build(index):
         calls.append(index)
-        return {"Header": {"run": index}, "Info": [index]}
+        return {"Header": {"run": index}, "Info": [index]}.items()
 
     marker = Pending((build, 7))
     return LazyBlob(Header=marker, Hits="hits", Info=marker)
@@ -140,7 +140,7 @@ def test_lazy_blob_names_entries_its_builder_left_out():
     from km3flow.core.blob import LazyBlob, Pending
     from km3flow.exceptions import Km3flowError
 
-    marker = Pending((lambda index: {"a": index}, 1))
+    marker = Pending((lambda index: [("a", index)], 1))
     blob = LazyBlob(a=marker, b=marker)
     with pytest.raises(Km3flowError, match=r"did not build \['b'\]"):
         blob["a"]

@@ -465,3 +465,29 @@ def test_index_frames_in_memory_and_from_a_file_agree(testdata, tmp_path):
     with pytest.raises(FormatError, match="data type") as err:
         index_frames(bytes(bad))
     assert err.value.offset == first
+
+
+def test_reader_builds_at_once_after_a_deferred_entry_was_read(testdata):
+    from km3flow.core import Blob
+    from km3flow.core.blob import LazyBlob
+
+    path = testdata("daq/IO_TSL1_1003.dat")
+    reader = DAQReader(filename=path, chunk_size=3)  # chunks of 3, 3, 3 and 1 frame
+    blobs = iter(reader)
+    first, second, third = next(blobs), next(blobs), next(blobs)
+    assert len(first["TimesliceHits"]) and type(first) is LazyBlob  # the main table only
+    assert type(second) is LazyBlob and second["TimesliceInfo"]["frame_index"][0] >= 0
+    assert type(second) is Blob and type(third) is LazyBlob  # built one by one
+    rest = list(blobs)
+    assert [type(b) for b in rest] == [Blob] * 7  # later chunks: built at once
+    single = DAQReader(filename=path)
+    for k, got in enumerate([first, second, third, *rest]):
+        want = single[k]
+        assert list(got) == list(want)
+        for key in want:
+            if isinstance(want[key], np.ndarray):
+                assert got[key].tobytes() == want[key].tobytes()
+                assert (got[key].h5loc, got[key].name, got[key].split_h5) == (
+                    want[key].h5loc, want[key].name, want[key].split_h5)
+            else:
+                assert got[key] == want[key]

@@ -49,9 +49,10 @@ class Blob(dict):
 class Pending(tuple):
     """The placeholder of the entries of a :class:`LazyBlob` that are not built yet.
 
-    A pair ``(build, index)``: ``build(index)`` returns a dict with the real values of all
-    entries of the blob that hold this placeholder (one placeholder usually serves all
-    lazy entries of a blob). A :class:`LazyBlob` never hands it out.
+    A pair ``(build, index)``: ``build(index)`` returns the ``(key, value)`` pairs (an
+    iterable) of the real values of all entries of the blob that hold this placeholder
+    (one placeholder usually serves all lazy entries of a blob). A :class:`LazyBlob`
+    never hands it out.
     """
 
     __slots__ = ()
@@ -108,8 +109,7 @@ class LazyBlob(Blob):
         return self
 
     def _build_from(self, marker: Pending) -> None:
-        built = marker[0](marker[1])
-        for key, value in built.items():
+        for key, value in marker[0](marker[1]):
             # only the entries still pending: the user may have replaced or deleted some
             if _dict_get(self, key) is marker:
                 _dict_setitem(self, key, value)

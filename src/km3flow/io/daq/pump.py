@@ -82,6 +82,8 @@ class DAQReader(Pump):
         data = self.get("data")
         legacy = self.get("legacy", default=None)
         self.chunk_size = max(int(self.get("chunk_size", default=256)), 1)
+        # set once a chunk's deferred entries were read (see _Deferred)
+        self._entries_read = False
         types = self.get("data_types", default=self.default_types)
         self.data_types = None if types is None else frozenset(int(t) for t in types)
         self._mmap: mmap.mmap | None = None
@@ -201,41 +203,42 @@ class DAQReader(Pump):
             return
         # Per chunk, the main table of every frame at once (Table._split cuts them without
         # numpy's per-view Python hook); the header and the secondary tables are built
-        # only when a blob's user reads one of them (LazyBlob). Keys and their order are
-        # those of parse_frame, then DAQFrame.
+        # when a blob's user reads one of them (LazyBlob), or at once once that happened
+        # in an earlier chunk (_Deferred.entries). Keys and their order are those of
+        # parse_frame, then DAQFrame.
         # (tuple.__new__ directly: FrameRef._make is a Python call per frame)
         refs = list(map(tuple.__new__, repeat(FrameRef), zip(
             sel["offset"].tolist(), sel["length"].tolist(), sel["data_type"].tolist())))
         split = Table._split
         if dtype == EVENT_TYPE:
             self._fill_note()
-            later = _Deferred(batch.header, [
+            new, later = _Deferred(self, batch.header, [
                 ("EventInfo", batch.info, None, "/event_info", False),
                 ("TriggeredHits", batch.triggered_hits, batch.triggered_offsets,
-                 "/triggered_hits", True)])
+                 "/triggered_hits", True)]).entries(j - i)
             hits = split(batch.hits, batch.hits_offsets.tolist(), "/hits", "Hits", True)
-            for marker, tab, ref in zip(later.markers(j - i), hits, refs):
-                yield LazyBlob(DAQHeader=marker, EventInfo=marker, Hits=tab,
-                               TriggeredHits=marker, DAQFrame=ref)
+            for (header, info, trig), tab, ref in zip(later, hits, refs):
+                yield new(DAQHeader=header, EventInfo=info, Hits=tab, TriggeredHits=trig,
+                          DAQFrame=ref)
         elif dtype == SUMMARYSLICE_TYPE:
-            later = _Deferred(batch.header, [
-                ("SummarysliceInfo", batch.info, None, "/summaryslice_info", False)])
+            new, later = _Deferred(self, batch.header, [
+                ("SummarysliceInfo", batch.info, None, "/summaryslice_info", False)],
+            ).entries(j - i)
             rows = split(batch.frames, batch.offsets.tolist(), "/summaryslice", "Summaryslice")
-            for marker, tab, ref in zip(later.markers(j - i), rows, refs):
-                yield LazyBlob(DAQHeader=marker, SummarysliceInfo=marker, Summaryslice=tab,
-                               DAQFrame=ref)
+            for (header, info), tab, ref in zip(later, rows, refs):
+                yield new(DAQHeader=header, SummarysliceInfo=info, Summaryslice=tab,
+                          DAQFrame=ref)
         else:
-            later = _Deferred(batch.header, [
+            new, later = _Deferred(self, batch.header, [
                 ("TimesliceInfo", batch.info, None, "/timeslice_info", False),
                 ("TimesliceFrameInfo", batch.frame_info, batch.frame_offsets,
-                 "/timeslice_frame_info", False)])
+                 "/timeslice_frame_info", False)]).entries(j - i)
             hits = split(batch.hits, batch.hits_offsets.tolist(), "/timeslice_hits",
                          "TimesliceHits", True)
             stream = TIMESLICE_STREAMS[dtype]
-            for marker, tab, ref in zip(later.markers(j - i), hits, refs):
-                yield LazyBlob(DAQHeader=marker, TimesliceInfo=marker,
-                               TimesliceFrameInfo=marker, TimesliceHits=tab,
-                               TimesliceStream=stream, DAQFrame=ref)
+            for (header, info, frame_info), tab, ref in zip(later, hits, refs):
+                yield new(DAQHeader=header, TimesliceInfo=info, TimesliceFrameInfo=frame_info,
+                          TimesliceHits=tab, TimesliceStream=stream, DAQFrame=ref)
 
     def counts(self) -> dict[str, int]:
         """Number of frames per kind in the whole file, e.g. ``{'DAQEvent': 3}``."""
@@ -318,39 +321,48 @@ def sequence_findings(buffer: Any, frames: np.ndarray, legacy: bool) -> list[str
 
 
 class _Deferred:
-    """The entries of a decoded chunk's blobs that are built on first use: the DAQHeader
-    and the given tables of frame ``k`` (see :class:`~km3flow.core.blob.LazyBlob`).
+    """The entries of a decoded chunk's blobs that can wait: the DAQHeader and the given
+    tables of every frame (see :class:`~km3flow.core.blob.LazyBlob`).
 
     ``tables`` lists ``(key, table of all frames, row offsets or None for one row per
-    frame, h5loc, split_h5)``; the table's name is its key. The first frame that needs
-    them builds them for the whole chunk at once (a reader that uses them, e.g. one that
-    writes every entry to HDF5, then pays little more than for eager blobs).
+    frame, h5loc, split_h5)``; the table's name is its key. When the first blob of the
+    chunk needs them, they are built for the whole chunk, and the reader is told: from
+    its next chunk on it builds them at once (a reader whose user reads them, e.g. to
+    write every entry to HDF5, pays the lazy detour for one chunk only).
     """
 
-    __slots__ = ("_header", "_tables", "_keys", "_entries")
+    __slots__ = ("_reader", "_header", "_tables", "_keys", "_rows")
 
-    def __init__(self, header: np.ndarray,
+    def __init__(self, reader: DAQReader, header: np.ndarray,
                  tables: list[tuple[str, Table, np.ndarray | None, str, bool]]) -> None:
+        self._reader = reader
         self._header = header
         self._tables = tables
         self._keys = ("DAQHeader", *(t[0] for t in tables))
-        self._entries: list[dict[str, Any]] | None = None
+        self._rows: list[tuple[Any, ...]] | None = None
 
-    def markers(self, n: int) -> Iterator[Pending]:
-        """One placeholder per frame of the chunk."""
-        return map(Pending, zip(repeat(self), range(n)))
+    def entries(self, n: int) -> tuple[type[Blob], Iterator[tuple[Any, ...]]]:
+        """The blob class and, per frame, the values of the DAQHeader and the tables:
+        built now (Blob) if an earlier chunk's were read, else placeholders (LazyBlob)."""
+        if self._reader._entries_read:
+            return Blob, iter(self._built())
+        markers = list(map(Pending, zip(repeat(self), range(n))))
+        return LazyBlob, zip(*[markers] * len(self._keys))
 
-    def __call__(self, k: int) -> dict[str, Any]:
-        entries = self._entries
-        if entries is None:
+    def _built(self) -> list[tuple[Any, ...]]:
+        rows = self._rows
+        if rows is None:
             columns: list[list[Any]] = [_headers(self._header)]
-            for key, tab, rows, h5loc, split in self._tables:
-                bounds = range(len(tab) + 1) if rows is None else rows.tolist()
-                columns.append(Table._split(tab, bounds, h5loc, key, split))
-            keys = self._keys
-            entries = self._entries = [dict(zip(keys, row)) for row in zip(*columns)]
-            self._header = self._tables = None  # type: ignore[assignment]  # not needed now
-        return entries[k]
+            for key, tab, bounds, h5loc, split in self._tables:
+                columns.append(Table._split(
+                    tab, range(len(tab) + 1) if bounds is None else bounds.tolist(),
+                    h5loc, key, split))
+            rows = self._rows = list(zip(*columns))
+        return rows
+
+    def __call__(self, k: int) -> Iterator[tuple[str, Any]]:
+        self._reader._entries_read = True
+        return zip(self._keys, self._built()[k])
 
 
 def _headers(hdr: np.ndarray) -> list[DAQHeader]:
