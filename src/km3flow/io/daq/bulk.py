@@ -360,6 +360,9 @@ def read_timeslices(source: Source, legacy: bool = False, *,
                           frame_offsets, hits, _offsets(hits_per_slice.astype(np.int64)), hdr)
 
 
+_HEADER_WORDS = np.dtype([("a", "<u8"), ("b", "<u8"), ("c", "<u4")])  # 20 header bytes
+
+
 def _superframes(s: _Stream, hdr: np.ndarray, n: np.ndarray, body: int, ends: np.ndarray,
                  legacy: bool) -> np.ndarray:
     raw = s.raw
@@ -381,8 +384,10 @@ def _superframes(s: _Stream, hdr: np.ndarray, n: np.ndarray, body: int, ends: np
     pos, slice_of = pos[ok], slice_of[ok]
     ok = pos + 56 <= ends[slice_of]
     pos, slice_of = pos[ok], slice_of[ok]
-    same = _gather(raw, pos + 8, np.dtype("V20")) == _gather(raw, first[slice_of] - 24,
-                                                             np.dtype("V20"))
+    # (compared as integers: numpy compares V20 items byte string by byte string)
+    sub, own = _gather(raw, pos + 8, _HEADER_WORDS), _gather(raw, first[slice_of] - 24,
+                                                               _HEADER_WORDS)
+    same = (sub["a"] == own["a"]) & (sub["b"] == own["b"]) & (sub["c"] == own["c"])
     pos, slice_of = pos[same], slice_of[same]
     counts = np.bincount(slice_of, minlength=len(n))
     lengths = _gather(raw, pos, np.dtype("<i4")).astype(np.int64)
