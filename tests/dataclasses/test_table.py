@@ -278,3 +278,30 @@ def test_pickle_with_a_column_named_like_metadata():
     back = pickle.loads(pickle.dumps(tab))
     assert back.name == "N" and back.h5loc == "/a"
     assert back["name"].tolist() == [0.0, 1.0]
+
+
+def test_split_cuts_tables_like_wrap_without_finalize():
+    rng = np.random.default_rng(13)
+    arr = np.zeros(10, dtype=[("a", "<i4"), ("b", "<f8")])
+    arr["a"] = rng.integers(0, 100, 10)
+    arr["b"] = rng.random(10)
+    offsets = [0, 3, 3, 10]
+    parts = Table._split(arr, offsets, "/hits", "Hits", True)
+    assert [len(p) for p in parts] == [3, 0, 7]
+    for part, (a, b) in zip(parts, zip(offsets, offsets[1:])):
+        ref = Table._wrap(arr[a:b], "/hits", "Hits", True)
+        assert type(part) is Table
+        assert part.dtype == ref.dtype and part.tobytes() == ref.tobytes()
+        assert (part.h5loc, part.name, part.split_h5, part.h5singleton) == (
+            "/hits", "Hits", True, False)
+        assert repr(part) == repr(ref)
+    part = parts[2]
+    # views of the cut tables are ordinary Tables with the metadata
+    sub = part[1:4]
+    assert type(sub) is Table and sub.h5loc == "/hits" and list(sub.a) == list(arr["a"][4:7])
+    assert type(part.base) is Table and part.base.h5loc == "/hits" and len(part.base) == 10
+    back = pickle.loads(pickle.dumps(part))
+    assert type(back) is Table and back.name == "Hits" and back.tobytes() == part.tobytes()
+    part.a[0] = -1  # a view: writes reach the decoded array
+    assert arr["a"][3] == -1
+    assert Table._split(arr, [], "/x", "X") == []

@@ -318,7 +318,7 @@ def test_chunked_iteration_equals_frame_by_frame(testdata, name, legacy):
     single = [reader[i] for i in range(len(reader))]
     assert len(chunked) == len(single) == len(reader)
     for a, b in zip(chunked, single):
-        assert sorted(a) == sorted(b)
+        assert list(a) == list(b)  # the same keys in the same order
         for key in a:
             va, vb = a[key], b[key]
             if isinstance(vb, np.ndarray):
@@ -405,3 +405,89 @@ def test_len_of_bulk_results_is_the_number_of_frames_not_fields(testdata, name, 
     again = pickle.loads(pickle.dumps(batch))
     assert len(again) == n and np.array_equal(again.header, batch.header)
     assert len(dataclasses.replace(batch, info=batch.info[:1])) == 1
+
+
+@pytest.mark.parametrize("name,main", [
+    ("IO_EVT.dat", "Hits"), ("IO_SUM.dat", "Summaryslice"), ("IO_TSSN.dat", "TimesliceHits"),
+])
+def test_chunk_blobs_build_header_and_secondary_tables_on_first_use(testdata, name, main):
+    from km3flow.core import Blob
+    from km3flow.core.blob import LazyBlob
+
+    reader = DAQReader(filename=testdata(f"daq/{name}"))
+    blobs = list(reader)
+    assert all(type(b) is LazyBlob for b in blobs)
+    first = blobs[0]
+    assert first[main].tobytes() == reader[0][main].tobytes() and type(first) is LazyBlob
+    assert first["DAQHeader"] == reader[0]["DAQHeader"]
+    assert type(first) is Blob  # all entries built at once
+    for k, got in enumerate(blobs):
+        want = reader[k]
+        assert list(got.items())[0] == ("DAQHeader", want["DAQHeader"])  # items() builds
+        for key, value in got.items():
+            if isinstance(value, np.ndarray):
+                assert type(value) is type(want[key]) and value.tobytes() == want[key].tobytes()
+                assert (value.h5loc, value.name) == (want[key].h5loc, want[key].name)
+            else:
+                assert value == want[key]
+
+
+@pytest.mark.parametrize("name", ["IO_EVT.dat", "IO_SUM.dat", "IO_TSL1_1003.dat"])
+def test_bulk_readers_take_a_known_index(testdata, name):
+    from km3flow.io.daq.bulk import read_events, read_summaryslices, read_timeslices
+
+    read = {"E": read_events, "S": read_summaryslices, "T": read_timeslices}[name[3]]
+    with open(testdata(f"daq/{name}"), "rb") as fobj:
+        data = fobj.read()
+    plain, indexed = read(data), read(data, index=index_frames(data))
+    for a, b in zip(plain, indexed):
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+
+
+def test_index_frames_in_memory_and_from_a_file_agree(testdata, tmp_path):
+    path = testdata("daq/IO_TSSN.dat")
+    with open(path, "rb") as fobj:
+        data = fobj.read()
+    assert index_frames(data).tobytes() == index_frames(path).tobytes()
+    assert [tuple(r) for r in index_frames(memoryview(data))] == [
+        tuple(f) for f in iter_frames(path)]
+    first = int(index_frames(data)["length"][0])
+    for cut in (first + 3, first + 100, len(data) - 1):  # preamble cut, frame cut
+        broken = tmp_path / f"cut{cut}.dat"
+        broken.write_bytes(data[:cut])
+        with pytest.raises(FormatError) as mem:
+            index_frames(data[:cut])
+        with pytest.raises(FormatError) as disk:
+            index_frames(str(broken))
+        assert (mem.value.reason, mem.value.offset) == (disk.value.reason, disk.value.offset)
+    bad = bytearray(data)
+    bad[first + 4] = 7  # an unknown data type in the second preamble
+    with pytest.raises(FormatError, match="data type") as err:
+        index_frames(bytes(bad))
+    assert err.value.offset == first
+
+
+def test_reader_builds_at_once_after_a_deferred_entry_was_read(testdata):
+    from km3flow.core import Blob
+    from km3flow.core.blob import LazyBlob
+
+    path = testdata("daq/IO_TSL1_1003.dat")
+    reader = DAQReader(filename=path, chunk_size=3)  # chunks of 3, 3, 3 and 1 frame
+    blobs = iter(reader)
+    first, second, third = next(blobs), next(blobs), next(blobs)
+    assert len(first["TimesliceHits"]) and type(first) is LazyBlob  # the main table only
+    assert type(second) is LazyBlob and second["TimesliceInfo"]["frame_index"][0] >= 0
+    assert type(second) is Blob and type(third) is LazyBlob  # built one by one
+    rest = list(blobs)
+    assert [type(b) for b in rest] == [Blob] * 7  # later chunks: built at once
+    single = DAQReader(filename=path)
+    for k, got in enumerate([first, second, third, *rest]):
+        want = single[k]
+        assert list(got) == list(want)
+        for key in want:
+            if isinstance(want[key], np.ndarray):
+                assert got[key].tobytes() == want[key].tobytes()
+                assert (got[key].h5loc, got[key].name, got[key].split_h5) == (
+                    want[key].h5loc, want[key].name, want[key].split_h5)
+            else:
+                assert got[key] == want[key]

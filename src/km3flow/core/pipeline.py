@@ -592,6 +592,8 @@ class Pipeline:
         return None
 
     def _check_blob(self, blob: Any, call: Callable) -> Blob:
+        if isinstance(blob, Blob):
+            return blob  # a subclass, e.g. a reader's LazyBlob: as it is (no copy)
         if isinstance(blob, dict):
             return Blob(blob)
         entry = next((e for e in self._entries if e.call is call), None)

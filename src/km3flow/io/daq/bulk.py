@@ -125,7 +125,8 @@ class _Stream:
     :class:`~km3flow.io.daq.DAQReader`, which maps the file and decodes it in chunks.
     """
 
-    def __init__(self, source: Source, types: frozenset[int]) -> None:
+    def __init__(self, source: Source, types: frozenset[int],
+                 index: np.ndarray | None = None) -> None:
         self.path = source_name(source)
         if isinstance(source, (bytes, bytearray, memoryview)):
             data: Any = source
@@ -135,10 +136,11 @@ class _Stream:
             with open(source, "rb") as fobj:
                 data = fobj.read()
         self.raw = np.frombuffer(_view(data), np.uint8)
-        try:
-            index = index_frames(data)
-        except FormatError as err:
-            raise FormatError(err.reason, path=self.path, offset=err.offset) from None
+        if index is None:
+            try:
+                index = index_frames(data)
+            except FormatError as err:
+                raise FormatError(err.reason, path=self.path, offset=err.offset) from None
         self.frames = index[np.isin(index["data_type"], list(types))]
         self.offsets = self.frames["offset"]
 
@@ -150,7 +152,11 @@ class _Stream:
                       f"{self.frames['length'][too_short[0]]}", legacy)
         hdr = _gather(self.raw, self.offsets, dtype)
         if not legacy:
-            wanted = np.array([CLASS_VERSIONS[int(t)] for t in hdr["data_type"]], dtype=np.int64)
+            # per data type present, not per frame (the frames are of one or a few types)
+            types = hdr["data_type"]
+            wanted = np.empty(len(hdr), dtype=np.int64)
+            for code in np.unique(types).tolist():
+                wanted[types == code] = CLASS_VERSIONS[code]
             bad = np.flatnonzero(hdr["version"] != wanted)
             if len(bad):
                 self.fail(bad[0], "class version mismatch", legacy)
@@ -173,8 +179,19 @@ def _info_common(hdr: np.ndarray) -> dict[str, np.ndarray]:
             "nanoseconds": hdr["utc_16ns_cycles"].astype(np.uint64) * 16}
 
 
-def read_events(source: Source, legacy: bool = False) -> EventBatch:
+def read_events(source: Source, legacy: bool = False, *,
+                index: np.ndarray | None = None) -> EventBatch:
     """Decode every JDAQEvent of a stream (file name, file object or bytes) at once.
+
+    Parameters
+    ----------
+    source
+        A file name, binary file object or bytes-like stream.
+    legacy
+        True for pre-v13 frames (no class versions).
+    index
+        The stream's frame index (:func:`~km3flow.io.daq.frames.index_frames`), when the
+        caller has it already (the pumps): the preambles are then not walked again.
 
     Returns
     -------
@@ -188,7 +205,7 @@ def read_events(source: Source, legacy: bool = False) -> EventBatch:
     FormatError
         As the single-frame decoder would, naming the first bad frame's byte offset.
     """
-    s = _Stream(source, frozenset((EVENT_TYPE,)))
+    s = _Stream(source, frozenset((EVENT_TYPE,)), index)
     hdr = s.headers(legacy, [("trigger_counter", "<u8"), ("trigger_mask", "<u8"),
                              ("overlays", "<u4"), ("n_triggered", "<i4")])
     body = hdr.dtype.itemsize
@@ -331,9 +348,11 @@ def _slots(a: np.ndarray, b: np.ndarray, mult: np.uint64, shift: np.uint64) -> n
     return h.view(np.int64)
 
 
-def read_summaryslices(source: Source, legacy: bool = False) -> SummarysliceBatch:
-    """Decode every JDAQSummaryslice of a stream at once (see :class:`SummarysliceBatch`)."""
-    s = _Stream(source, frozenset((SUMMARYSLICE_TYPE,)))
+def read_summaryslices(source: Source, legacy: bool = False, *,
+                       index: np.ndarray | None = None) -> SummarysliceBatch:
+    """Decode every JDAQSummaryslice of a stream at once (see :class:`SummarysliceBatch`;
+    ``index`` as for :func:`read_events`)."""
+    s = _Stream(source, frozenset((SUMMARYSLICE_TYPE,)), index)
     hdr = s.headers(legacy, [("n_frames", "<i4")])
     rec = SUMMARY_FRAME_LEGACY_DTYPE if legacy else SUMMARY_FRAME_DTYPE
     n = hdr["n_frames"].astype(np.int64)
@@ -358,15 +377,17 @@ def _slice_info(hdr: np.ndarray, n_frames: np.ndarray, name: str, h5loc: str) ->
     return _make_table(info, h5loc, name)
 
 
-def read_timeslices(source: Source, legacy: bool = False) -> TimesliceBatch:
+def read_timeslices(source: Source, legacy: bool = False, *,
+                    index: np.ndarray | None = None) -> TimesliceBatch:
     """Decode every timeslice (types 1001–1005) of a stream at once.
 
     The super frames of all slices are located together: candidates are the positions
     where the 24 bytes after a length field read ``(101, slice header)``; they are accepted
     when, slice by slice, they chain exactly from the first to the last byte. A slice that
     does not chain is handed to the single-frame decoder, which names the broken byte.
+    ``index`` as for :func:`read_events`.
     """
-    s = _Stream(source, TIMESLICE_TYPES)
+    s = _Stream(source, TIMESLICE_TYPES, index)
     hdr = s.headers(legacy, [("n_frames", "<i4")])
     body = hdr.dtype.itemsize
     n = hdr["n_frames"].astype(np.int64)
@@ -382,6 +403,9 @@ def read_timeslices(source: Source, legacy: bool = False) -> TimesliceBatch:
                                       sf, hits_raw)
     return TimesliceBatch(_slice_info(hdr, n, "TimesliceInfo", "/timeslice_info"), finfo,
                           frame_offsets, hits, _offsets(hits_per_slice.astype(np.int64)), hdr)
+
+
+_HEADER_WORDS = np.dtype([("a", "<u8"), ("b", "<u8"), ("c", "<u4")])  # 20 header bytes
 
 
 def _superframes(s: _Stream, hdr: np.ndarray, n: np.ndarray, body: int, ends: np.ndarray,
@@ -405,8 +429,10 @@ def _superframes(s: _Stream, hdr: np.ndarray, n: np.ndarray, body: int, ends: np
     pos, slice_of = pos[ok], slice_of[ok]
     ok = pos + 56 <= ends[slice_of]
     pos, slice_of = pos[ok], slice_of[ok]
-    same = _gather(raw, pos + 8, np.dtype("V20")) == _gather(raw, first[slice_of] - 24,
-                                                             np.dtype("V20"))
+    # (compared as integers: numpy compares V20 items byte string by byte string)
+    sub, own = _gather(raw, pos + 8, _HEADER_WORDS), _gather(raw, first[slice_of] - 24,
+                                                               _HEADER_WORDS)
+    same = (sub["a"] == own["a"]) & (sub["b"] == own["b"]) & (sub["c"] == own["c"])
     pos, slice_of = pos[same], slice_of[same]
     counts = np.bincount(slice_of, minlength=len(n))
     lengths = _gather(raw, pos, np.dtype("<i4")).astype(np.int64)

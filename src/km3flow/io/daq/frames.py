@@ -70,16 +70,20 @@ def check_preamble(
         )
 
 
+def _truncated(size: int, offset: int, path: str | None) -> FormatError:
+    return FormatError(
+        f"truncated stream: {size - offset} trailing bytes, expected an "
+        f"{PREAMBLE_SIZE}-byte frame preamble",
+        path=path, offset=offset,
+    )
+
+
 def _walk(view: memoryview | mmap.mmap, size: int, path: str | None) -> Iterator[FrameRef]:
     offset = 0
     unpack = _PREAMBLE.unpack_from
     while offset < size:
         if size - offset < PREAMBLE_SIZE:
-            raise FormatError(
-                f"truncated stream: {size - offset} trailing bytes, expected an "
-                f"{PREAMBLE_SIZE}-byte frame preamble",
-                path=path, offset=offset,
-            )
+            raise _truncated(size, offset, path)
         length, data_type = unpack(view, offset)
         check_preamble(length, data_type, offset, size - offset, path)
         yield FrameRef(offset, length, data_type)
@@ -154,10 +158,15 @@ def index_frames(source: Source) -> np.ndarray:
     15 MB for a 2 GB file of IO_EVT-sized events.
     """
     offsets, lengths, types = array.array("q"), array.array("q"), array.array("i")
-    for offset, length, data_type in iter_frames(source):
-        offsets.append(offset)
-        lengths.append(length)
-        types.append(data_type)
+    if isinstance(source, (bytes, bytearray, memoryview, mmap.mmap)):
+        # in memory (the pumps' case): the walk without a generator and a FrameRef per frame
+        view = source if isinstance(source, mmap.mmap) else memoryview(source).cast("B")
+        _walk_into(offsets, lengths, types, view, len(view), source_name(source))
+    else:
+        for offset, length, data_type in iter_frames(source):
+            offsets.append(offset)
+            lengths.append(length)
+            types.append(data_type)
     out = np.empty(len(offsets), dtype=[("offset", "<i8"), ("length", "<i8"),
                                         ("data_type", "<i4")])
     if len(offsets):
@@ -165,3 +174,21 @@ def index_frames(source: Source) -> np.ndarray:
         out["length"] = np.frombuffer(lengths, dtype=np.int64)
         out["data_type"] = np.frombuffer(types, dtype=np.int32)
     return out
+
+
+def _walk_into(offsets: array.array, lengths: array.array, types: array.array,
+               view: memoryview | mmap.mmap, size: int, path: str | None) -> None:
+    """:func:`_walk` appending to the index arrays (the same checks and errors)."""
+    offset = 0
+    unpack = _PREAMBLE.unpack_from
+    add_offset, add_length, add_type = offsets.append, lengths.append, types.append
+    while offset < size:
+        if size - offset < PREAMBLE_SIZE:
+            raise _truncated(size, offset, path)
+        length, data_type = unpack(view, offset)
+        if data_type not in TOP_LEVEL_TYPES or not _MIN_FRAME <= length <= size - offset:
+            check_preamble(length, data_type, offset, size - offset, path)  # raises
+        add_offset(offset)
+        add_length(length)
+        add_type(data_type)
+        offset += length
