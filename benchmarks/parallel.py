@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
         t0 = time.perf_counter()
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=":0")
         client = Client(cluster)
         dask_start = time.perf_counter() - t0
         try:

@@ -250,7 +250,7 @@ def many_files(n_files: int, workers: int, tmp: str) -> None:
         from distributed import LocalCluster
 
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=":0")
         runs.append((f"Dask LocalCluster, {workers} processes",
                      ["--scheduler", cluster.scheduler_address]))
     except ImportError:

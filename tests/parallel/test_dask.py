@@ -17,7 +17,7 @@ def client():
     # Threads in this process keep the test quick; the tasks are the same as on a
     # multi-node cluster (pickled specs, one file per task).
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster, Client(cluster) as c:
+                      dashboard_address=":0") as cluster, Client(cluster) as c:
         yield c
 
 
