@@ -219,6 +219,18 @@ class EvtPump(Pump):
                 return i
             pos = i + 1
 
+    def _check_gap(self, pos: int, end: int) -> None:
+        """Only blank lines may be between events."""
+        gap = self._data[pos:end]
+        if gap.strip():
+            raise self._err("expected 'start_event:' (only blank lines may follow "
+                            "'end_event:')", pos + len(gap) - len(gap.lstrip()))
+
+    def _not_closed(self, k: int, s: int) -> FormatError:
+        e = self._find_line(_END, s)
+        return self._err(f"event {k} is not closed: expected 'end_event:' before "
+                         f"{'the next start_event' if e >= 0 else 'the end'}", s)
+
     def _index(self) -> None:
         data = self._data
         n = len(data)
@@ -241,26 +253,32 @@ class EvtPump(Pump):
             raise self._err("expected 'start_run:' or 'start_event:'", first)
         starts: list[int] = []
         ends: list[int] = []
-        pos = self._header_end
-        while True:
-            s = self._find_line(_START, pos)
-            gap_end = n if s < 0 else s
-            if data[pos:gap_end].strip():
-                bad = pos + (len(data[pos:gap_end]) - len(data[pos:gap_end].lstrip()))
-                raise self._err("expected 'start_event:' (only blank lines may follow "
-                                "'end_event:')", bad)
-            if s < 0:
-                break
-            e = self._find_line(_END, s)
-            nxt = self._find_line(_START, s + 1)
-            if e < 0 or (0 <= nxt < e):
-                raise self._err(f"event {len(starts)} is not closed: expected 'end_event:' "
-                                f"before {'the next start_event' if e >= 0 else 'the end'}",
-                                s)
-            eol = data.find(b"\n", e)
-            pos = n if eol < 0 else eol + 1
-            starts.append(s)
-            ends.append(pos)
+        pos = self._header_end  # end of the last event (or of the header)
+        s = -1  # start of the open event
+        # One scan for the lines starting with 'start_event:' or 'end_event:', by their 'v':
+        # a one-byte find is a memchr (~20x faster than finding '_event:' in a memory map),
+        # and numbers hold no 'v'.
+        find = data.find
+        v = find(b"v", pos)
+        while v >= 0:
+            i = v - 2
+            v = find(b"v", v + 1)
+            if data[i:i + 7] != b"_event:":
+                continue
+            if data[i - 5:i] == b"start" and (i == 5 or data[i - 6:i - 5] == b"\n"):
+                if s >= 0:  # a second start_event before the end_event
+                    raise self._not_closed(len(starts), s)
+                self._check_gap(pos, i - 5)
+                s = i - 5
+            elif s >= 0 and data[i - 3:i] == b"end" and (i == 3 or data[i - 4:i - 3] == b"\n"):
+                eol = find(b"\n", i)
+                pos = n if eol < 0 else eol + 1
+                starts.append(s)
+                ends.append(pos)
+                s = -1
+        if s >= 0:
+            raise self._not_closed(len(starts), s)
+        self._check_gap(pos, n)
         self._starts = np.array(starts, dtype=np.int64)
         self._ends = np.array(ends, dtype=np.int64)
 
@@ -442,8 +460,18 @@ class EvtPump(Pump):
 
     def blob_generator(self) -> Iterator[Blob]:
         """Yield the events in order; at the end, report what was dropped or looked odd
-        (also done by :meth:`close`, for reading that stops early)."""
-        yield from super().blob_generator()
+        (also done by :meth:`close`, for reading that stops early).
+
+        Small events are parsed a chunk at a time (:mod:`km3flow.io.evt_chunk`), big ones
+        and any event the chunk reader leaves out one by one (:meth:`get_blob`); the blobs
+        are the same either way."""
+        for first, stop, chunked in _evt_chunk.chunks(self._starts, self._ends):
+            if not chunked:
+                yield self.get_blob(first)
+                continue
+            for index, blob in enumerate(_evt_chunk.read_chunk(self, first, stop),
+                                          first):
+                yield blob if blob is not None else self.get_blob(index)
         self.checks.report()
 
     def close(self) -> None:
@@ -633,3 +661,5 @@ _NEUTRINO = _Layout(NEUTRINO_DTYPE, {n: k for k, n in enumerate(NEUTRINO_DTYPE.n
 # only to note weights lines that are missing or short
 _WEIGHTS = _Layout(np.dtype([(f"weight_w{k}", "<f8") for k in (1, 2, 3)]),
                    {f"weight_w{k}": k - 1 for k in (1, 2, 3)}, {"name": "EventInfo"}, "weights")
+
+from . import evt_chunk as _evt_chunk  # noqa: E402 (it uses the layouts above)
