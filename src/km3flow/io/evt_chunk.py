@@ -95,11 +95,12 @@ def chunks(starts: np.ndarray, ends: np.ndarray) -> Iterator[tuple[int, int, boo
 class _Lines:
     """The lines of a chunk: start, end (the newline), first colon, tag length."""
 
-    def __init__(self, text: bytes) -> None:
+    def __init__(self, text: bytearray) -> None:
+        # (``text`` ends with spaces, so that 8-byte windows can be read at any line
+        # start; the chunk's own copy: tags and odd lines are blanked in place)
         self.text = text
-        # spaces after the end, so that 8-byte windows can be read at any line start
-        padded = self.padded = text + b" " * _PAD
-        buf = self.buf = np.frombuffer(padded, np.uint8)
+        buf = self.buf = np.frombuffer(text, np.uint8)
+        # (one byte-sized temporary at a time: each fresh one costs page faults)
         nl = self.nl = np.flatnonzero(buf == 10)
         ls = self.ls = np.empty_like(nl)
         ls[0] = 0
@@ -135,9 +136,12 @@ def read_chunk(pump: EvtPump, first: int, stop: int) -> list[Blob | None]:
     that the per-event path must read (see the module docstring)."""
     n_ev = stop - first
     s0 = int(pump._starts[first])
-    text = bytes(pump._data[s0:int(pump._ends[stop - 1])])
-    if not text.endswith(b"\n"):
-        text += b"\n"
+    n = int(pump._ends[stop - 1]) - s0
+    text = bytearray(b" ") * (n + 1 + _PAD)
+    with memoryview(pump._data) as data:
+        text[:n] = data[s0:s0 + n]
+    if text[n - 1] != 10:
+        text[n] = 10
     try:
         return _Chunk(pump, first, n_ev, s0, text).blobs()
     except _Fallback:
@@ -149,7 +153,8 @@ class _Fallback(Exception):
 
 
 class _Chunk:
-    def __init__(self, pump: EvtPump, first: int, n_ev: int, s0: int, text: bytes) -> None:
+    def __init__(self, pump: EvtPump, first: int, n_ev: int, s0: int,
+                 text: bytearray) -> None:
         self.pump = pump
         self.first = first
         self.n_ev = n_ev
@@ -167,7 +172,7 @@ class _Chunk:
             ln.bad |= too_long & ln.has
         # the tag's bytes as three 8-byte words (unaligned windows of the text), masked
         # to the tag's length, and a hash of them to tell the tags apart
-        windows = np.ndarray((len(ln.buf) - 7,), "<u8", ln.padded, 0, (1,))
+        windows = np.ndarray((len(ln.buf) - 7,), "<u8", ln.text, 0, (1,))
         words = []
         h = tag_len.astype(np.uint64)
         for k in range(_KEY // 8):
@@ -187,7 +192,7 @@ class _Chunk:
             if not ln.has[line]:
                 names.append("")
                 continue
-            raw = text[int(ls[line]):int(ln.cc[line])]
+            raw = bytes(text[int(ls[line]):int(ln.cc[line])])
             names.append(raw.decode("ascii", "replace"))
             ok[u] = _TAG_OK.fullmatch(raw) is not None
         ln.bad |= ~ok[inv] & ln.has
@@ -208,7 +213,7 @@ class _Chunk:
     def _values(self) -> None:
         """All values of the chunk as one float array; per line: count and first value."""
         ln = self.lines
-        work = ln.buf.copy()
+        work = ln.buf  # (blanked in place)
         # blank each tag and its colon
         sel = ln.has & ~ln.bad
         lengths = ln.tag_len[sel] + 1
@@ -217,15 +222,24 @@ class _Chunk:
             work[np.repeat(ln.ls[sel] - (ends - lengths), lengths) + np.arange(ends[-1])] = 32
         # bytes.split()'s other whitespace (\t\n\v\f\r) as spaces: np.loadtxt then reads
         # all values of the chunk as one row, ~2x faster than np.array(text.split())
-        work[work - 9 < 5] = 32
+        work[ln.nl] = 32
+        text = ln.text
+        if any(c in text for c in (b"\t", b"\r", b"\x0b", b"\x0c")):
+            work[work - 9 < 5] = 32
         self.text_line = np.zeros(len(ln.ls), bool)
+        self.short_lines = bool((ln.nl - ln.ls).max() < 511)
         self._blank(work, ln.bad)
         for attempt in range(3):
             ws = work == 32
-            starts = np.empty(len(work), np.uint8)
+            starts = np.empty(len(work), bool)
             starts[0] = not ws[0]
             np.greater(ws[:-1], ws[1:], out=starts[1:])  # a token starts after whitespace
-            counts = np.add.reduceat(starts, ln.ls, dtype=np.intp)
+            del ws
+            if self.short_lines:  # < 256 tokens a line: sum in uint8, without a cast copy
+                counts = np.add.reduceat(starts.view(np.uint8), ln.ls).astype(np.intp)
+            else:
+                counts = np.add.reduceat(starts, ln.ls, dtype=np.intp)
+            del starts
             total = int(counts.sum())
             try:
                 values = _convert(work, total)
@@ -259,64 +273,116 @@ class _Chunk:
         for line in np.flatnonzero(lines).tolist():
             work[int(ln.ls[line]):int(ln.nl[line])] = 32
 
-    # -- one tag ----------------------------------------------------------------------------
-    def _tag_rows(self, u: int, lines: np.ndarray) -> Any:
-        """Tag ``u`` (on ``lines``) for the events: ``(arr, offsets)``, the rows of event
-        ``e`` being ``arr[offsets[e]:offsets[e + 1]]``; a dict event → value when the tag
-        is parsed per event (raw tags with text or ragged rows); None when the events with
-        the tag go to the per-event path."""
-        name = self.names[u]
-        ev = self.ev
-        numeric = name in NUMERIC_TAGS
-        spec = TAG_SPECS.get(name)
+    # -- the tags' arrays -----------------------------------------------------------------
+    def _arrays(self) -> tuple[dict[int, Any], dict[int, dict[int, Any]]]:
+        """Each tag's rows for the events: ``arrays[u] = (arr, offsets)``, the rows of
+        event ``e`` being ``arr[offsets[e]:offsets[e + 1]]``, or ``runs[u] = {event:
+        value}`` for raw tags with text or ragged rows, parsed per event. Events with a
+        line the checks reject are marked for the per-event path."""
+        ln = self.lines
+        ev, inv, counts = self.ev, self.inv, self.counts
+        names = self.names
+        n_tags, n_ev = len(names), self.n_ev
+        ev_bad = self.ev_bad
+        checks = self.pump.checks
+        usable = ~ln.bad
         if self.any_text:
-            text_rows = self.text_line[lines]
-            if text_rows.any():
-                if not numeric:
-                    return self._runs_of(u, lines)
-                self.ev_bad[ev[lines[text_rows]]] = True
-                lines = lines[~text_rows]
-        widths = self.counts[lines]
-        width = int(widths[0]) if len(lines) else 0
-        if spec is None:
-            if not (widths == width).all():
-                return self._runs_of(u, lines)  # ragged raw tag: NaN-padded per event
-            arr = self.values[self.first_value[lines][:, None] + np.arange(width)]
-            return arr, self._offsets(lines)
-        plan = self.pump.checks.chunk_plan(name)
-        if plan is None:  # no layout known yet: the per-event path finds it
-            self.ev_bad[ev[lines]] = True
-            return None
-        width, ints, finite, _ = plan
-        # the checks of LineChecks.validate: the layout's width, finite values (unless
-        # allowed), integers in the integer columns
-        bad = widths != width
-        if bad.any():
-            self.ev_bad[ev[lines[bad]]] = True
-            lines = lines[~bad]
-        arr = self.values[self.first_value[lines][:, None] + np.arange(width)]
+            usable &= ~self.text_line
+        runs: dict[int, dict[int, Any]] = {}
+        # the width each tag's lines must have (-1: no array)
+        want = np.full(n_tags, -1, np.intp)
+        first_line = np.full(n_tags, -1, np.intp)
+        first_line[inv[::-1]] = np.arange(len(inv))[::-1]  # (the last write wins)
+        plans: dict[int, Any] = {}
+        for u, name in enumerate(names):
+            if u == self.start_id or u == self.end_id or not name or first_line[u] < 0:
+                continue
+            if self.any_text:
+                text_lines = np.flatnonzero(self.text_line & (inv == u))
+                if len(text_lines):
+                    if name not in NUMERIC_TAGS:
+                        runs[u] = self._runs_of(u, np.flatnonzero((inv == u) & ~ln.bad))
+                        continue
+                    ev_bad[ev[text_lines]] = True
+            if name in TAG_SPECS:
+                plan = checks.chunk_plan(name)
+                if plan is None:  # no layout known yet: the per-event path finds it
+                    ev_bad[ev[inv == u]] = True
+                    continue
+                plans[u] = plan
+                want[u] = plan[0]
+            else:
+                lines = np.flatnonzero((inv == u) & usable) if not usable[first_line[u]] \
+                    else first_line[u:u + 1]
+                if len(lines):
+                    want[u] = counts[lines[0]]
+        # lines of another width: the checks reject them, raw tags are ragged
+        take = usable & (want[inv] >= 0)
+        wrong = take & (counts != want[inv])
+        if wrong.any():
+            for u in np.unique(inv[wrong]).tolist():
+                if u in plans:
+                    ev_bad[ev[wrong & (inv == u)]] = True
+                else:  # ragged raw tag: NaN-padded per event, as the per-event path does
+                    runs[u] = self._runs_of(u, np.flatnonzero((inv == u) & ~ln.bad))
+                    want[u] = -1
+            take &= ~wrong & (want[inv] >= 0)
+        # all values of the array tags, grouped by tag, in one gather
+        lines = np.flatnonzero(take)
+        lines = lines[np.argsort(inv[lines], kind="stable")]
+        tag_of = inv[lines]
+        n_rows = np.bincount(tag_of, minlength=n_tags)
+        row_bounds = np.zeros(n_tags + 1, np.intp)
+        np.cumsum(n_rows, out=row_bounds[1:])
+        lengths = counts[lines]
+        ends = np.cumsum(lengths)
+        total = int(ends[-1]) if len(ends) else 0
+        gathered = self.values[np.repeat(self.first_value[lines] - (ends - lengths), lengths)
+                               + np.arange(total)]
+        value_bounds = np.zeros(n_tags + 1, np.intp)
+        np.cumsum(n_rows * np.maximum(want, 0), out=value_bounds[1:])
+        # each tag's rows per event
+        per_event = np.bincount(tag_of * n_ev + ev[lines], minlength=n_tags * n_ev)
+        offsets = np.zeros((n_tags, n_ev + 1), np.intp)
+        np.cumsum(per_event.reshape(n_tags, n_ev), axis=1, out=offsets[:, 1:])
+        arrays: dict[int, Any] = {}
+        for u in np.flatnonzero(n_rows).tolist():
+            arr = gathered[value_bounds[u]:value_bounds[u + 1]].reshape(int(n_rows[u]),
+                                                                        int(want[u]))
+            plan = plans.get(u)
+            if plan is not None:
+                arr, off = self._check(u, arr, lines[row_bounds[u]:row_bounds[u + 1]], plan,
+                                       offsets[u])
+                arrays[u] = (arr, off)
+            else:
+                arrays[u] = (arr, offsets[u])
+        return arrays, runs
+
+    def _check(self, u: int, arr: np.ndarray, lines: np.ndarray, plan: Any,
+               offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """LineChecks.validate's checks of a tag's rows (of the layout's width already):
+        finite values unless allowed, integers in the integer columns; events with a bad
+        row go to the per-event path (their rows are left out)."""
+        _, ints, finite, _ = plan
         ok = True
         if finite and not self.all_finite:
             ok = bool(np.isfinite(arr).all())
         if ok and len(ints):
             sub = arr[:, ints]
-            ok = bool((sub == np.rint(sub)).all()) and (self.all_finite or
-                                                        bool(np.isfinite(sub).all()))
-        if not ok:
-            rows_bad = np.zeros(len(arr), bool)
-            if finite:
-                rows_bad |= ~np.isfinite(arr).all(axis=1)
-            if len(ints):
-                sub = arr[:, ints]
-                rows_bad |= ~(np.isfinite(sub) & (sub == np.rint(sub))).all(axis=1)
-            self.ev_bad[ev[lines[rows_bad]]] = True
-            lines, arr = lines[~rows_bad], arr[~rows_bad]
-        return arr, self._offsets(lines)
-
-    def _offsets(self, lines: np.ndarray) -> np.ndarray:
+            ok = bool((sub == np.rint(sub)).all()) and (
+                self.all_finite or bool(np.isfinite(sub).all()))
+        if ok:
+            return arr, offsets
+        bad = np.zeros(len(arr), bool)
+        if finite:
+            bad |= ~np.isfinite(arr).all(axis=1)
+        if len(ints):
+            sub = arr[:, ints]
+            bad |= ~(np.isfinite(sub) & (sub == np.rint(sub))).all(axis=1)
+        self.ev_bad[self.ev[lines[bad]]] = True
         offsets = np.zeros(self.n_ev + 1, np.intp)
-        np.cumsum(np.bincount(self.ev[lines], minlength=self.n_ev), out=offsets[1:])
-        return offsets
+        np.cumsum(np.bincount(self.ev[lines[~bad]], minlength=self.n_ev), out=offsets[1:])
+        return arr[~bad], offsets
 
     def _runs_of(self, u: int, lines: np.ndarray) -> dict[int, Any]:
         """Tag ``u`` parsed per event and per run of adjacent lines by the per-event code
@@ -333,7 +399,10 @@ class _Chunk:
             while j < len(lines_l) and lines_l[j] == lines_l[j - 1] + 1 and ev[j] == ev[k]:
                 j += 1
             a, b = int(ln.ls[lines_l[k]]), int(ln.nl[lines_l[j - 1]]) + 1
-            values = pump._parse_run(name, ln.text[a:b], j - k, self.s0 + a)
+            block = bytes(pump._data[self.s0 + a:self.s0 + b])  # (the text is blanked)
+            if not block.endswith(b"\n"):
+                block += b"\n"  # (the last line of a file without a final newline)
+            values = pump._parse_run(name, block, j - k, self.s0 + a)
             e = ev[k]
             out[e] = _stack(out[e], values) if e in out else values
             k = j
@@ -381,25 +450,9 @@ class _Chunk:
         if ln.bad.any():
             ev_bad[self.ev[ln.bad]] = True
         start_values = self._start_values()
-        # every other tag, its lines grouped with one stable sort
+        arrays, runs = self._arrays()
         n_tags = len(self.names)
         usable = ~ln.bad
-        order = np.argsort(self.inv, kind="stable")
-        bounds = np.zeros(n_tags + 1, np.intp)
-        np.cumsum(np.bincount(self.inv, minlength=n_tags), out=bounds[1:])
-        if not usable.all():
-            order = order[usable[order]]
-            bounds = np.searchsorted(self.inv[order], np.arange(n_tags + 1))
-        arrays: dict[int, Any] = {}
-        runs: dict[int, dict[int, Any]] = {}
-        for u, name in enumerate(self.names):
-            if u == self.start_id or u == self.end_id or not name or bounds[u] == bounds[u + 1]:
-                continue
-            rows = self._tag_rows(u, order[bounds[u]:bounds[u + 1]])
-            if isinstance(rows, dict):
-                runs[u] = rows
-            elif rows is not None:
-                arrays[u] = rows
         tables = self._tables(arrays, start_values)
         if tables is None:
             raise _Fallback
