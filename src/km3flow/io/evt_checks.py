@@ -131,6 +131,12 @@ class LineChecks:
         self._reread = index in self._events_seen
         self._events_seen.add(index)
 
+    def begin_events(self, indices: list[int]) -> None:
+        """:meth:`begin_event` for events a reader parsed at once and found clean (no line
+        dropped)."""
+        self.dropped_here = False
+        self._events_seen.update(indices)
+
     def check_event_ids(self, starts: np.ndarray) -> None:
         """Log once when event ids (EventInfo.mc_id) repeat: a format cannot forbid it, but
         a copied event or a concatenation of two files is the usual cause."""
