@@ -177,3 +177,39 @@ def test_error_comes_after_the_good_events(testdata, tmp_path):
             seen += 1
     assert seen == 40
     assert err.value.line == k + 1 and str(path) in str(err.value)
+
+
+def _float_rows(block: bytes) -> np.ndarray:
+    """The per-line float conversion of the per-event path (np.array of the tokens)."""
+    rows = [ln.split(b":", 1)[1].split() for ln in block.split(b"\n") if ln]
+    return np.array(rows, dtype=np.float64)
+
+
+def test_big_runs_read_integer_columns_exactly(testdata):
+    """Big runs (np.loadtxt, integer-looking columns as int64) equal the float parse."""
+    from km3flow.io.evt import _bulk
+
+    data = Path(testdata("evt/example_numuCC.evt")).read_bytes()
+    lines = [ln for ln in data.split(b"\n")[:40000] if ln.startswith(b"hit_raw:")]
+    block = b"\n".join(lines) + b"\n"
+    got = _bulk(block, b"hit_raw:", len(lines))
+    assert got.tobytes() == _float_rows(block).tobytes()
+    rng = np.random.default_rng(3)
+    cases = {
+        "minus zero in an integer column": b"-0",
+        "float in an integer column": b"17.5",
+        "beyond 2**53": b"9007199254740993",
+        "beyond int64": b"99999999999999999999",
+        "exponent": b"1e3",
+        "plus sign": b"+12",
+    }
+    for what, token in cases.items():
+        mutated = list(lines)
+        k = int(rng.integers(1, len(lines)))
+        values = mutated[k].split()
+        values[2] = token
+        mutated[k] = b" ".join(values)
+        block = b"\n".join(mutated) + b"\n"
+        got = _bulk(block, b"hit_raw:", len(mutated))
+        assert got is not None, what
+        assert got.tobytes() == _float_rows(block).tobytes(), what

@@ -495,14 +495,44 @@ def _bulk(block: bytes, prefix: bytes, n_lines: int) -> np.ndarray | None:
         if (ncols > 0 and first[len(prefix):len(prefix) + 1] in (b" ", b"\t")
                 and b"\t" not in block and block.count(b" ") == n_lines * ncols):
             # single spaces everywhere: the tag is column 0 and every row has ncols values
-            arr = np.loadtxt(io.BytesIO(block), dtype=np.float64, ndmin=2, comments=None,
-                             usecols=range(1, ncols + 1))
+            arr = _bulk_ints(block, first.split()[1:], n_lines)
+            if arr is None:
+                arr = np.loadtxt(io.BytesIO(block), dtype=np.float64, ndmin=2,
+                                 comments=None, usecols=range(1, ncols + 1))
         else:
             arr = np.loadtxt(io.BytesIO(block.replace(prefix, b" ")), dtype=np.float64,
                              ndmin=2, comments=None)
     except (ValueError, TypeError, UnicodeError):
         return None
     return arr if arr.shape[0] == n_lines else None
+
+
+_INT_TOKEN = re.compile(rb"[+-]?[0-9]+")
+
+
+def _bulk_ints(block: bytes, first: list[bytes], n_lines: int) -> np.ndarray | None:
+    """:func:`_bulk` with the columns written as integers in the first line read as int64
+    (np.loadtxt parses integers ~1.5x faster than floats; ids, PMT ids and npe of hit
+    lines are integers), then as float64: the same values as parsing them as floats,
+    also beyond 2**53 (both round the exact integer to the nearest float), except -0,
+    which is checked for. None when the columns are not all integers after all."""
+    ints = [k for k, tok in enumerate(first) if _INT_TOKEN.fullmatch(tok)]
+    if not ints:
+        return None
+    dtype = np.dtype([(f"c{k}", "<i8" if k in ints else "<f8") for k in range(len(first))])
+    try:
+        rec = np.loadtxt(io.BytesIO(block), dtype=dtype, ndmin=1, comments=None,
+                         usecols=range(1, len(first) + 1))
+    except (ValueError, TypeError, UnicodeError, OverflowError):
+        return None
+    if len(rec) != n_lines:
+        return None
+    if any(not rec[f"c{k}"].all() for k in ints) and b"-0" in block:
+        return None  # a '-0' would lose its sign
+    arr = np.empty((n_lines, len(first)))
+    for k in range(len(first)):
+        arr[:, k] = rec[f"c{k}"]
+    return arr
 
 
 _TAG_OK = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
