@@ -143,6 +143,17 @@ def _views(arr: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
     return [arr[i:j] for i, j in zip(a.tolist(), b.tolist())]
 
 
+def _table_views(tab: Table, a: np.ndarray, b: np.ndarray) -> list[Table]:
+    """``[tab[i:j] for i, j in zip(a, b)]``."""
+    return [_nd_getitem(tab, slice(i, j)) for i, j in zip(a.tolist(), b.tolist())]
+
+
+def _event_views(arr: Any, off: np.ndarray, events: np.ndarray, views: Any) -> dict[int, Any]:
+    """Event → its rows ``arr[off[e]:off[e + 1]]``, for the events in the mask ``events``."""
+    at = np.flatnonzero(events)
+    return dict(zip(at.tolist(), views(arr, off[at], off[at + 1])))
+
+
 def read_chunk(pump: EvtPump, first: int, stop: int) -> list[Blob | None]:
     """The blobs of events ``first`` … ``stop - 1`` of ``pump``, or None for each event
     that the per-event path must read (see the module docstring)."""
@@ -494,32 +505,37 @@ class _Chunk:
         for e in np.flatnonzero(good_mask).tolist():
             groups.setdefault(tuple(seq_l[e]), []).append(e)
         blobs: list[Blob | None] = [None] * n_ev
-        sl = _nd_getitem
         names = self.names
+        # each tag's and table's views for the good events that have rows, made once
+        views: dict[Any, dict[int, Any]] = {u: runs[u] for u in runs}
+        for u, (arr, off) in arrays.items():
+            views[u] = _event_views(arr, off, (np.diff(off) > 0) & good_mask, _views)
+        views["McTracks"] = _event_views(*tracks, good_mask, _table_views)
+        hit_views: dict[int, Any] = {}
+        for tab, off, has in hits:
+            hit_views.update(_event_views(tab, off, has & good_mask, _table_views))
+        views["McHits"] = hit_views
+        if neutrino[0] is not None:
+            has = np.diff(neutrino[1]) > 0
+            views["McNeutrino"] = _event_views(*neutrino, has & good_mask, _table_views)
         nu_u = names.index("neutrino") if "neutrino" in names else -2
+        info_views = list(info.reshape(n_ev, 1))
         header = pump.header if pump.header else None
         for signature, events in groups.items():
-            evs = np.array(events)
             keys = ["start_event"]
             columns = [[start_values[e] for e in events]]
-            for u in signature:
-                if u < 0:
-                    break
-                keys.append(names[u])
-                if u in runs:
-                    columns.append([runs[u][e] for e in events])
-                    continue
-                arr, off = arrays[u]
-                columns.append(_views(arr, off[evs], off[evs + 1]))
-            tables = [("McTracks", tracks), ("McHits", hits(signature))]
-            if neutrino[0] is not None and nu_u in signature:
-                tables.append(("McNeutrino", neutrino))
-            for key, (tab, off) in tables:
-                keys.append(key)
-                columns.append([sl(tab, slice(i, j)) for i, j in zip(off[evs].tolist(),
-                                                                     off[evs + 1].tolist())])
+            tags = [u for u in signature if u >= 0]
+            keys += [names[u] for u in tags]
+            keys += ["McTracks", "McHits"]
+            tags += ["McTracks", "McHits"]
+            if "McNeutrino" in views and nu_u in signature:
+                keys.append("McNeutrino")
+                tags.append("McNeutrino")
+            for u in tags:
+                got = views[u]
+                columns.append([got[e] for e in events])
             keys.append("EventInfo")
-            columns.append([sl(info, slice(e, e + 1)) for e in events])
+            columns.append([info_views[e] for e in events])
             if header is not None:
                 keys.append(HEADER_KEY)
                 columns.append([header] * len(events))
@@ -603,27 +619,20 @@ class _Chunk:
             else:
                 tracks = (_TRACKS.empty(), zero)
             hit_tables = {}
-            has_km3sim = no_events
+            has_any_hits = no_events
             for layout, tag, prio in ((_HITS_KM3SIM, "hit", 1), (_HITS_RAW, "hit_raw", 2)):
                 found = rows(tag)
                 if found is None:
                     continue
-                has = (np.diff(found[1]) > 0) & ~has_km3sim  # 'hit' lines win, as per event
-                if tag == "hit":
-                    has_km3sim = has
+                has = (np.diff(found[1]) > 0) & ~has_any_hits  # 'hit' lines win, as per event
                 if not has.any():
                     continue
-                hit_tables[ids[tag]] = (layout(found[0]), found[1])
+                has_any_hits = has_any_hits | has
+                hit_tables[ids[tag]] = (layout(found[0]), found[1], has)
                 notes.append((has, prio, layout, found[0].shape[1]))
-            no_hits = (_HITS_RAW.empty(), zero)
-            hit_u, raw_u = ids.get("hit", -2), ids.get("hit_raw", -2)
-
-            def hits(signature: tuple[int, ...]) -> tuple[Any, np.ndarray]:
-                if hit_u in signature and hit_u in hit_tables:
-                    return hit_tables[hit_u]
-                if raw_u in signature and hit_u not in signature and raw_u in hit_tables:
-                    return hit_tables[raw_u]
-                return no_hits
+            # per event the 'hit' table, else the 'hit_raw' one, else an empty one
+            hits = list(hit_tables.values())
+            hits.append((_HITS_RAW.empty(), zero, ~has_any_hits))
 
             neutrino: tuple[Any, np.ndarray] = (None, zero)
             nu = rows("neutrino")
