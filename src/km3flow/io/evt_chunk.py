@@ -125,7 +125,10 @@ def _convert(work: np.ndarray, total: int) -> np.ndarray:
     the same values."""
     if not total:
         return np.empty(0)
-    values = np.loadtxt(io.BytesIO(work.tobytes()), dtype=np.float64, comments=None, ndmin=1)
+    # (one line of text given as a str: with bytes, np.loadtxt decodes its one long line
+    # piece by piece, ~1.6x slower)
+    values = np.loadtxt([work.tobytes().decode("latin-1")], dtype=np.float64, comments=None,
+                        ndmin=1)
     if len(values) != total:
         raise ValueError("a token is not what bytes.split() gives")
     return values
