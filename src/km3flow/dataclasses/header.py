@@ -88,8 +88,7 @@ def _entry_class(tag: str, names: tuple[str, ...]) -> Any:
     """The namedtuple class of a header tag; cached, since making one costs ~40 µs (an
     ``eval``) and every file of a production repeats the same tags."""
     usable = tag.isidentifier() and not tag.startswith("_") and not keyword.iskeyword(tag)
-    # (mypy wants literal namedtuple fields; these are the header line's, known at run time)
-    return namedtuple(tag if usable else "HeaderEntry", names)  # type: ignore[misc]
+    return namedtuple(tag if usable else "HeaderEntry", names)
 
 
 def _entry(tag: str, fields: Mapping[str, Any]) -> Any:

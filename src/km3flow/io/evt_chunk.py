@@ -25,7 +25,6 @@ blobs; ``tests/io/test_evt_chunk.py`` compares them on every EVT file of km3net-
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -146,8 +145,8 @@ def _views(arr: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
     return [arr[i:j] for i, j in zip(a.tolist(), b.tolist())]
 
 
-def _table_views(tab: Table, a: np.ndarray, b: np.ndarray) -> list[Table]:
-    """``[tab[i:j] for i, j in zip(a, b)]``."""
+def _table_views(tab: Table, a: np.ndarray, b: np.ndarray) -> list[Any]:
+    """``[tab[i:j] for i, j in zip(a, b)]`` (Tables)."""
     return [_nd_getitem(tab, slice(i, j)) for i, j in zip(a.tolist(), b.tolist())]
 
 
@@ -517,21 +516,22 @@ class _Chunk:
         views: dict[Any, dict[int, Any]] = {u: runs[u] for u in runs}
         for u, (arr, off) in arrays.items():
             views[u] = _event_views(arr, off, (np.diff(off) > 0) & good_mask, _views)
-        views["McTracks"] = _event_views(*tracks, good_mask, _table_views)
+        views["McTracks"] = _event_views(tracks[0], tracks[1], good_mask, _table_views)
         hit_views: dict[int, Any] = {}
         for tab, off, has in hits:
             hit_views.update(_event_views(tab, off, has & good_mask, _table_views))
         views["McHits"] = hit_views
         if neutrino[0] is not None:
             has = np.diff(neutrino[1]) > 0
-            views["McNeutrino"] = _event_views(*neutrino, has & good_mask, _table_views)
+            views["McNeutrino"] = _event_views(neutrino[0], neutrino[1], has & good_mask,
+                                               _table_views)
         nu_u = names.index("neutrino") if "neutrino" in names else -2
         info_views = list(info.reshape(n_ev, 1))
         header = pump.header if pump.header else None
         for signature, events in groups.items():
             keys = ["start_event"]
-            columns = [[start_values[e] for e in events]]
-            tags = [u for u in signature if u >= 0]
+            columns: list[list[Any]] = [[start_values[e] for e in events]]
+            tags: list[Any] = [u for u in signature if u >= 0]
             keys += [names[u] for u in tags]
             keys += ["McTracks", "McHits"]
             tags += ["McTracks", "McHits"]
