@@ -67,8 +67,17 @@ _NONE = "None"  # how KM3Pipe's header2table writes a missing value (dtype a4)
 _SUFFIX = re.compile(r"^(.*)_(\d+)$")
 
 
+_INT_TEXT = re.compile(r"[+-]?[0-9]+\Z")
+_FLOAT_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
+
+
 def _to_number(text: str) -> Any:
     """``int``, else ``float``, else the text (km3io's ``tools.to_num``)."""
+    # (the usual forms without the exceptions of failed conversions, ~1 µs each)
+    if _INT_TEXT.match(text):
+        return int(text)
+    if _FLOAT_TEXT.match(text):
+        return float(text)
     for convert in (int, float):
         try:
             return convert(text)
