@@ -8,8 +8,6 @@ and written down here.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -338,59 +336,3 @@ def test_mc_track_types_are_pdg_codes_as_km3pipe_geant2pdg(name, testdata):
             for code in blob["McTracks"].type.tolist():
                 got[code] = got.get(code, 0) + 1
     assert got == counts
-
-
-def _loop_index(path):
-    """The events' starts and ends as EvtPump's scan finds them (or its error)."""
-    from km3flow.io import evt
-
-    limit = evt._VECTOR_INDEX
-    evt._VECTOR_INDEX = -1  # the scan only
-    try:
-        with EvtPump(filename=path) as p:
-            return p._starts.tolist(), p._ends.tolist()
-    except FormatError as err:
-        return str(err)
-    finally:
-        evt._VECTOR_INDEX = limit
-
-
-@pytest.mark.parametrize("name", list(COUNTS))
-def test_vectorised_index_equals_the_scan(testdata, tmp_path, name):
-    """The numpy index of regular files gives the scan's events; on damaged copies (fixed
-    seed) it either agrees or leaves the file to the scan, which names the error."""
-    from km3flow.io import evt
-
-    data = Path(testdata(name)).read_bytes()
-    rng = np.random.default_rng(7)
-    between = b"end_event:\nstart_event:"
-    cut = data.find(between, data.find(between) + 1)  # between the first two events
-    changes = [b"end_event: \nstart_event:", b"end_event:\njunk\nstart_event:",
-               b"end_event:\n\nstart_event:", b"end_event:\nend_event:\nstart_event:",
-               b"end_event:\nstart_event: 1 1\nstart_event:", b"start_event:",
-               b"end_event:\nx: start_event: 1\nstart_event:",
-               b"end_event:\nxend_event:\nstart_event:", b"end_event:start_event:"]
-    first = data.index(b"start_event:")
-    variants = [data, data.rstrip(b"\n"), data + b"\n\n", data + b"junk\n",
-                data[:first] + b"junk\n" + data[first:], data[:first] + b"\n" + data[first:]]
-    if cut > 0:  # (files of one event have no such place)
-        variants += [data[:cut] + change + data[cut + len(between):] for change in changes]
-    for k in range(30):
-        buf = bytearray(data)
-        for pos in rng.integers(0, len(buf), 1 + k % 3):
-            buf[pos] = int(rng.choice(list(b"\nvse_:t ")))
-        variants.append(bytes(buf))
-        variants.append(data[:int(rng.integers(1, len(data)))])
-    for k, variant in enumerate(variants):
-        path = tmp_path / f"v{k}.evt"
-        path.write_bytes(variant)
-        scan = _loop_index(path)
-        try:
-            with EvtPump(filename=path) as p:
-                found = (p._starts.tolist(), p._ends.tolist())
-        except FormatError as err:
-            found = str(err)
-        assert found == scan, k
-        if k == 0:  # the real files (but KM3Sim's, with blank lines) are regular
-            head = data.index(b"start_event:")
-            assert (evt._regular_events(data[head:], head) is not None) == (name != KM3SIM)

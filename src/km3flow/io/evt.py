@@ -251,11 +251,6 @@ class EvtPump(Pump):
             self._header_end = first
         else:
             raise self._err("expected 'start_run:' or 'start_event:'", first)
-        if n - self._header_end <= _VECTOR_INDEX:
-            found = _regular_events(bytes(data[self._header_end:]), self._header_end)
-            if found is not None:
-                self._starts, self._ends = found
-                return
         starts: list[int] = []
         ends: list[int] = []
         pos = self._header_end  # end of the last event (or of the header)
@@ -511,39 +506,6 @@ def _bulk(block: bytes, prefix: bytes, n_lines: int) -> np.ndarray | None:
     except (ValueError, TypeError, UnicodeError):
         return None
     return arr if arr.shape[0] == n_lines else None
-
-
-_VECTOR_INDEX = 4 << 20  # events sections up to this size are indexed with numpy first
-_START_WORDS = np.frombuffer(b"start_event:", np.uint8)
-_END_WORDS = np.frombuffer(b"end_event:", np.uint8)
-
-
-def _regular_events(text: bytes, base: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Event starts and ends (offsets + ``base``) of the events section ``text`` when it
-    is regular: 'start_event:' and 'end_event:' lines alternate, the first line is a
-    'start_event:' one, and nothing but a newline follows an 'end_event:' line before the
-    next event and at the end. None otherwise (EvtPump's scan then finds the error or the
-    blank lines). Vectorised over the lines' 'v's (numbers hold none)."""
-    buf = np.frombuffer(text, np.uint8)
-    n = len(buf)
-    v = np.flatnonzero(buf == 118)
-    starts = v[(v >= 7) & (v + 5 <= n)] - 7
-    starts = starts[(buf[starts[:, None] + np.arange(12)] == _START_WORDS).all(axis=1)]
-    ends = v[(v >= 5) & (v + 5 <= n)] - 5
-    ends = ends[(buf[ends[:, None] + np.arange(10)] == _END_WORDS).all(axis=1)]
-    k = len(starts)
-    if not k or len(ends) != k or starts[0] != 0:
-        return None
-    # at line starts: 'start_event:' after a newline (the first at 0), 'end_event:' too
-    if (buf[starts[1:] - 1] != 10).any() or (buf[ends - 1] != 10).any():
-        return None
-    stop = ends + 11  # after 'end_event:\n'
-    if (stop[:-1] != starts[1:]).any() or (ends < starts).any():
-        return None
-    if (buf[ends[:-1] + 10] != 10).any() or stop[-1] < n or (
-            stop[-1] == n and buf[n - 1] != 10):
-        return None  # (stop[-1] == n + 1: the file ends with 'end_event:', no newline)
-    return starts + base, np.minimum(stop, n) + base
 
 
 _INT_TOKEN = re.compile(rb"[+-]?[0-9]+")
