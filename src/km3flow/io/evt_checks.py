@@ -254,43 +254,10 @@ class LineChecks:
                 width = min(set(ok), key=lambda w: (-ok.count(w), w))
                 row = widths.index(width)
                 known = (width, offset, row if rows_at is None else int(rows_at[row]))
-        return self._plan_for(tag, spec, known)
-
-    def _plan_for(self, tag: str, spec: _TagSpec, known: tuple[int, int, int] | None) -> Any:
         self._widths[tag] = known
         want = known[0] if known is not None else -1
         ints = spec.ints.get(want, ())
         return want, np.array(ints, dtype=np.intp), spec.finite, list(ints)
-
-    def plan_from_lines(self, tag: str, widths: list[int], offsets: list[int],
-                        complete: bool) -> tuple[int, np.ndarray, bool, list[int]] | None:
-        """:meth:`chunk_plan` for a reader that has the first lines of ``tag`` in the file
-        at hand (their numbers of values and byte offsets, in file order; ``complete``:
-        the file has no others): the layout as :meth:`_layout` finds it, without
-        searching the file."""
-        plan = self._plans.get(tag)
-        if plan is not None:
-            return plan
-        spec = TAG_SPECS[tag]
-        allowed = self._allowed(tag, spec)
-        stop = max(self.header_end - 1, 0) + _LAYOUT_WINDOW - len(tag) - 2
-        seen: dict[int, tuple[int, int]] = {}  # width → (count, offset of its first line)
-        for k in range(_LAYOUT_SAMPLE):
-            if k == len(widths) or offsets[k] >= stop:
-                if not complete or k < len(widths):
-                    return self.chunk_plan(tag)  # more lines than at hand: search the file
-                break
-            w = widths[k]
-            if (allowed is None and w > 0) or (allowed is not None and w in allowed):
-                count, first = seen.get(w, (0, offsets[k]))
-                seen[w] = (count + 1, first)
-                if count + 1 == _LAYOUT_AGREE and len(seen) == 1:
-                    break
-        if not seen:
-            return None  # (the per-event path takes the layout from a run)
-        width = min(seen, key=lambda w: (-seen[w][0], w))
-        plan = self._plans[tag] = self._plan_for(tag, spec, (width, seen[width][1], 0))
-        return plan
 
     def _sort_out(self, tag: str, arr: np.ndarray, row_widths: np.ndarray | None,
                   offset: int, rows_at: np.ndarray | None) -> np.ndarray:

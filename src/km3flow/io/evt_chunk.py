@@ -333,7 +333,7 @@ class _Chunk:
                         continue
                     ev_bad[ev[text_lines]] = True
             if name in TAG_SPECS:
-                plan = self._plan(u, name)
+                plan = self.pump.checks.chunk_plan(name)
                 if plan is None:  # no layout known yet: the per-event path finds it
                     ev_bad[ev[inv == u]] = True
                     continue
@@ -385,19 +385,6 @@ class _Chunk:
             else:
                 arrays[u] = (arr, offsets[u])
         return arrays, runs
-
-    def _plan(self, u: int, name: str) -> Any:
-        """LineChecks' plan for tag ``u``; in the file's first chunk from the chunk's lines
-        of the tag (the first ones in the file) when they are plain, sparing a search."""
-        checks = self.pump.checks
-        if self.first or name in checks._plans:
-            return checks.chunk_plan(name)
-        lines = np.flatnonzero(self.inv == u)[:16]
-        if self.lines.bad[lines].any() or (self.any_text and self.text_line[lines].any()):
-            return checks.chunk_plan(name)
-        return checks.plan_from_lines(name, self.counts[lines].tolist(),
-                                      (self.lines.ls[lines] + self.s0).tolist(),
-                                      self.n_ev == len(self.pump))
 
     def _check(self, u: int, arr: np.ndarray, lines: np.ndarray, plan: Any,
                offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
