@@ -100,11 +100,12 @@ class _Lines:
         self.text = text
         buf = self.buf = np.frombuffer(text, np.uint8)
         # (one byte-sized temporary at a time: each fresh one costs page faults)
-        nl = self.nl = np.flatnonzero(buf == 10)
+        scratch = self.scratch = np.empty(len(buf), bool)  # (reused: fresh pages cost)
+        nl = self.nl = np.flatnonzero(np.equal(buf, 10, out=scratch))
         ls = self.ls = np.empty_like(nl)
         ls[0] = 0
         ls[1:] = nl[:-1] + 1
-        colons = np.flatnonzero(buf == 58)
+        colons = np.flatnonzero(np.equal(buf, 58, out=scratch))
         k = np.searchsorted(colons, ls)
         if len(colons):
             cc = colons[np.minimum(k, len(colons) - 1)]
@@ -117,7 +118,7 @@ class _Lines:
         self.bad = ~self.has & (ls != nl)
 
 
-def _convert(work: np.ndarray, total: int) -> np.ndarray:
+def _convert(work: bytearray, total: int) -> np.ndarray:
     """The ``total`` numbers in ``work`` (bytes, whitespace all spaces, no newline) as
     float64; ValueError when a token is not a number or the count differs. np.loadtxt's
     parser accepts a subset of what ``np.array(tokens, float64)`` does (not ``1_0``), with
@@ -126,7 +127,7 @@ def _convert(work: np.ndarray, total: int) -> np.ndarray:
         return np.empty(0)
     # (one line of text given as a str: with bytes, np.loadtxt decodes its one long line
     # piece by piece, ~1.6x slower)
-    values = np.loadtxt([work.tobytes().decode("latin-1")], dtype=np.float64, comments=None,
+    values = np.loadtxt([work.decode("latin-1")], dtype=np.float64, comments=None,
                         ndmin=1)
     if len(values) != total:
         raise ValueError("a token is not what bytes.split() gives")
@@ -259,7 +260,7 @@ class _Chunk:
         self.short_lines = bool((ln.nl - ln.ls).max() < 511)
         self._blank(work, ln.bad)
         for attempt in range(3):
-            ws = work == 32
+            ws = np.equal(work, 32, out=ln.scratch)
             starts = np.empty(len(work), bool)
             starts[0] = not ws[0]
             np.greater(ws[:-1], ws[1:], out=starts[1:])  # a token starts after whitespace
@@ -271,7 +272,7 @@ class _Chunk:
             del starts
             total = int(counts.sum())
             try:
-                values = _convert(work, total)
+                values = _convert(ln.text, total)
                 break
             except ValueError:
                 pass
