@@ -359,7 +359,10 @@ class _Chunk:
             take &= ~wrong & (want[inv] >= 0)
         # all values of the array tags, grouped by tag, in one gather
         lines = np.flatnonzero(take)
-        lines = lines[np.argsort(inv[lines], kind="stable")]
+        tag_ids = inv[lines]
+        if n_tags <= 1 << 15:  # (as int16, a stable argsort is a radix sort)
+            tag_ids = tag_ids.astype(np.int16)
+        lines = lines[np.argsort(tag_ids, kind="stable")]
         tag_of = inv[lines]
         n_rows = np.bincount(tag_of, minlength=n_tags)
         row_bounds = np.zeros(n_tags + 1, np.intp)
