@@ -213,3 +213,12 @@ def test_big_runs_read_integer_columns_exactly(testdata):
         got = _bulk(block, b"hit_raw:", len(mutated))
         assert got is not None, what
         assert got.tobytes() == _float_rows(block).tobytes(), what
+
+
+def test_reading_a_closed_pump_is_an_error(testdata):
+    pump = EvtPump(filename=testdata(GSEAGEN))
+    pump.close()
+    with pytest.raises(ValueError, match="closed EvtPump"):
+        next(iter(pump))
+    with pytest.raises(ValueError, match="closed EvtPump"):
+        pump[0]

@@ -163,6 +163,8 @@ def _event_views(arr: Any, off: np.ndarray, events: np.ndarray, views: Any) -> d
 def read_chunk(pump: EvtPump, first: int, stop: int) -> list[Blob | None]:
     """The blobs of events ``first`` … ``stop - 1`` of ``pump``, or None for each event
     that the per-event path must read (see the module docstring)."""
+    if pump._file is None or pump._file.closed:
+        raise ValueError(f"I/O operation on a closed EvtPump ({pump.filename})")
     n_ev = stop - first
     s0 = int(pump._starts[first])
     n = int(pump._ends[stop - 1]) - s0
