@@ -4,10 +4,12 @@ KM3Sim/KM3) as Tables, one blob per event, with random access.
 Format: a header (``start_run:`` … ``end_event:``) of ``tag: values`` lines, then events
 ``start_event: id n`` … ``end_event:``. Repeated tags inside an event form a table.
 
-Opening a file indexes the event boundaries once (a ``find`` loop over a memory map, no line
+Opening a file indexes the event boundaries once (a memchr loop over a memory map, no line
 splitting), so ``len(pump)`` and ``pump[i]`` work. Parsing an event finds the runs of lines
-with the same tag with one regular expression and parses each run's numbers in bulk with
-numpy (``np.loadtxt``'s C parser for big runs), never token by token in Python.
+with the same tag with a few C-level scans and parses each run's numbers in bulk with
+numpy (``np.loadtxt``'s C parser for big runs), never token by token in Python. Iterating
+reads small events a chunk at a time (:mod:`km3flow.io.evt_chunk`: all numbers of a chunk
+in one numpy call, Tables built once per chunk), with the same blobs as ``pump[i]``.
 
 Each blob holds:
 
