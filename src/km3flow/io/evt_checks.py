@@ -70,6 +70,10 @@ MAX_LISTED = 5  # line numbers / event indices named per kind in a lenient or sa
 _UNCHECKED = object()  # the plan of a tag km3flow does not interpret
 _all = np.logical_and.reduce
 _SMALL = 5  # runs of up to this many lines are checked with Python floats
+# what the sanity checks find (the kinds of LineChecks.odd)
+ODD_HIT_IDS = "hit ids are not 1..n"
+ODD_TRACK_IDS = "repeated track_in ids"
+ODD_TOTAL_HITS = "total_hits differs from the number of hit lines"
 
 
 def line_of(data: Any, offset: int) -> int:
@@ -127,6 +131,12 @@ class LineChecks:
         self._reread = index in self._events_seen
         self._events_seen.add(index)
 
+    def begin_events(self, indices: list[int]) -> None:
+        """:meth:`begin_event` for events a reader parsed at once and found clean (no line
+        dropped)."""
+        self.dropped_here = False
+        self._events_seen.update(indices)
+
     def check_event_ids(self, starts: np.ndarray) -> None:
         """Log once when event ids (EventInfo.mc_id) repeat: a format cannot forbid it, but
         a copied event or a concatenation of two files is the usual cause."""
@@ -158,17 +168,23 @@ class LineChecks:
         if isinstance(hits, np.ndarray) and hits.shape[1]:
             n_hits = len(hits)
             if not np.array_equal(hits[:, 0], np.arange(1, n_hits + 1)):
-                self._odd["hit ids are not 1..n"].add(index)
+                self._odd[ODD_HIT_IDS].add(index)
         tracks = tags.get("track_in")
         if isinstance(tracks, np.ndarray) and len(tracks) > 1 and tracks.shape[1]:
             ids = tracks[:, 0].tolist()
             if len(set(ids)) < len(ids):
-                self._odd["repeated track_in ids"].add(index)
+                self._odd[ODD_TRACK_IDS].add(index)
         total = tags.get("total_hits")
         if isinstance(total, np.ndarray) and total.size:
             value = total.flat[0]
             if value != 0 and value != (n_hits or 0):
-                self._odd["total_hits differs from the number of hit lines"].add(index)
+                self._odd[ODD_TOTAL_HITS].add(index)
+
+    def odd(self, kind: str, indices: list[int]) -> None:
+        """Note events found odd (one of the ``ODD_*`` kinds of :meth:`sanity`) by a
+        reader that checks many events at once."""
+        if indices:
+            self._odd[kind].update(indices)
 
     def validate(self, tag: str, arr: np.ndarray, row_widths: np.ndarray | None,
                   offset: int, rows_at: np.ndarray | None = None) -> np.ndarray:
@@ -204,19 +220,33 @@ class LineChecks:
                     return arr
         return self._sort_out(tag, arr, row_widths, offset, rows_at)
 
-    def _plan(self, tag: str, arr: np.ndarray, row_widths: np.ndarray | None, offset: int,
-              rows_at: np.ndarray | None) -> Any:
+    def chunk_plan(self, tag: str) -> tuple[int, np.ndarray, bool, list[int]] | None:
+        """What :meth:`validate` checks for ``tag`` (width, integer columns, finite, the
+        same as a list), for the chunk reader; None when the file's layout of the tag is
+        not known yet (the per-event path then takes it from the first run it reads).
+        ``tag`` must be one of :data:`TAG_SPECS`."""
+        plan = self._plans.get(tag)
+        if plan is None:
+            plan = self._plan(tag, None, None, 0, None)
+            if plan is not None:
+                self._plans[tag] = plan
+        return plan
+
+    def _plan(self, tag: str, arr: np.ndarray | None, row_widths: np.ndarray | None,
+              offset: int, rows_at: np.ndarray | None) -> Any:
         """What :meth:`validate` checks for ``tag`` in this file: (width, integer columns,
         finite, the same as a list), or ``_UNCHECKED`` for tags km3flow does not interpret.
         The width is the file's layout (:meth:`_layout`), or, when no line of the tag was
         found that way (a tag written ``hit :``, or first seen after 64 MiB), the most
-        common allowed width of the run at hand."""
+        common allowed width of the run at hand (None without a run: ``arr`` None)."""
         spec = TAG_SPECS.get(tag)
         if spec is None:
             return _UNCHECKED
         allowed = self._allowed(tag, spec)
         known = self._layout(tag, allowed)
         if known is None:
+            if arr is None:
+                return None
             widths = (np.full(len(arr), arr.shape[1]) if row_widths is None
                       else np.asarray(row_widths)).tolist()
             ok = [w for w in widths if (w > 0 if allowed is None else w in allowed)]
