@@ -32,7 +32,7 @@ from .conform import conform_table
 _BLOCK_ROWS = 2**18  # rows per location and read block: bounds memory, amortises calls
 _MAX_BLOCK_GROUPS = 4096
 _MARK_ROWS = 256  # rows between two remembered group_id values of a sorted table
-_SCAN_ROWS = 2**16  # rows per read of a group_id column scan (a multiple of _MARK_ROWS)
+_SCAN_BYTES = 2**22  # bytes of rows per read of a group_id column scan
 
 
 def _first_line(err: BaseException) -> str:
@@ -40,17 +40,28 @@ def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
 
 
+def _read_column(node: Any, start: int, stop: int, col: str) -> np.ndarray:
+    """Rows start..stop-1 of a table's column ``col``, as int64.
+
+    Whole rows are read and the column taken from them: that is what PyTables does for
+    ``read(field=…)`` too, but through a row buffer it keeps of up to 16 MiB per table.
+    """
+    return node.read(start, stop)[col].astype(np.int64)
+
+
 def _scan_keys(node: Any, col: str) -> np.ndarray | None:
     """The values at every ``_MARK_ROWS``-th row of the table's column ``col`` if they never
-    decrease down the table, else None; read ``_SCAN_ROWS`` rows at a time."""
+    decrease down the table, else None; read ``_SCAN_BYTES`` of rows at a time."""
     marks = []
     last = None
-    for start in range(0, int(node.nrows), _SCAN_ROWS):
-        keys = node.read(start, min(start + _SCAN_ROWS, int(node.nrows)), field=col)
+    n = int(node.nrows)
+    step = max(1, _SCAN_BYTES // max(int(node.rowsize), 1) // _MARK_ROWS) * _MARK_ROWS
+    for start in range(0, n, step):
+        keys = _read_column(node, start, min(start + step, n), col)
         if (keys[1:] < keys[:-1]).any() or last is not None and keys[0] < last:
             return None
         last = keys[-1]
-        marks.append(np.asarray(keys[::_MARK_ROWS], dtype=np.int64))
+        marks.append(keys[::_MARK_ROWS].copy())  # a view would keep all of keys
     return np.concatenate(marks) if marks else np.zeros(0, dtype=np.int64)
 
 
@@ -249,8 +260,8 @@ class _FileReader:
             self.n_groups = int(gi.nrows)
             if _scan_keys(gi, "group_id") is not None:
                 if self.n_groups:
-                    self.max_group_id = int(gi.read(self.n_groups - 1, self.n_groups,
-                                                    field="group_id")[0])
+                    self.max_group_id = int(_read_column(gi, self.n_groups - 1,
+                                                         self.n_groups, "group_id")[0])
                 return
             self.group_ids = np.asarray(gi.col("group_id"), dtype=np.int64)
             self._ordered = False  # rows of a block of groups may lie anywhere in a table
@@ -272,7 +283,7 @@ class _FileReader:
             return self.group_ids[p0:p1]
         assert self.h5 is not None  # called on an open file
         gi = self.h5.get_node("/group_info")
-        return np.asarray(gi.read(p0, p1, field="group_id"), dtype=np.int64)
+        return _read_column(gi, p0, p1, "group_id")
 
     def _indexed_rows(self, loc: _Location, p0: int, p1: int) -> tuple[np.ndarray, np.ndarray]:
         """Row starts and counts of groups p0..p1-1 of a split group or NDArray."""
