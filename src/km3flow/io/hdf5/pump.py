@@ -33,6 +33,7 @@ _BLOCK_ROWS = 2**18  # rows per location and read block: bounds memory, amortise
 _MAX_BLOCK_GROUPS = 4096
 _MARK_ROWS = 256  # rows between two remembered group_id values of a sorted table
 _SCAN_BYTES = 2**22  # bytes of rows per read of a group_id column scan
+_PAGE_GROUPS = 4096  # rows of /group_info and _indices kept for random access
 
 
 def _first_line(err: BaseException) -> str:
@@ -83,6 +84,7 @@ class _Location:
         self.perm: np.ndarray | None = None  # row order of an unsorted compound table
         self.columns: list[str] = []
         self.dtype: np.dtype | None = None
+        self._nrows: int | None = None
         if kind == "split":
             names = [n for n in node._v_children if n != "_indices"]
             wanted = getattr(node._v_attrs, COLUMNS_ATTR, None)
@@ -94,9 +96,13 @@ class _Location:
 
     @property
     def nrows(self) -> int:
-        if self.kind == "split":
-            return self.node._v_children[self.columns[0]].nrows if self.columns else 0
-        return int(self.node.nrows)
+        if self._nrows is None:  # files are read, never changed: count once
+            if self.kind == "split":
+                self._nrows = (int(self.node._v_children[self.columns[0]].nrows)
+                               if self.columns else 0)
+            else:
+                self._nrows = int(self.node.nrows)
+        return self._nrows
 
     def read_rows(self, start: int, stop: int) -> np.ndarray:
         if self.kind == "split":
@@ -142,6 +148,8 @@ class _FileReader:
         self._ordered = True  # group ids never decrease with the position
         self._groups_known = False  # worked out at the first opening, kept when reopened
         self._block: tuple[int, int, dict[str, Any], np.ndarray] | None = None
+        self._pages: dict[str, tuple[int, np.ndarray]] = {}  # node path → (page, its rows)
+        self._nodes: dict[str, Any] = {}  # per-group tables of the open file, by path
         self.open()
 
     # -- opening ---------------------------------------------------------------------------
@@ -174,6 +182,8 @@ class _FileReader:
             self.h5.close()
             self.h5 = None
             self._block = None
+            self._pages = {}
+            self._nodes = {}
 
     def _discover(self) -> None:
         h5 = self.h5
@@ -281,20 +291,41 @@ class _FileReader:
         """The group ids at positions p0..p1-1."""
         if self.group_ids is not None:
             return self.group_ids[p0:p1]
-        assert self.h5 is not None  # called on an open file
-        gi = self.h5.get_node("/group_info")
-        return _read_column(gi, p0, p1, "group_id")
+        return self._per_group_rows("/group_info", p0, p1)["group_id"].astype(np.int64)
+
+    def _node(self, path: str) -> Any:
+        node = self._nodes.get(path)
+        if node is None:
+            assert self.h5 is not None  # called on an open file
+            node = self._nodes[path] = self.h5.get_node(path)
+        return node
+
+    def _per_group_rows(self, path: str, p0: int, p1: int) -> np.ndarray:
+        """Rows p0..p1-1 of a table with a row per group (/group_info, ``_indices``).
+
+        A single row (random access) comes from a page of ``_PAGE_GROUPS`` rows around it,
+        kept until the next page of that table is needed: one read serves many accesses
+        to a small file or to nearby groups.
+        """
+        node = self._node(path)
+        if p1 - p0 != 1:
+            return node.read(p0, p1)
+        page = p0 // _PAGE_GROUPS
+        cached = self._pages.get(path)
+        if cached is None or cached[0] != page:
+            q0 = page * _PAGE_GROUPS
+            cached = self._pages[path] = (page, node.read(q0, q0 + _PAGE_GROUPS))
+        return cached[1][p0 % _PAGE_GROUPS:p0 % _PAGE_GROUPS + 1]
 
     def _indexed_rows(self, loc: _Location, p0: int, p1: int) -> tuple[np.ndarray, np.ndarray]:
         """Row starts and counts of groups p0..p1-1 of a split group or NDArray."""
         idx_path = loc.h5loc + "/_indices" if loc.kind == "split" else loc.h5loc + "_indices"
-        assert self.h5 is not None  # called on an open file
-        idx = self.h5.get_node(idx_path)
+        n_idx = int(self._node(idx_path).nrows)
         starts = np.zeros(p1 - p0, dtype=np.int64)
         counts = np.zeros(p1 - p0, dtype=np.int64)
-        m = max(0, min(p1, int(idx.nrows)) - p0)  # groups past its end have no rows
+        m = max(0, min(p1, n_idx) - p0)  # groups past its end have no rows
         if m:
-            rows = idx.read(p0, p0 + m)
+            rows = self._per_group_rows(idx_path, p0, p0 + m)
             starts[:m] = rows["index"]
             counts[:m] = rows["n_items"]
             past = np.flatnonzero(starts[:m] + counts[:m] > loc.nrows)
