@@ -32,7 +32,7 @@ from .conform import conform_table
 _BLOCK_ROWS = 2**18  # rows per location and read block: bounds memory, amortises calls
 _MAX_BLOCK_GROUPS = 4096
 _MARK_ROWS = 256  # rows between two remembered group_id values of a sorted table
-_SCAN_BYTES = 2**22  # bytes of rows per read of a group_id column scan
+_SCAN_BYTES = 2**20  # bytes of rows per read of a group_id column scan
 _PAGE_GROUPS = 4096  # rows of /group_info and _indices kept for random access
 
 
@@ -508,6 +508,11 @@ class HDF5Pump(Pump):
     the Header back to ``/raw_header``; ``h5singleton("/raw_header")`` gives the table).
     Provides the service ``h5singleton(h5loc)``; the pipeline's ``input_files`` service
     lists its files.
+
+    Memory does not grow with the file where its ``/group_info`` and compound tables are
+    in ``group_id`` order, as KM3Pipe and km3flow write them: rows are found per block of
+    groups. Other files (no ``/group_info``, as format 4.x; rows out of order) are read
+    through maps of all their groups (some 16 bytes per group and table).
     """
 
     parallel_input = ("filenames", "filename")  # what km3flow.parallel splits over
