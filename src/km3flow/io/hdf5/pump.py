@@ -70,6 +70,7 @@ class _Location:
     """One readable location of a file: a table, split group, NDArray or singleton."""
 
     def __init__(self, node: Any, kind: str, key: str) -> None:
+        self._arrays: list[Any] | None = None  # a split group's column arrays, by column
         self.node = node
         self.kind = kind  # "table", "split", "ndarray" or "singleton"
         self.h5loc = node._v_pathname
@@ -95,11 +96,26 @@ class _Location:
             self.dtype = np.dtype([(n, a.dtype, a.shape[1:]) for n, a in zip(names, arrays)])
 
     @property
+    def node(self) -> Any:
+        return self._node
+
+    @node.setter
+    def node(self, node: Any) -> None:  # set again when the file is reopened
+        self._node = node
+        self._arrays = None
+
+    @property
+    def arrays(self) -> list[Any]:
+        # looked up once per opening: a lookup by name costs as much as a small read
+        if self._arrays is None:
+            self._arrays = [self._node._v_children[n] for n in self.columns]
+        return self._arrays
+
+    @property
     def nrows(self) -> int:
         if self._nrows is None:  # files are read, never changed: count once
             if self.kind == "split":
-                self._nrows = (int(self.node._v_children[self.columns[0]].nrows)
-                               if self.columns else 0)
+                self._nrows = int(self.arrays[0].nrows) if self.columns else 0
             else:
                 self._nrows = int(self.node.nrows)
         return self._nrows
@@ -107,8 +123,8 @@ class _Location:
     def read_rows(self, start: int, stop: int) -> np.ndarray:
         if self.kind == "split":
             out = np.empty(stop - start, dtype=self.dtype)
-            for name in self.columns:
-                out[name] = self.node._v_children[name].read(start, stop)
+            for name, array in zip(self.columns, self.arrays):
+                out[name] = array.read(start, stop)
             return out
         if self.perm is not None:
             return self.read_coordinates(self.perm[start:stop])
@@ -119,8 +135,8 @@ class _Location:
             return self.node.read_coordinates(rows)
         if self.kind == "split":
             out = np.empty(len(rows), dtype=self.dtype)
-            for name in self.columns:
-                out[name] = self.node._v_children[name][rows] if len(rows) else []
+            for name, array in zip(self.columns, self.arrays):
+                out[name] = array[rows] if len(rows) else []
             return out
         return self.node[rows] if len(rows) else self.node[0:0]
 
