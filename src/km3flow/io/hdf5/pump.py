@@ -1,10 +1,16 @@
 """HDF5Pump: reads KM3Pipe-layout HDF5 files back into one Blob per group (event).
 
-Where each group's rows are is worked out once per location: from the ``_indices`` tables
-of split groups and NDArrays, and from one pass over the ``group_id`` column of compound
-tables. Sequential reading then fetches blocks of a few thousand groups per location in
-one read and hands out slices of them, so iterating costs a slice per table per blob;
-random access (``pump[i]``, shuffling) reads just the rows of the group asked for.
+Where each group's rows are is worked out per block of groups, so that memory does not
+grow with the file (issue 16): the groups are the rows of ``/group_info``, read per block;
+split groups and NDArrays say where a group's rows are in the block's rows of their
+``_indices`` tables; compound tables are written in ``group_id`` order (KM3Pipe and
+km3flow both do), so one pass over their ``group_id`` column checks that order and keeps
+every ``_MARK_ROWS``-th value, and a block's rows are then found by a binary search in
+those marks and one read. Files that are not in that order (or have no ``/group_info``)
+fall back to maps of the whole file, worked out once. Sequential reading fetches blocks of
+a few thousand groups per location in one read and hands out slices of them, so iterating
+costs a slice per table per blob; random access (``pump[i]``, shuffling) reads just the
+rows of the group asked for (and, for a compound table, at most ``2 * _MARK_ROWS`` more).
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from .conform import conform_table
 
 _BLOCK_ROWS = 2**18  # rows per location and read block: bounds memory, amortises calls
 _MAX_BLOCK_GROUPS = 4096
+_MARK_ROWS = 256  # rows between two remembered group_id values of a sorted table
+_SCAN_BYTES = 2**20  # bytes of rows per read of a group_id column scan
+_PAGE_GROUPS = 4096  # rows of /group_info and _indices kept for random access
 
 
 def _first_line(err: BaseException) -> str:
@@ -32,21 +41,51 @@ def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
 
 
+def _read_column(node: Any, start: int, stop: int, col: str) -> np.ndarray:
+    """Rows start..stop-1 of a table's column ``col``, as int64.
+
+    Whole rows are read and the column taken from them: that is what PyTables does for
+    ``read(field=…)`` too, but through a row buffer it keeps of up to 16 MiB per table.
+    """
+    return node.read(start, stop)[col].astype(np.int64)
+
+
+def _scan_keys(node: Any, col: str) -> np.ndarray | None:
+    """The values at every ``_MARK_ROWS``-th row of the table's column ``col`` if they never
+    decrease down the table, else None; read ``_SCAN_BYTES`` of rows at a time."""
+    marks = []
+    last = None
+    n = int(node.nrows)
+    step = max(1, _SCAN_BYTES // max(int(node.rowsize), 1) // _MARK_ROWS) * _MARK_ROWS
+    for start in range(0, n, step):
+        keys = _read_column(node, start, min(start + step, n), col)
+        if (keys[1:] < keys[:-1]).any() or last is not None and keys[0] < last:
+            return None
+        last = keys[-1]
+        marks.append(keys[::_MARK_ROWS].copy())  # a view would keep all of keys
+    return np.concatenate(marks) if marks else np.zeros(0, dtype=np.int64)
+
+
 class _Location:
     """One readable location of a file: a table, split group, NDArray or singleton."""
 
     def __init__(self, node: Any, kind: str, key: str) -> None:
+        self._arrays: list[Any] | None = None  # a split group's column arrays, by column
         self.node = node
         self.kind = kind  # "table", "split", "ndarray" or "singleton"
         self.h5loc = node._v_pathname
         self.key = key
         self.name = key
         self.title = attr_str(getattr(node, "title", getattr(node, "_v_title", ""))) or key
+        # a compound table in group_id order: the group_id of every _MARK_ROWS-th row
+        self.marks: np.ndarray | None = None
+        # otherwise (the fallback), the rows of every group of the file, and the row order
         self.starts: np.ndarray | None = None
         self.counts: np.ndarray | None = None
         self.perm: np.ndarray | None = None  # row order of an unsorted compound table
         self.columns: list[str] = []
         self.dtype: np.dtype | None = None
+        self._nrows: int | None = None
         if kind == "split":
             names = [n for n in node._v_children if n != "_indices"]
             wanted = getattr(node._v_attrs, COLUMNS_ATTR, None)
@@ -57,16 +96,35 @@ class _Location:
             self.dtype = np.dtype([(n, a.dtype, a.shape[1:]) for n, a in zip(names, arrays)])
 
     @property
+    def node(self) -> Any:
+        return self._node
+
+    @node.setter
+    def node(self, node: Any) -> None:  # set again when the file is reopened
+        self._node = node
+        self._arrays = None
+
+    @property
+    def arrays(self) -> list[Any]:
+        # looked up once per opening: a lookup by name costs as much as a small read
+        if self._arrays is None:
+            self._arrays = [self._node._v_children[n] for n in self.columns]
+        return self._arrays
+
+    @property
     def nrows(self) -> int:
-        if self.kind == "split":
-            return self.node._v_children[self.columns[0]].nrows if self.columns else 0
-        return int(self.node.nrows)
+        if self._nrows is None:  # files are read, never changed: count once
+            if self.kind == "split":
+                self._nrows = int(self.arrays[0].nrows) if self.columns else 0
+            else:
+                self._nrows = int(self.node.nrows)
+        return self._nrows
 
     def read_rows(self, start: int, stop: int) -> np.ndarray:
         if self.kind == "split":
             out = np.empty(stop - start, dtype=self.dtype)
-            for name in self.columns:
-                out[name] = self.node._v_children[name].read(start, stop)
+            for name, array in zip(self.columns, self.arrays):
+                out[name] = array.read(start, stop)
             return out
         if self.perm is not None:
             return self.read_coordinates(self.perm[start:stop])
@@ -77,8 +135,8 @@ class _Location:
             return self.node.read_coordinates(rows)
         if self.kind == "split":
             out = np.empty(len(rows), dtype=self.dtype)
-            for name in self.columns:
-                out[name] = self.node._v_children[name][rows] if len(rows) else []
+            for name, array in zip(self.columns, self.arrays):
+                out[name] = array[rows] if len(rows) else []
             return out
         return self.node[rows] if len(rows) else self.node[0:0]
 
@@ -98,8 +156,16 @@ class _FileReader:
         self.locations: list[_Location] = []
         self.singletons: dict[str, Table] = {}
         self.header: Header | None = None
-        self.group_ids = np.zeros(0, dtype=np.int64)
-        self._block: tuple[int, int, dict[str, Any]] | None = None
+        self.n_groups = 0
+        self.max_group_id = -1
+        # All group ids, in position order: only where they cannot be read per block (no
+        # /group_info, or one not in group_id order); None while they are read per block.
+        self.group_ids: np.ndarray | None = None
+        self._ordered = True  # group ids never decrease with the position
+        self._groups_known = False  # worked out at the first opening, kept when reopened
+        self._block: tuple[int, int, dict[str, Any], np.ndarray] | None = None
+        self._pages: dict[str, tuple[int, np.ndarray]] = {}  # node path → (page, its rows)
+        self._nodes: dict[str, Any] = {}  # per-group tables of the open file, by path
         self.open()
 
     # -- opening ---------------------------------------------------------------------------
@@ -132,6 +198,8 @@ class _FileReader:
             self.h5.close()
             self.h5 = None
             self._block = None
+            self._pages = {}
+            self._nodes = {}
 
     def _discover(self) -> None:
         h5 = self.h5
@@ -189,17 +257,9 @@ class _FileReader:
                 add(node, "ndarray")
         self.locations = locations
 
-        if has_group_info:
-            gi = h5.get_node("/group_info")
-            if "group_id" not in gi.colnames:
-                raise FormatError("/group_info has no group_id column", path=self.path)
-            self.group_ids = np.asarray(gi.col("group_id"), dtype=np.int64)
-        elif key_col is not None:
-            keys = [np.unique(loc.node.col(key_col)) for loc in locations if loc.kind == "table"]
-            self.group_ids = (np.unique(np.concatenate(keys)).astype(np.int64) if keys
-                              else np.zeros(0, dtype=np.int64))
-        else:
-            self.group_ids = np.zeros(0, dtype=np.int64)
+        if not self._groups_known:
+            self._find_groups(has_group_info)
+            self._groups_known = True
 
         for loc in locations:
             if loc.kind == "singleton" and loc.h5loc not in self.singletons:
@@ -215,75 +275,170 @@ class _FileReader:
                                      "passed on as a table", self.path, _first_line(err))
                 self.header = None
 
-    # -- group → rows ----------------------------------------------------------------------
-    @property
-    def n_groups(self) -> int:
-        return len(self.group_ids)
+    def _find_groups(self, has_group_info: bool) -> None:
+        """The number of groups, the largest group id and whether ids are read per block."""
+        h5 = self.h5
+        assert h5 is not None  # called on an open file
+        if has_group_info:
+            gi = h5.get_node("/group_info")
+            if "group_id" not in gi.colnames:
+                raise FormatError("/group_info has no group_id column", path=self.path)
+            self.n_groups = int(gi.nrows)
+            if _scan_keys(gi, "group_id") is not None:
+                if self.n_groups:
+                    self.max_group_id = int(_read_column(gi, self.n_groups - 1,
+                                                         self.n_groups, "group_id")[0])
+                return
+            self.group_ids = np.asarray(gi.col("group_id"), dtype=np.int64)
+            self._ordered = False  # rows of a block of groups may lie anywhere in a table
+        elif self.key_col is not None:
+            # Format 4.x: the groups are the key values found in any table (whole columns).
+            keys = [np.unique(loc.node.col(self.key_col)) for loc in self.locations
+                    if loc.kind == "table"]
+            self.group_ids = (np.unique(np.concatenate(keys)).astype(np.int64) if keys
+                              else np.zeros(0, dtype=np.int64))
+        else:
+            self.group_ids = np.zeros(0, dtype=np.int64)
+        self.n_groups = len(self.group_ids)
+        self.max_group_id = int(self.group_ids.max()) if self.n_groups else -1
 
-    def _ranges(self, loc: _Location) -> tuple[np.ndarray, np.ndarray]:
+    # -- group → rows ----------------------------------------------------------------------
+    def _group_ids(self, p0: int, p1: int) -> np.ndarray:
+        """The group ids at positions p0..p1-1."""
+        if self.group_ids is not None:
+            return self.group_ids[p0:p1]
+        return self._per_group_rows("/group_info", p0, p1)["group_id"].astype(np.int64)
+
+    def _node(self, path: str) -> Any:
+        node = self._nodes.get(path)
+        if node is None:
+            assert self.h5 is not None  # called on an open file
+            node = self._nodes[path] = self.h5.get_node(path)
+        return node
+
+    def _per_group_rows(self, path: str, p0: int, p1: int) -> np.ndarray:
+        """Rows p0..p1-1 of a table with a row per group (/group_info, ``_indices``).
+
+        A single row (random access) comes from a page of ``_PAGE_GROUPS`` rows around it,
+        kept until the next page of that table is needed: one read serves many accesses
+        to a small file or to nearby groups.
+        """
+        node = self._node(path)
+        if p1 - p0 != 1:
+            return node.read(p0, p1)
+        page = p0 // _PAGE_GROUPS
+        cached = self._pages.get(path)
+        if cached is None or cached[0] != page:
+            q0 = page * _PAGE_GROUPS
+            cached = self._pages[path] = (page, node.read(q0, q0 + _PAGE_GROUPS))
+        return cached[1][p0 % _PAGE_GROUPS:p0 % _PAGE_GROUPS + 1]
+
+    def _indexed_rows(self, loc: _Location, p0: int, p1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row starts and counts of groups p0..p1-1 of a split group or NDArray."""
+        idx_path = loc.h5loc + "/_indices" if loc.kind == "split" else loc.h5loc + "_indices"
+        n_idx = int(self._node(idx_path).nrows)
+        starts = np.zeros(p1 - p0, dtype=np.int64)
+        counts = np.zeros(p1 - p0, dtype=np.int64)
+        m = max(0, min(p1, n_idx) - p0)  # groups past its end have no rows
+        if m:
+            rows = self._per_group_rows(idx_path, p0, p0 + m)
+            starts[:m] = rows["index"]
+            counts[:m] = rows["n_items"]
+            past = np.flatnonzero(starts[:m] + counts[:m] > loc.nrows)
+            if len(past):
+                raise FormatError(f"row {p0 + int(past[0])} of {idx_path} points past the "
+                                  f"{loc.nrows} rows of {loc.h5loc}", path=self.path)
+        return starts, counts
+
+    def _whole_map(self, loc: _Location) -> tuple[np.ndarray, np.ndarray]:
+        """Row starts and counts of every group of a compound table (the fallback)."""
         if loc.starts is not None:
             assert loc.counts is not None  # set together with starts
             return loc.starts, loc.counts
-        n = self.n_groups
-        if loc.kind in ("split", "ndarray"):
-            idx_path = loc.h5loc + "/_indices" if loc.kind == "split" else loc.h5loc + "_indices"
-            assert self.h5 is not None  # called on an open file
-            idx = self.h5.get_node(idx_path).read()
-            starts = np.zeros(n, dtype=np.int64)
-            counts = np.zeros(n, dtype=np.int64)
-            m = min(n, len(idx))
-            starts[:m] = idx["index"][:m]
-            counts[:m] = idx["n_items"][:m]
-            if m and (starts[:m] + counts[:m]).max(initial=0) > loc.nrows:
-                raise FormatError(f"{idx_path} points past the {loc.nrows} rows of {loc.h5loc}",
-                                  path=self.path)
+        if self.group_ids is None:
+            self.group_ids = self._group_ids(0, self.n_groups)
+        group_ids = self.group_ids
+        col = np.asarray(loc.node.col(self.key_col))
+        if len(col) > 1 and not (col[1:] >= col[:-1]).all():
+            loc.perm = np.argsort(col, kind="stable")
+            col = col[loc.perm]
+        if len(col):
+            first = np.concatenate([[0], np.flatnonzero(col[1:] != col[:-1]) + 1])
+            values = col[first]
+            sizes = np.diff(np.concatenate([first, [len(col)]]))
+            pos = np.minimum(np.searchsorted(values, group_ids), len(values) - 1)
+            match = values[pos] == group_ids
+            starts = np.where(match, first[pos], 0).astype(np.int64)
+            counts = np.where(match, sizes[pos], 0).astype(np.int64)
         else:
-            col = np.asarray(loc.node.col(self.key_col))
-            if len(col) > 1 and not (col[1:] >= col[:-1]).all():
-                loc.perm = np.argsort(col, kind="stable")
-                col = col[loc.perm]
-            if len(col):
-                first = np.concatenate([[0], np.flatnonzero(col[1:] != col[:-1]) + 1])
-                values = col[first]
-                sizes = np.diff(np.concatenate([first, [len(col)]]))
-                pos = np.minimum(np.searchsorted(values, self.group_ids), len(values) - 1)
-                match = values[pos] == self.group_ids
-                starts = np.where(match, first[pos], 0).astype(np.int64)
-                counts = np.where(match, sizes[pos], 0).astype(np.int64)
-            else:
-                starts = np.zeros(n, dtype=np.int64)
-                counts = np.zeros(n, dtype=np.int64)
+            starts = np.zeros(len(group_ids), dtype=np.int64)
+            counts = np.zeros(len(group_ids), dtype=np.int64)
         loc.starts, loc.counts = starts, counts
         return starts, counts
+
+    def _sorted_rows(self, loc: _Location, gids: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(rows, local starts, counts) of groups ``gids`` of a compound table in group_id
+        order, read in one go; None where the table is not in that order."""
+        key = self.key_col
+        assert key is not None  # compound tables are those with the key column
+        if loc.marks is None and loc.starts is None and self._ordered:
+            loc.marks = _scan_keys(loc.node, key)
+            if loc.marks is None and self.log is not None:
+                self.log.debug("%s: %s is not in %s order; its rows are mapped for the whole "
+                               "file", self.path, loc.h5loc, key)
+        marks = loc.marks
+        if marks is None or not self._ordered:
+            return None
+        # Rows before mark j0 - 1 hold smaller ids and rows from mark j1 on bigger ones, so
+        # the groups' rows lie in that window of at most len(their rows) + 2 * _MARK_ROWS.
+        j0 = int(np.searchsorted(marks, gids[0], side="left"))
+        j1 = int(np.searchsorted(marks, gids[-1], side="right"))
+        w0, w1 = max(0, (j0 - 1) * _MARK_ROWS), min(loc.nrows, j1 * _MARK_ROWS)
+        data = loc.read_rows(w0, max(w0, w1))
+        keys = data[key]
+        first = np.searchsorted(keys, gids, side="left")
+        stop = np.searchsorted(keys, gids, side="right")
+        r0, r1 = int(first[0]), int(stop[-1])
+        return data[r0:r1], (first - r0).astype(np.int64), (stop - first).astype(np.int64)
 
     def _block_size(self) -> int:
         per_group = max((loc.nrows for loc in self.locations if loc.kind != "singleton"),
                         default=0) / max(self.n_groups, 1)
         return int(max(1, min(_MAX_BLOCK_GROUPS, _BLOCK_ROWS // max(per_group, 1.0))))
 
-    def _load_block(self, p0: int, p1: int) -> dict[str, Any]:
+    @staticmethod
+    def _read_ranges(loc: _Location, s: np.ndarray, c: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """The rows ``s[i]..s[i] + c[i] - 1`` of every group i, and where each starts."""
+        if not c.any():
+            return loc.read_rows(0, 0), np.zeros(len(c), dtype=np.int64)
+        nz = c > 0
+        r0, r1 = int(s[nz].min()), int((s + c)[nz].max())
+        if r1 - r0 == int(c.sum()):
+            return loc.read_rows(r0, r1), s - r0
+        # rows of these groups are not one run: gather them
+        rows = np.concatenate([np.arange(a, a + b) for a, b in zip(s, c)])
+        if loc.perm is not None:
+            rows = loc.perm[rows]
+        return loc.read_coordinates(rows), np.concatenate([[0], np.cumsum(c)[:-1]])
+
+    def _load_block(self, p0: int, p1: int, gids: np.ndarray) -> dict[str, Any]:
         block: dict[str, Any] = {}
         for loc in self.locations:
             if loc.kind == "singleton":
                 continue
             try:
-                starts, counts = self._ranges(loc)
-                s, c = starts[p0:p1], counts[p0:p1]
-                if not c.any():
-                    data = loc.read_rows(0, 0)
-                    local = np.zeros(len(c), dtype=np.int64)
+                found = self._sorted_rows(loc, gids) if loc.kind == "table" else None
+                if found is not None:
+                    data, local, c = found
                 else:
-                    nz = c > 0
-                    r0, r1 = int(s[nz].min()), int((s + c)[nz].max())
-                    if r1 - r0 == int(c.sum()):
-                        data = loc.read_rows(r0, r1)
-                        local = s - r0
-                    else:  # rows of these groups are not one run: gather them
-                        rows = np.concatenate([np.arange(a, a + b) for a, b in zip(s, c)])
-                        if loc.perm is not None:
-                            rows = loc.perm[rows]
-                        data = loc.read_coordinates(rows)
-                        local = np.concatenate([[0], np.cumsum(c)[:-1]])
+                    if loc.kind == "table":
+                        starts, counts = self._whole_map(loc)
+                        s, c = starts[p0:p1], counts[p0:p1]
+                    else:
+                        s, c = self._indexed_rows(loc, p0, p1)
+                    data, local = self._read_ranges(loc, s, c)
             except FormatError:
                 raise
             except Exception as err:
@@ -307,10 +462,11 @@ class _FileReader:
         cached = self._block
         if cached is None or not cached[0] <= pos < cached[1]:
             p1 = min(self.n_groups, pos + (self._block_size() if sequential else 1))
-            cached = self._block = (pos, p1, self._load_block(pos, p1))
-        p0, _, block = cached
+            gids = self._group_ids(pos, p1)
+            cached = self._block = (pos, p1, self._load_block(pos, p1, gids), gids)
+        p0, _, block, gids = cached
         i = pos - p0
-        group_id = int(self.group_ids[pos]) + self.group_offset
+        group_id = int(gids[i]) + self.group_offset
         blob = Blob()
         for loc in self.locations:
             if loc.kind == "singleton":
@@ -368,6 +524,11 @@ class HDF5Pump(Pump):
     the Header back to ``/raw_header``; ``h5singleton("/raw_header")`` gives the table).
     Provides the service ``h5singleton(h5loc)``; the pipeline's ``input_files`` service
     lists its files.
+
+    Memory does not grow with the file where its ``/group_info`` and compound tables are
+    in ``group_id`` order, as KM3Pipe and km3flow write them: rows are found per block of
+    groups. Other files (no ``/group_info``, as format 4.x; rows out of order) are read
+    through maps of all their groups (some 16 bytes per group and table).
     """
 
     parallel_input = ("filenames", "filename")  # what km3flow.parallel splits over
@@ -395,7 +556,7 @@ class HDF5Pump(Pump):
             reader = _FileReader(name, self.h5locs, group_offset=offset, conform=self.conform,
                                  log=self.log)
             if reader.n_groups:
-                offset += int(reader.group_ids.max()) + 1
+                offset += reader.max_group_id + 1
             reader.close()
             self._readers.append(reader)
         self._bounds = np.cumsum([0] + [r.n_groups for r in self._readers])
