@@ -203,6 +203,9 @@ class EvtPump(Pump):
             self.run_id = 0
         # columns EVT files never have; those some files or events lack are noted on sight
         self._noted: set[tuple[int, int]] = set()
+        # set when a user reads a lazily built entry of a chunk's blobs: the later chunks
+        # are then built at once (io/evt_chunk.py)
+        self._entries_read = False
         fills = dict(_EVT_FILLS)
         fills["EventInfo"] = [c for c in fills["EventInfo"] if c not in self._generation]
         self._fill_note = FillNote(self.log, fills,

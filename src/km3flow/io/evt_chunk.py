@@ -26,11 +26,13 @@ blobs; ``tests/io/test_evt_chunk.py`` compares them on every EVT file of km3net-
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..core import Blob
+from ..core.blob import LazyBlob, Pending
 from ..dataclasses import HEADER_KEY, Table
 from ..mc import geant2pdg
 from .evt import (
@@ -69,7 +71,6 @@ _INTEGER[list(b" 0123456789+-")] = True
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], np.uint64)
 _MASKS = np.array([(1 << (8 * k)) - 1 for k in range(9)], np.uint64)  # the first k bytes
 _PAD = _KEY + 8
-_nd_getitem = np.ndarray.__getitem__
 
 
 def chunks(starts: np.ndarray, ends: np.ndarray) -> Iterator[tuple[int, int, bool]]:
@@ -145,11 +146,6 @@ def _views(arr: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
     return [arr[i:j] for i, j in zip(a.tolist(), b.tolist())]
 
 
-def _table_views(tab: Table, a: np.ndarray, b: np.ndarray) -> list[Any]:
-    """``[tab[i:j] for i, j in zip(a, b)]`` (Tables)."""
-    return [_nd_getitem(tab, slice(i, j)) for i, j in zip(a.tolist(), b.tolist())]
-
-
 def _event_views(arr: Any, off: np.ndarray, events: np.ndarray, views: Any) -> dict[int, Any]:
     """Event → its rows ``arr[off[e]:off[e + 1]]``, for the events in the mask ``events``."""
     n = len(events)
@@ -158,6 +154,76 @@ def _event_views(arr: Any, off: np.ndarray, events: np.ndarray, views: Any) -> d
         return dict(enumerate(arr.reshape((n, 1) + arr.shape[1:])))
     at = np.flatnonzero(events)
     return dict(zip(at.tolist(), views(arr, off[at], off[at + 1])))
+
+
+def _split(tab: Table, offsets: np.ndarray) -> list[Table]:
+    """``[tab[a:b] for a, b in pairwise(offsets)]`` with the table's metadata, cut by
+    :meth:`Table._split` (no ``__array_finalize__`` per view)."""
+    return Table._split(tab, offsets.tolist(), tab.h5loc, tab.name, tab.split_h5,
+                        tab.h5singleton)
+
+
+class _Deferred:
+    """The values of a chunk's blob entries, built per entry for all events of the chunk
+    when first needed: the tags' arrays, McTracks, McHits, McNeutrino, EventInfo (see
+    :class:`~km3flow.core.blob.LazyBlob`). ``view(source)`` is indexable by event."""
+
+    __slots__ = ("_pump", "_arrays", "_runs", "_tracks", "_hits", "_neutrino", "_info",
+                 "_good", "_views")
+
+    def __init__(self, pump: EvtPump, arrays: dict[int, Any], runs: dict[int, Any],
+                 tracks: Any, hits: Any, neutrino: Any, info: Table,
+                 good: np.ndarray) -> None:
+        self._pump = pump
+        self._arrays = arrays
+        self._runs = runs
+        self._tracks = tracks
+        self._hits = hits
+        self._neutrino = neutrino
+        self._info = info
+        self._good = good
+        self._views: dict[Any, Any] = {}
+
+    def view(self, source: Any) -> Any:
+        got = self._views.get(source)
+        if got is not None:
+            return got
+        if source == "McTracks":
+            got = _split(*self._tracks)
+        elif source == "McHits":  # per event the 'hit' table, else 'hit_raw', else empty
+            got = [None] * len(self._good)
+            for tab, off, has in self._hits:
+                cut = _split(tab, off)
+                for e in np.flatnonzero(has).tolist():
+                    got[e] = cut[e]
+        elif source == "McNeutrino":
+            got = _split(*self._neutrino)
+        elif source == "EventInfo":
+            got = _split(self._info, np.arange(len(self._good) + 1))
+        elif source in self._runs:
+            got = self._runs[source]
+        else:  # a tag's array: the rows of the good events that have rows
+            arr, off = self._arrays[source]
+            got = _event_views(arr, off, (np.diff(off) > 0) & self._good, _views)
+        self._views[source] = got
+        return got
+
+
+class _Group:
+    """The builder of the pending entries ``(key, source)`` of a group of blobs with the
+    same keys: ``group(event)`` gives that event's ``(key, value)`` pairs (and tells the
+    pump that its users read more than McTracks: later chunks are built at once)."""
+
+    __slots__ = ("_deferred", "_entries")
+
+    def __init__(self, deferred: _Deferred, entries: list[tuple[str, Any]]) -> None:
+        self._deferred = deferred
+        self._entries = entries
+
+    def __call__(self, event: int) -> list[tuple[str, Any]]:
+        deferred = self._deferred
+        deferred._pump._entries_read = True
+        return [(key, deferred.view(src)[event]) for key, src in self._entries]
 
 
 def read_chunk(pump: EvtPump, first: int, stop: int) -> list[Blob | None]:
@@ -518,42 +584,42 @@ class _Chunk:
             groups.setdefault(tuple(seq_l[e]), []).append(e)
         blobs: list[Blob | None] = [None] * n_ev
         names = self.names
-        # each tag's and table's views for the good events that have rows, made once
-        views: dict[Any, dict[int, Any]] = {u: runs[u] for u in runs}
-        for u, (arr, off) in arrays.items():
-            views[u] = _event_views(arr, off, (np.diff(off) > 0) & good_mask, _views)
-        views["McTracks"] = _event_views(tracks[0], tracks[1], good_mask, _table_views)
-        hit_views: dict[int, Any] = {}
-        for tab, off, has in hits:
-            hit_views.update(_event_views(tab, off, has & good_mask, _table_views))
-        views["McHits"] = hit_views
-        if neutrino[0] is not None:
-            has = np.diff(neutrino[1]) > 0
-            views["McNeutrino"] = _event_views(neutrino[0], neutrino[1], has & good_mask,
-                                               _table_views)
+        # McTracks, the table users always read (and McHits when the chunk has hits), is
+        # there at once: a view per event cut by Table._split. The tags' arrays and the
+        # other Tables are built for the whole chunk when a blob's user first reads one of
+        # them (LazyBlob), or at once when that happened in an earlier chunk (as the DAQ
+        # pump does): a user who reads everything pays the detour for one chunk only.
+        later = _Deferred(pump, arrays, runs, tracks, hits, neutrino, info, good_mask)
+        everything = pump._entries_read
+        eager = {"McTracks"} if len(hits) == 1 else {"McTracks", "McHits"}
+        new: type[Blob] = Blob if everything else LazyBlob
+        has_nu = neutrino[0] is not None
         nu_u = names.index("neutrino") if "neutrino" in names else -2
-        info_views = list(info.reshape(n_ev, 1))
         header = pump.header if pump.header else None
         for signature, events in groups.items():
-            keys = ["start_event"]
-            columns: list[list[Any]] = [[start_values[e] for e in events]]
-            tags: list[Any] = [u for u in signature if u >= 0]
-            keys += [names[u] for u in tags]
-            keys += ["McTracks", "McHits"]
-            tags += ["McTracks", "McHits"]
-            if "McNeutrino" in views and nu_u in signature:
-                keys.append("McNeutrino")
-                tags.append("McNeutrino")
-            for u in tags:
-                got = views[u]
-                columns.append([got[e] for e in events])
-            keys.append("EventInfo")
-            columns.append([info_views[e] for e in events])
+            tags = [u for u in signature if u >= 0]
+            entries: list[tuple[str, Any]] = [(names[u], u) for u in tags]
+            entries += [("McTracks", "McTracks"), ("McHits", "McHits")]
+            if has_nu and nu_u in signature:
+                entries.append(("McNeutrino", "McNeutrino"))
+            entries.append(("EventInfo", "EventInfo"))
+            keys = ["start_event", *(key for key, _ in entries)]
+            columns: list[Any] = [[start_values[e] for e in events]]
+            pending = [(key, src) for key, src in entries
+                       if not everything and src not in eager]
+            if pending:
+                markers = list(map(Pending, zip(repeat(_Group(later, pending)), events)))
+            for _, src in entries:
+                if everything or src in eager:
+                    got = later.view(src)
+                    columns.append([got[e] for e in events])
+                else:
+                    columns.append(markers)
             if header is not None:
                 keys.append(HEADER_KEY)
-                columns.append([header] * len(events))
+                columns.append(repeat(header))
             for e, values in zip(events, zip(*columns)):
-                blobs[e] = Blob(zip(keys, values))
+                blobs[e] = new(zip(keys, values))
         pump.checks.begin_events((np.flatnonzero(good_mask) + self.first).tolist())
         self._sanity(arrays, good_mask)
         return blobs
