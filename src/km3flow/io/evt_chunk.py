@@ -571,13 +571,12 @@ class _Chunk:
         # each event's tags in order of their first line, and events grouped by that order
         body = np.flatnonzero((self.inv != self.start_id) & (self.inv != self.end_id)
                               & ln.has & usable)
-        pairs, at = np.unique(self.ev[body] * n_tags + self.inv[body], return_index=True)
-        pairs = pairs[np.argsort(at, kind="stable")]
-        pair_ev = pairs // n_tags
-        per_event = np.bincount(pair_ev, minlength=n_ev)
-        starts = np.cumsum(per_event) - per_event
-        seq = np.full((n_ev, int(per_event.max()) if n_ev else 0), -1, np.int64)
-        seq[pair_ev, np.arange(len(pairs)) - starts[pair_ev]] = pairs % n_tags
+        n_lines = len(ln.ls)
+        first_at = np.full(n_ev * n_tags, n_lines, np.intp)  # (event, tag) → first line
+        first_at[(self.ev[body] * n_tags + self.inv[body])[::-1]] = body[::-1]  # (last wins)
+        first_at = first_at.reshape(n_ev, n_tags)
+        order = np.argsort(first_at, axis=1, kind="stable")
+        seq = np.where(np.take_along_axis(first_at, order, 1) < n_lines, order, -1)
         groups: dict[tuple[int, ...], list[int]] = {}
         seq_l = seq.tolist()
         for e in np.flatnonzero(good_mask).tolist():
