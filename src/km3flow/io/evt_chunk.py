@@ -172,7 +172,7 @@ class _Deferred:
                  "_good", "_views")
 
     def __init__(self, pump: EvtPump, arrays: dict[int, Any], runs: dict[int, Any],
-                 tracks: Any, hits: Any, neutrino: Any, info: Table,
+                 tracks: Any, hits: Any, neutrino: Any, info: tuple[Any, ...],
                  good: np.ndarray) -> None:
         self._pump = pump
         self._arrays = arrays
@@ -199,7 +199,7 @@ class _Deferred:
         elif source == "McNeutrino":
             got = _split(*self._neutrino)
         elif source == "EventInfo":
-            got = _split(self._info, np.arange(len(self._good) + 1))
+            got = _split(_event_info(*self._info), np.arange(len(self._good) + 1))
         elif source in self._runs:
             got = self._runs[source]
         else:  # a tag's array: the rows of the good events that have rows
@@ -722,28 +722,39 @@ class _Chunk:
             nu = rows("neutrino")
             if nu is not None and nu[0].shape[1] >= len(NEUTRINO_DTYPE.names or ()):
                 neutrino = (_NEUTRINO(nu[0]), nu[1])
-            info = _INFO.filled(n_ev)
+            # EventInfo: what can fail is checked now (the file's values on one row, the
+            # event ids), the table is made when it is read (_event_info)
+            base = _INFO.filled(1)
             for column, value in pump._generation.items():
-                info[column] = value
+                base[column] = value
+            base["run_id"] = pump.run_id
             mc_id = np.array([v[0] if v else 0 for v in start_values], np.int64)
             out_of_range = (mc_id < -2**31) | (mc_id >= 2**31)
             if out_of_range.any():
                 self.ev_bad[out_of_range] = True
                 mc_id[out_of_range] = 0
-            info["mc_id"] = mc_id
-            info["run_id"] = pump.run_id
             weights = rows("weights")
             has_w = no_events
             if weights is not None:
-                w_arr, w_off = weights
-                has_w = np.diff(w_off) > 0
-                if w_arr.shape[1]:
-                    at = w_off[:-1][has_w]
-                    for k in range(min(3, w_arr.shape[1])):
-                        info[f"weight_w{k + 1}"][has_w] = w_arr[at, k]
-                notes.append((has_w, 3, _WEIGHTS, w_arr.shape[1]))
+                has_w = np.diff(weights[1]) > 0
+                notes.append((has_w, 3, _WEIGHTS, weights[0].shape[1]))
             notes.append((~has_w, 3, _WEIGHTS, 0))
         except (ValueError, OverflowError):
             return None
-        info_tab = Table._wrap(info, _INFO.h5loc, "EventInfo", _INFO.split_h5)
-        return tracks, hits, neutrino, info_tab, notes
+        info = (base, mc_id, weights, has_w)
+        return tracks, hits, neutrino, info, notes
+
+
+def _event_info(base: np.ndarray, mc_id: np.ndarray, weights: Any,
+                has_w: np.ndarray) -> Table:
+    """The EventInfo Table of a chunk (one row per event) from what :meth:`_Chunk._tables`
+    checked: the file's row, the event ids and the weights rows."""
+    info = base.repeat(len(mc_id))
+    info["mc_id"] = mc_id
+    if weights is not None:
+        w_arr, w_off = weights
+        if w_arr.shape[1]:
+            at = w_off[:-1][has_w]
+            for k in range(min(3, w_arr.shape[1])):
+                info[f"weight_w{k + 1}"][has_w] = w_arr[at, k]
+    return Table._wrap(info, _INFO.h5loc, "EventInfo", _INFO.split_h5)
