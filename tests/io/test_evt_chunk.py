@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from km3flow.core import Blob
+from km3flow.core.blob import LazyBlob, Pending
 from km3flow.dataclasses import Table
 from km3flow.exceptions import FormatError
 from km3flow.io import evt_chunk
@@ -43,7 +45,9 @@ def _assert_same_blobs(streamed: list, single: list) -> None:
     for k, (a, b) in enumerate(zip(streamed, single)):
         assert list(a) == list(b), f"event {k}: keys"
         for key in a:
+            # (a[key]: a LazyBlob's entries are built on this first read)
             _same_value(f"event {k}, {key}", a[key], b[key])
+        assert type(a) is Blob, f"event {k}: built after reading"
 
 
 def _both(path, **kw) -> tuple[list, list]:
@@ -65,6 +69,8 @@ def _outcome(fn):
 @pytest.mark.parametrize("name", FILES)
 def test_chunks_equal_single_events_on_every_testdata_file(testdata, name):
     streamed, single = _both(testdata(name))
+    if "numuCC" not in name:  # (its events are big: read one by one, plain Blobs)
+        assert all(type(b) is LazyBlob for b in streamed)
     _assert_same_blobs(streamed, single)
     with EvtPump(filename=testdata(name), convert_geant=False) as pump:
         raw_types = [b["McTracks"].type.tolist() for b in pump]
@@ -222,3 +228,65 @@ def test_reading_a_closed_pump_is_an_error(testdata):
         next(iter(pump))
     with pytest.raises(ValueError, match="closed EvtPump"):
         pump[0]
+
+
+SMALL = [n for n in FILES if "numuCC" not in n]
+
+
+def _eager(path) -> list:
+    """The blobs built at once (as after a user read a lazy entry in an earlier chunk)."""
+    with EvtPump(filename=path) as pump:
+        pump._entries_read = True
+        blobs = list(pump)
+    assert all(type(b) is Blob for b in blobs)
+    return blobs
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_lazy_blobs_equal_eager_ones_whichever_entry_is_read_first(testdata, name):
+    """A chunk's blobs hold McTracks at once and placeholders for the other entries;
+    reading any one entry first builds them all, with the values built at once."""
+    path = testdata(name)
+    eager = _eager(path)
+    keys = sorted({key for blob in eager for key in blob})
+    rng = np.random.default_rng(7)
+    for first_key in ["McTracks", "EventInfo", *rng.choice(keys, 3, replace=False).tolist()]:
+        with EvtPump(filename=path) as pump:
+            lazy = list(pump)
+            assert not pump._entries_read
+        for blob in lazy:
+            assert type(blob) is LazyBlob
+            assert isinstance(dict.__getitem__(blob, "McTracks"), Table)
+            assert type(dict.__getitem__(blob, "EventInfo")) is Pending
+        for k, blob in enumerate(lazy):
+            if first_key in blob:
+                pending = type(dict.__getitem__(blob, first_key)) is Pending
+                first = blob[first_key]
+                # a placeholder's read builds every entry; McTracks' read none
+                assert (type(blob) is Blob) is pending
+                _same_value(f"event {k}, {first_key}", first, eager[k][first_key])
+        _assert_same_blobs(lazy, eager)
+        assert pump._entries_read
+
+
+def test_reading_an_entry_makes_later_chunks_eager(testdata, monkeypatch):
+    """Once a user read a lazily built entry, the pump builds later chunks at once; until
+    then, reading only McTracks keeps every chunk lazy."""
+    monkeypatch.setattr(evt_chunk, "CHUNK_EVENTS", 10)
+    path = testdata(GSEAGEN)
+    with EvtPump(filename=path) as pump:
+        kinds = []
+        for blob in pump:
+            kinds.append(type(blob))
+            blob["McTracks"]
+        assert kinds == [LazyBlob] * len(pump) and not pump._entries_read
+    with EvtPump(filename=path) as pump:
+        kinds = []
+        blobs = []
+        for k, blob in enumerate(pump):
+            kinds.append(type(blob))
+            if k == 12:  # in the second chunk
+                blob["neutrino"]
+            blobs.append(blob)
+    assert kinds == [LazyBlob] * 20 + [Blob] * (len(kinds) - 20)
+    _assert_same_blobs(blobs, _eager(path))

@@ -568,13 +568,13 @@ class _Chunk:
                 firsts.append((int(np.argmax(has)), prio, layout, width))
         for _, _, layout, width in sorted(firsts, key=lambda n: (n[0], n[1])):
             pump._note(layout, width)
-        # each event's tags in order of their first line, and events grouped by that order
+        # each event's tags in order of their first line (in the assignment of first_at,
+        # the last write wins: the first line), and events grouped by that order
         body = np.flatnonzero((self.inv != self.start_id) & (self.inv != self.end_id)
                               & ln.has & usable)
         n_lines = len(ln.ls)
-        first_at = np.full(n_ev * n_tags, n_lines, np.intp)  # (event, tag) → first line
-        first_at[(self.ev[body] * n_tags + self.inv[body])[::-1]] = body[::-1]  # (last wins)
-        first_at = first_at.reshape(n_ev, n_tags)
+        first_at = np.full((n_ev, n_tags), n_lines, np.intp)  # (event, tag) → first line
+        first_at.reshape(-1)[(self.ev[body] * n_tags + self.inv[body])[::-1]] = body[::-1]
         order = np.argsort(first_at, axis=1, kind="stable")
         seq = np.where(np.take_along_axis(first_at, order, 1) < n_lines, order, -1)
         groups: dict[tuple[int, ...], list[int]] = {}
