@@ -290,3 +290,38 @@ def test_reading_an_entry_makes_later_chunks_eager(testdata, monkeypatch):
             blobs.append(blob)
     assert kinds == [LazyBlob] * 20 + [Blob] * (len(kinds) - 20)
     _assert_same_blobs(blobs, _eager(path))
+
+
+def _layouts_two_ways(path) -> tuple[dict, dict]:
+    """The file's layout of each tag as the chunk reader found it (from the first
+    chunk's lines) and as LineChecks' search of the file finds it (lenient reading: the
+    mutants have bad lines)."""
+    with EvtPump(filename=path, strict=False) as pump:
+        list(pump)
+        from_chunk = dict(pump.checks._widths)
+    with EvtPump(filename=path, strict=False) as pump:
+        searched = {tag: (pump.checks.chunk_plan(tag), pump.checks._widths[tag])
+                    for tag in from_chunk}
+    return from_chunk, {tag: w for tag, (_, w) in searched.items()}
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_layouts_from_the_first_chunk_equal_the_file_search(testdata, tmp_path, name):
+    data = Path(testdata(name)).read_bytes()
+    from_chunk, searched = _layouts_two_ways(testdata(name))
+    assert from_chunk and from_chunk == searched
+    # the first lines of a tag disagreeing (one value more, or text), in a mutated copy
+    lines = data.split(b"\n")
+    tag = b"track_in:"
+    at = [k for k, ln in enumerate(lines) if ln.startswith(tag)]
+    if not at:
+        return
+    for edit in ([at[0]], at[:2], at[:3], at[1:4]):
+        for extra in (b" 1", b" x"):
+            new = list(lines)
+            for k in edit:
+                new[k] = new[k] + extra
+            path = tmp_path / "mutant.evt"
+            path.write_bytes(b"\n".join(new))
+            from_chunk, searched = _layouts_two_ways(path)
+            assert from_chunk == searched, (edit, extra)

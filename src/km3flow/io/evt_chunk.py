@@ -49,7 +49,13 @@ from .evt import (
     _Layout,
     _stack,
 )
-from .evt_checks import ODD_HIT_IDS, ODD_TOTAL_HITS, ODD_TRACK_IDS, TAG_SPECS
+from .evt_checks import (
+    _LAYOUT_SAMPLE,
+    ODD_HIT_IDS,
+    ODD_TOTAL_HITS,
+    ODD_TRACK_IDS,
+    TAG_SPECS,
+)
 
 if TYPE_CHECKING:
     from .evt import EvtPump
@@ -403,7 +409,7 @@ class _Chunk:
                         continue
                     ev_bad[ev[text_lines]] = True
             if name in TAG_SPECS:
-                plan = self.pump.checks.chunk_plan(name)
+                plan = self.pump.checks.chunk_plan(name, self._first_lines(u))
                 if plan is None:  # no layout known yet: the per-event path finds it
                     ev_bad[ev[inv == u]] = True
                     continue
@@ -458,6 +464,20 @@ class _Chunk:
             else:
                 arrays[u] = (arr, offsets[u])
         return arrays, runs
+
+    def _first_lines(self, u: int) -> list[tuple[int, int]] | None:
+        """(offset, number of values) of the first lines of tag ``u`` in the file (the
+        first ``_LAYOUT_SAMPLE``, or all the file has) when this chunk has them, for the
+        file's layout of the tag (LineChecks._layout); else None."""
+        if self.first:
+            return None
+        lines = np.flatnonzero(self.inv == u)[:_LAYOUT_SAMPLE]
+        if len(lines) < _LAYOUT_SAMPLE and self.first + self.n_ev < len(self.pump):
+            return None  # (later events may have more)
+        ln = self.lines
+        if ln.bad[lines].any() or (self.any_text and self.text_line[lines].any()):
+            return None  # (their values were blanked: not counted)
+        return list(zip((ln.ls[lines] + self.s0).tolist(), self.counts[lines].tolist()))
 
     def _check(self, u: int, arr: np.ndarray, lines: np.ndarray, plan: Any,
                offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
