@@ -325,3 +325,26 @@ def test_layouts_from_the_first_chunk_equal_the_file_search(testdata, tmp_path, 
             path.write_bytes(b"\n".join(new))
             from_chunk, searched = _layouts_two_ways(path)
             assert from_chunk == searched, (edit, extra)
+
+
+def test_tag_numbering_equals_np_unique(testdata, monkeypatch):
+    """The table numbering of a chunk's tag keys gives np.unique's first lines (in
+    another order); keys sharing a slot of the table fall back to np.unique, with the
+    same blobs."""
+    rng = np.random.default_rng(5)
+    distinct = rng.integers(0, 2**63, 12, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    keys = distinct[rng.integers(0, 12, 3000)]
+    got = evt_chunk._number(keys)
+    assert got is not None
+    first, inv = got
+    _, want_first, want_inv = np.unique(keys, return_index=True, return_inverse=True)
+    assert sorted(first.tolist()) == sorted(want_first.tolist())
+    assert (keys[first[inv]] == keys).all() and len(set(inv.tolist())) == len(want_first)
+    same_slot = np.array([5 << 52, (5 << 52) + 1], np.uint64)
+    assert evt_chunk._number(same_slot) is None
+    path = testdata(GSEAGEN)
+    with EvtPump(filename=path) as pump:
+        want = list(pump)
+    monkeypatch.setattr(evt_chunk, "_SLOT_BITS", 1)  # two slots: the tags collide
+    with EvtPump(filename=path) as pump:
+        _assert_same_blobs(list(pump), want)
