@@ -237,16 +237,21 @@ class _Group:
     same keys: ``group(event)`` gives that event's ``(key, value)`` pairs (and tells the
     pump that its users read more than McTracks: later chunks are built at once)."""
 
-    __slots__ = ("_deferred", "_entries")
+    __slots__ = ("_deferred", "_entries", "_keys", "_views")
 
     def __init__(self, deferred: _Deferred, entries: list[tuple[str, Any]]) -> None:
         self._deferred = deferred
         self._entries = entries
+        self._views: list[Any] | None = None
 
-    def __call__(self, event: int) -> list[tuple[str, Any]]:
-        deferred = self._deferred
-        deferred._pump._entries_read = True
-        return [(key, deferred.view(src)[event]) for key, src in self._entries]
+    def __call__(self, event: int) -> Any:
+        views = self._views
+        if views is None:  # (the first blob of the group read: every entry's views)
+            deferred = self._deferred
+            deferred._pump._entries_read = True
+            self._keys = [key for key, _ in self._entries]
+            views = self._views = [deferred.view(src) for _, src in self._entries]
+        return zip(self._keys, [got[event] for got in views])
 
 
 def read_chunk(pump: EvtPump, first: int, stop: int) -> list[Blob | None]:
