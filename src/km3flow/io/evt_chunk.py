@@ -11,7 +11,11 @@
 3. each tag's rows are gathered into one 2-D array, checked against the file's layout with
    the rules of :class:`~km3flow.io.evt_checks.LineChecks` in a few whole-array passes,
    and the McTracks/McHits/McNeutrino/EventInfo Tables are built once per chunk;
-4. each event's blob gets views of its rows (``arr[a:b]``, ``table[a:b]``).
+4. each event's blob gets views of its rows (``arr[a:b]``, ``table[a:b]``): McTracks, the
+   table users always read (and McHits when the chunk has hits), at once, cut by
+   ``Table._split``; the tags' arrays and the other Tables when a user first reads one of
+   them (:class:`~km3flow.core.blob.LazyBlob` blobs; the first read builds them for the
+   whole chunk), or at once for every chunk after one whose entries were read.
 
 Only well-formed events take this path. An event with anything a check or a corner case of
 the per-event parser cares about (a line without a tag, text in a numeric tag, a row of the
