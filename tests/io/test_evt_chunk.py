@@ -348,3 +348,13 @@ def test_tag_numbering_equals_np_unique(testdata, monkeypatch):
     monkeypatch.setattr(evt_chunk, "_SLOT_BITS", 1)  # two slots: the tags collide
     with EvtPump(filename=path) as pump:
         _assert_same_blobs(list(pump), want)
+
+
+def test_lazy_entries_need_no_open_file(testdata):
+    """The placeholders hold the chunk's parsed arrays: reading them after the pump was
+    closed gives the same values."""
+    path = testdata(GSEAGEN)
+    with EvtPump(filename=path) as pump:
+        lazy = list(pump)
+    assert pump._file.closed and all(type(b) is LazyBlob for b in lazy)
+    _assert_same_blobs(lazy, _eager(path))
