@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from km3flow.core import Blob
+from km3flow.core.blob import LazyBlob, Pending
 from km3flow.dataclasses import Table
 from km3flow.exceptions import FormatError
 from km3flow.io import evt_chunk
@@ -43,7 +45,9 @@ def _assert_same_blobs(streamed: list, single: list) -> None:
     for k, (a, b) in enumerate(zip(streamed, single)):
         assert list(a) == list(b), f"event {k}: keys"
         for key in a:
+            # (a[key]: a LazyBlob's entries are built on this first read)
             _same_value(f"event {k}, {key}", a[key], b[key])
+        assert type(a) is Blob, f"event {k}: built after reading"
 
 
 def _both(path, **kw) -> tuple[list, list]:
@@ -65,6 +69,8 @@ def _outcome(fn):
 @pytest.mark.parametrize("name", FILES)
 def test_chunks_equal_single_events_on_every_testdata_file(testdata, name):
     streamed, single = _both(testdata(name))
+    if "numuCC" not in name:  # (its events are big: read one by one, plain Blobs)
+        assert all(type(b) is LazyBlob for b in streamed)
     _assert_same_blobs(streamed, single)
     with EvtPump(filename=testdata(name), convert_geant=False) as pump:
         raw_types = [b["McTracks"].type.tolist() for b in pump]
@@ -222,3 +228,133 @@ def test_reading_a_closed_pump_is_an_error(testdata):
         next(iter(pump))
     with pytest.raises(ValueError, match="closed EvtPump"):
         pump[0]
+
+
+SMALL = [n for n in FILES if "numuCC" not in n]
+
+
+def _eager(path) -> list:
+    """The blobs built at once (as after a user read a lazy entry in an earlier chunk)."""
+    with EvtPump(filename=path) as pump:
+        pump._entries_read = True
+        blobs = list(pump)
+    assert all(type(b) is Blob for b in blobs)
+    return blobs
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_lazy_blobs_equal_eager_ones_whichever_entry_is_read_first(testdata, name):
+    """A chunk's blobs hold McTracks at once and placeholders for the other entries;
+    reading any one entry first builds them all, with the values built at once."""
+    path = testdata(name)
+    eager = _eager(path)
+    keys = sorted({key for blob in eager for key in blob})
+    rng = np.random.default_rng(7)
+    for first_key in ["McTracks", "EventInfo", *rng.choice(keys, 3, replace=False).tolist()]:
+        with EvtPump(filename=path) as pump:
+            lazy = list(pump)
+            assert not pump._entries_read
+        for blob in lazy:
+            assert type(blob) is LazyBlob
+            assert isinstance(dict.__getitem__(blob, "McTracks"), Table)
+            assert type(dict.__getitem__(blob, "EventInfo")) is Pending
+        for k, blob in enumerate(lazy):
+            if first_key in blob:
+                pending = type(dict.__getitem__(blob, first_key)) is Pending
+                first = blob[first_key]
+                # a placeholder's read builds every entry; McTracks' read none
+                assert (type(blob) is Blob) is pending
+                _same_value(f"event {k}, {first_key}", first, eager[k][first_key])
+        _assert_same_blobs(lazy, eager)
+        assert pump._entries_read
+
+
+def test_reading_an_entry_makes_later_chunks_eager(testdata, monkeypatch):
+    """Once a user read a lazily built entry, the pump builds later chunks at once; until
+    then, reading only McTracks keeps every chunk lazy."""
+    monkeypatch.setattr(evt_chunk, "CHUNK_EVENTS", 10)
+    path = testdata(GSEAGEN)
+    with EvtPump(filename=path) as pump:
+        kinds = []
+        for blob in pump:
+            kinds.append(type(blob))
+            blob["McTracks"]
+        assert kinds == [LazyBlob] * len(pump) and not pump._entries_read
+    with EvtPump(filename=path) as pump:
+        kinds = []
+        blobs = []
+        for k, blob in enumerate(pump):
+            kinds.append(type(blob))
+            if k == 12:  # in the second chunk
+                blob["neutrino"]
+            blobs.append(blob)
+    assert kinds == [LazyBlob] * 20 + [Blob] * (len(kinds) - 20)
+    _assert_same_blobs(blobs, _eager(path))
+
+
+def _layouts_two_ways(path) -> tuple[dict, dict]:
+    """The file's layout of each tag as the chunk reader found it (from the first
+    chunk's lines) and as LineChecks' search of the file finds it (lenient reading: the
+    mutants have bad lines)."""
+    with EvtPump(filename=path, strict=False) as pump:
+        list(pump)
+        from_chunk = dict(pump.checks._widths)
+    with EvtPump(filename=path, strict=False) as pump:
+        searched = {tag: (pump.checks.chunk_plan(tag), pump.checks._widths[tag])
+                    for tag in from_chunk}
+    return from_chunk, {tag: w for tag, (_, w) in searched.items()}
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_layouts_from_the_first_chunk_equal_the_file_search(testdata, tmp_path, name):
+    data = Path(testdata(name)).read_bytes()
+    from_chunk, searched = _layouts_two_ways(testdata(name))
+    assert from_chunk and from_chunk == searched
+    # the first lines of a tag disagreeing (one value more, or text), in a mutated copy
+    lines = data.split(b"\n")
+    tag = b"track_in:"
+    at = [k for k, ln in enumerate(lines) if ln.startswith(tag)]
+    if not at:
+        return
+    for edit in ([at[0]], at[:2], at[:3], at[1:4]):
+        for extra in (b" 1", b" x"):
+            new = list(lines)
+            for k in edit:
+                new[k] = new[k] + extra
+            path = tmp_path / "mutant.evt"
+            path.write_bytes(b"\n".join(new))
+            from_chunk, searched = _layouts_two_ways(path)
+            assert from_chunk == searched, (edit, extra)
+
+
+def test_tag_numbering_equals_np_unique(testdata, monkeypatch):
+    """The table numbering of a chunk's tag keys gives np.unique's first lines (in
+    another order); keys sharing a slot of the table fall back to np.unique, with the
+    same blobs."""
+    rng = np.random.default_rng(5)
+    distinct = rng.integers(0, 2**63, 12, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    keys = distinct[rng.integers(0, 12, 3000)]
+    got = evt_chunk._number(keys)
+    assert got is not None
+    first, inv = got
+    _, want_first, want_inv = np.unique(keys, return_index=True, return_inverse=True)
+    assert sorted(first.tolist()) == sorted(want_first.tolist())
+    assert (keys[first[inv]] == keys).all() and len(set(inv.tolist())) == len(want_first)
+    same_slot = np.array([5 << 52, (5 << 52) + 1], np.uint64)
+    assert evt_chunk._number(same_slot) is None
+    path = testdata(GSEAGEN)
+    with EvtPump(filename=path) as pump:
+        want = list(pump)
+    monkeypatch.setattr(evt_chunk, "_SLOT_BITS", 1)  # two slots: the tags collide
+    with EvtPump(filename=path) as pump:
+        _assert_same_blobs(list(pump), want)
+
+
+def test_lazy_entries_need_no_open_file(testdata):
+    """The placeholders hold the chunk's parsed arrays: reading them after the pump was
+    closed gives the same values."""
+    path = testdata(GSEAGEN)
+    with EvtPump(filename=path) as pump:
+        lazy = list(pump)
+    assert pump._file.closed and all(type(b) is LazyBlob for b in lazy)
+    _assert_same_blobs(lazy, _eager(path))

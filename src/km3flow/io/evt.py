@@ -203,6 +203,9 @@ class EvtPump(Pump):
             self.run_id = 0
         # columns EVT files never have; those some files or events lack are noted on sight
         self._noted: set[tuple[int, int]] = set()
+        # set when a user reads a lazily built entry of a chunk's blobs: the later chunks
+        # are then built at once (io/evt_chunk.py)
+        self._entries_read = False
         fills = dict(_EVT_FILLS)
         fills["EventInfo"] = [c for c in fills["EventInfo"] if c not in self._generation]
         self._fill_note = FillNote(self.log, fills,
@@ -264,9 +267,12 @@ class EvtPump(Pump):
         v = find(b"v", pos)
         while v >= 0:
             i = v - 2
-            v = find(b"v", v + 1)
-            if data[i:i + 7] != b"_event:":
+            # (one byte first: most 'v's are not 2 after a '_', and data[k] is cheaper
+            # than a slice)
+            if data[i] != 95 or data[i:i + 7] != b"_event:":
+                v = find(b"v", v + 1)
                 continue
+            v = find(b"v", v + 1)
             if data[i - 5:i] == b"start" and (i == 5 or data[i - 6:i - 5] == b"\n"):
                 if s >= 0:  # a second start_event before the end_event
                     raise self._not_closed(len(starts), s)

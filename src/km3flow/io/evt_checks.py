@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -145,7 +146,7 @@ class LineChecks:
         for s in starts.tolist():
             toks = data[s + len(b"start_event:"):data.find(b"\n", s)].split()
             ids.append(toks[0] if toks else b"")
-        if len(ids) < 2:
+        if len(set(ids)) == len(ids):  # (the usual case, without np.unique's sort)
             return
         values, first, counts = np.unique(np.array(ids), return_index=True,
                                           return_counts=True)
@@ -220,20 +221,24 @@ class LineChecks:
                     return arr
         return self._sort_out(tag, arr, row_widths, offset, rows_at)
 
-    def chunk_plan(self, tag: str) -> tuple[int, np.ndarray, bool, list[int]] | None:
+    def chunk_plan(self, tag: str, first_lines: list[tuple[int, int]] | None = None,
+                   ) -> tuple[int, np.ndarray, bool, list[int]] | None:
         """What :meth:`validate` checks for ``tag`` (width, integer columns, finite, the
         same as a list), for the chunk reader; None when the file's layout of the tag is
         not known yet (the per-event path then takes it from the first run it reads).
-        ``tag`` must be one of :data:`TAG_SPECS`."""
+        ``tag`` must be one of :data:`TAG_SPECS`. ``first_lines``: (offset, number of
+        values) of the tag's first lines in the file, when the caller has them (the first
+        ``_LAYOUT_SAMPLE``, or all the file has), which spares :meth:`_layout` its search."""
         plan = self._plans.get(tag)
         if plan is None:
-            plan = self._plan(tag, None, None, 0, None)
+            plan = self._plan(tag, None, None, 0, None, first_lines)
             if plan is not None:
                 self._plans[tag] = plan
         return plan
 
     def _plan(self, tag: str, arr: np.ndarray | None, row_widths: np.ndarray | None,
-              offset: int, rows_at: np.ndarray | None) -> Any:
+              offset: int, rows_at: np.ndarray | None,
+              first_lines: list[tuple[int, int]] | None = None) -> Any:
         """What :meth:`validate` checks for ``tag`` in this file: (width, integer columns,
         finite, the same as a list), or ``_UNCHECKED`` for tags km3flow does not interpret.
         The width is the file's layout (:meth:`_layout`), or, when no line of the tag was
@@ -243,7 +248,7 @@ class LineChecks:
         if spec is None:
             return _UNCHECKED
         allowed = self._allowed(tag, spec)
-        known = self._layout(tag, allowed)
+        known = self._layout(tag, allowed, first_lines)
         if known is None:
             if arr is None:
                 return None
@@ -332,35 +337,42 @@ class LineChecks:
             return tuple(w for w in spec.widths if w in corant)
         return tuple(w for w in spec.widths if w not in corant)
 
-    def _layout(self, tag: str,
-                allowed: tuple[int, ...] | None) -> tuple[int, int, int] | None:
+    def _layout(self, tag: str, allowed: tuple[int, ...] | None,
+                first_lines: list[tuple[int, int]] | None = None,
+                ) -> tuple[int, int, int] | None:
         """The number of values of ``tag`` in this file and where a line that has it is
         (byte offset of a run, line within it): the most common allowed width among the
-        first lines of the tag in the file (up to 16, found with ``find``, or the first 3
-        when they agree; ties go to the smaller width), so that one bad line does not set
-        the layout, whichever event is read first."""
-        data = self.data
-        key = b"\n" + tag.encode() + b":"
-        pos = max(self.header_end - 1, 0)
-        stop = min(len(data), pos + _LAYOUT_WINDOW)
+        first lines of the tag in the file (up to 16, found with ``find`` unless given as
+        ``first_lines``, or the first 3 when they agree; ties go to the smaller width), so
+        that one bad line does not set the layout, whichever event is read first."""
+        lines = self._first_lines(tag) if first_lines is None else iter(first_lines)
         seen: dict[int, tuple[int, int]] = {}  # width → (count, offset of its first line)
-        for _ in range(_LAYOUT_SAMPLE):
-            i = data.find(key, pos, stop)
-            if i < 0:
-                break
-            eol = data.find(b"\n", i + 1)
-            eol = len(data) if eol < 0 else eol
-            w = len(data[i + len(key):eol].split())
+        for _, (at, w) in zip(range(_LAYOUT_SAMPLE), lines):
             if (allowed is None and w > 0) or (allowed is not None and w in allowed):
-                count, first = seen.get(w, (0, i + 1))
+                count, first = seen.get(w, (0, at))
                 seen[w] = (count + 1, first)
                 if count + 1 == _LAYOUT_AGREE and len(seen) == 1:
                     break  # the first lines agree: the usual case, decided early
-            pos = eol
         if not seen:
             return None
         width = min(seen, key=lambda w: (-seen[w][0], w))
         return width, seen[width][1], 0
+
+    def _first_lines(self, tag: str) -> Iterator[tuple[int, int]]:
+        """(offset, number of values) of the lines of ``tag`` after the header (in the
+        first ``_LAYOUT_WINDOW`` bytes), found with ``find``."""
+        data = self.data
+        key = b"\n" + tag.encode() + b":"
+        pos = max(self.header_end - 1, 0)
+        stop = min(len(data), pos + _LAYOUT_WINDOW)
+        while True:
+            i = data.find(key, pos, stop)
+            if i < 0:
+                return
+            eol = data.find(b"\n", i + 1)
+            eol = len(data) if eol < 0 else eol
+            yield i + 1, len(data[i + len(key):eol].split())
+            pos = eol
 
     def drop(self, tag: str, kind: str, lines: list[int]) -> None:
         """Record that ``lines`` of ``tag`` were dropped, and why (``kind``)."""

@@ -11,7 +11,11 @@
 3. each tag's rows are gathered into one 2-D array, checked against the file's layout with
    the rules of :class:`~km3flow.io.evt_checks.LineChecks` in a few whole-array passes,
    and the McTracks/McHits/McNeutrino/EventInfo Tables are built once per chunk;
-4. each event's blob gets views of its rows (``arr[a:b]``, ``table[a:b]``).
+4. each event's blob gets views of its rows (``arr[a:b]``, ``table[a:b]``): McTracks, the
+   table users always read (and McHits when the chunk has hits), at once, cut by
+   ``Table._split``; the tags' arrays and the other Tables when a user first reads one of
+   them (:class:`~km3flow.core.blob.LazyBlob` blobs; the first read builds them for the
+   whole chunk), or at once for every chunk after one whose entries were read.
 
 Only well-formed events take this path. An event with anything a check or a corner case of
 the per-event parser cares about (a line without a tag, text in a numeric tag, a row of the
@@ -26,11 +30,13 @@ blobs; ``tests/io/test_evt_chunk.py`` compares them on every EVT file of km3net-
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..core import Blob
+from ..core.blob import LazyBlob, Pending
 from ..dataclasses import HEADER_KEY, Table
 from ..mc import geant2pdg
 from .evt import (
@@ -47,7 +53,13 @@ from .evt import (
     _Layout,
     _stack,
 )
-from .evt_checks import ODD_HIT_IDS, ODD_TOTAL_HITS, ODD_TRACK_IDS, TAG_SPECS
+from .evt_checks import (
+    _LAYOUT_SAMPLE,
+    ODD_HIT_IDS,
+    ODD_TOTAL_HITS,
+    ODD_TRACK_IDS,
+    TAG_SPECS,
+)
 
 if TYPE_CHECKING:
     from .evt import EvtPump
@@ -69,7 +81,7 @@ _INTEGER[list(b" 0123456789+-")] = True
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], np.uint64)
 _MASKS = np.array([(1 << (8 * k)) - 1 for k in range(9)], np.uint64)  # the first k bytes
 _PAD = _KEY + 8
-_nd_getitem = np.ndarray.__getitem__
+_SLOT_BITS = 12  # a table of 4096 to number a chunk's tags (_number)
 
 
 def chunks(starts: np.ndarray, ends: np.ndarray) -> Iterator[tuple[int, int, bool]]:
@@ -117,6 +129,22 @@ class _Lines:
         self.bad = ~self.has & (ls != nl)
 
 
+def _number(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``np.unique(keys, return_index=True, return_inverse=True)[1:]`` for the few
+    distinct, well-mixed 64-bit keys of a chunk's tags, numbered in a table of their top
+    ``_SLOT_BITS`` bits (no sort: ~4x faster); None when two keys share a slot."""
+    n = len(keys)
+    slot = (keys >> np.uint64(64 - _SLOT_BITS)).astype(np.intp)
+    table = np.full(1 << _SLOT_BITS, n, np.intp)
+    table[slot[::-1]] = np.arange(n - 1, -1, -1)  # (the last write wins: the first)
+    if not (keys[table[slot]] == keys).all():
+        return None
+    used = np.flatnonzero(table < n)
+    ids = np.empty(1 << _SLOT_BITS, np.intp)
+    ids[used] = np.arange(len(used))
+    return table[used], ids[slot]
+
+
 def _convert(work: bytearray, total: int) -> np.ndarray:
     """The ``total`` numbers in ``work`` (bytes, whitespace all spaces, no newline) as
     float64; ValueError when a token is not a number or the count differs. np.loadtxt's
@@ -145,11 +173,6 @@ def _views(arr: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
     return [arr[i:j] for i, j in zip(a.tolist(), b.tolist())]
 
 
-def _table_views(tab: Table, a: np.ndarray, b: np.ndarray) -> list[Any]:
-    """``[tab[i:j] for i, j in zip(a, b)]`` (Tables)."""
-    return [_nd_getitem(tab, slice(i, j)) for i, j in zip(a.tolist(), b.tolist())]
-
-
 def _event_views(arr: Any, off: np.ndarray, events: np.ndarray, views: Any) -> dict[int, Any]:
     """Event → its rows ``arr[off[e]:off[e + 1]]``, for the events in the mask ``events``."""
     n = len(events)
@@ -158,6 +181,81 @@ def _event_views(arr: Any, off: np.ndarray, events: np.ndarray, views: Any) -> d
         return dict(enumerate(arr.reshape((n, 1) + arr.shape[1:])))
     at = np.flatnonzero(events)
     return dict(zip(at.tolist(), views(arr, off[at], off[at + 1])))
+
+
+def _split(tab: Table, offsets: np.ndarray) -> list[Table]:
+    """``[tab[a:b] for a, b in pairwise(offsets)]`` with the table's metadata, cut by
+    :meth:`Table._split` (no ``__array_finalize__`` per view)."""
+    return Table._split(tab, offsets.tolist(), tab.h5loc, tab.name, tab.split_h5,
+                        tab.h5singleton)
+
+
+class _Deferred:
+    """The values of a chunk's blob entries, built per entry for all events of the chunk
+    when first needed: the tags' arrays, McTracks, McHits, McNeutrino, EventInfo (see
+    :class:`~km3flow.core.blob.LazyBlob`). ``view(source)`` is indexable by event."""
+
+    __slots__ = ("_pump", "_arrays", "_runs", "_tracks", "_hits", "_neutrino", "_info",
+                 "_good", "_views")
+
+    def __init__(self, pump: EvtPump, arrays: dict[int, Any], runs: dict[int, Any],
+                 tracks: Any, hits: Any, neutrino: Any, info: tuple[Any, ...],
+                 good: np.ndarray) -> None:
+        self._pump = pump
+        self._arrays = arrays
+        self._runs = runs
+        self._tracks = tracks
+        self._hits = hits
+        self._neutrino = neutrino
+        self._info = info
+        self._good = good
+        self._views: dict[Any, Any] = {}
+
+    def view(self, source: Any) -> Any:
+        got = self._views.get(source)
+        if got is not None:
+            return got
+        if source == "McTracks":
+            got = _split(*self._tracks)
+        elif source == "McHits":  # per event the 'hit' table, else 'hit_raw', else empty
+            got = [None] * len(self._good)
+            for tab, off, has in self._hits:
+                cut = _split(tab, off)
+                for e in np.flatnonzero(has).tolist():
+                    got[e] = cut[e]
+        elif source == "McNeutrino":
+            got = _split(*self._neutrino)
+        elif source == "EventInfo":
+            got = _split(_event_info(*self._info), np.arange(len(self._good) + 1))
+        elif source in self._runs:
+            got = self._runs[source]
+        else:  # a tag's array: the rows of the good events that have rows
+            arr, off = self._arrays[source]
+            got = _event_views(arr, off, (np.diff(off) > 0) & self._good, _views)
+        self._views[source] = got
+        return got
+
+
+class _Group:
+    """The builder of the pending entries ``(key, source)`` of a group of blobs with the
+    same keys: ``group(event)`` gives that event's ``(key, value)`` pairs (and tells the
+    pump that its users read more than McTracks: later chunks are built at once)."""
+
+    __slots__ = ("_deferred", "_entries", "_keys", "_views")
+
+    def __init__(self, deferred: _Deferred, entries: list[tuple[str, Any]]) -> None:
+        self._deferred = deferred
+        self._entries = entries
+        self._views: list[Any] | None = None
+
+    def __call__(self, event: int) -> Any:
+        views = self._views
+        if views is None:  # (the first blob of the group read: every entry's views)
+            deferred = self._deferred
+            deferred._pump._entries_read = True
+            self._keys = [key for key, _ in self._entries]
+            views = self._views = [deferred.view(src) for _, src in self._entries]
+        return zip(self._keys, [got[event] for got in views])
 
 
 def read_chunk(pump: EvtPump, first: int, stop: int) -> list[Blob | None]:
@@ -212,7 +310,11 @@ class _Chunk:
             word = windows[ls + 8 * k] & _MASKS[np.clip(tag_len - 8 * k, 0, 8)]
             words.append(word)
             h += word * _MIX[k]
-        _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+        numbered = _number(h)
+        if numbered is None:
+            _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+        else:
+            first, inv = numbered
         same = tag_len == tag_len[first][inv]
         for word in words:
             same &= word == word[first][inv]
@@ -337,7 +439,7 @@ class _Chunk:
                         continue
                     ev_bad[ev[text_lines]] = True
             if name in TAG_SPECS:
-                plan = self.pump.checks.chunk_plan(name)
+                plan = self.pump.checks.chunk_plan(name, self._first_lines(u))
                 if plan is None:  # no layout known yet: the per-event path finds it
                     ev_bad[ev[inv == u]] = True
                     continue
@@ -392,6 +494,20 @@ class _Chunk:
             else:
                 arrays[u] = (arr, offsets[u])
         return arrays, runs
+
+    def _first_lines(self, u: int) -> list[tuple[int, int]] | None:
+        """(offset, number of values) of the first lines of tag ``u`` in the file (the
+        first ``_LAYOUT_SAMPLE``, or all the file has) when this chunk has them, for the
+        file's layout of the tag (LineChecks._layout); else None."""
+        if self.first:
+            return None
+        lines = np.flatnonzero(self.inv == u)[:_LAYOUT_SAMPLE]
+        if len(lines) < _LAYOUT_SAMPLE and self.first + self.n_ev < len(self.pump):
+            return None  # (later events may have more)
+        ln = self.lines
+        if ln.bad[lines].any() or (self.any_text and self.text_line[lines].any()):
+            return None  # (their values were blanked: not counted)
+        return list(zip((ln.ls[lines] + self.s0).tolist(), self.counts[lines].tolist()))
 
     def _check(self, u: int, arr: np.ndarray, lines: np.ndarray, plan: Any,
                offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -502,58 +618,57 @@ class _Chunk:
                 firsts.append((int(np.argmax(has)), prio, layout, width))
         for _, _, layout, width in sorted(firsts, key=lambda n: (n[0], n[1])):
             pump._note(layout, width)
-        # each event's tags in order of their first line, and events grouped by that order
+        # each event's tags in order of their first line (in the assignment of first_at,
+        # the last write wins: the first line), and events grouped by that order
         body = np.flatnonzero((self.inv != self.start_id) & (self.inv != self.end_id)
                               & ln.has & usable)
-        pairs, at = np.unique(self.ev[body] * n_tags + self.inv[body], return_index=True)
-        pairs = pairs[np.argsort(at, kind="stable")]
-        pair_ev = pairs // n_tags
-        per_event = np.bincount(pair_ev, minlength=n_ev)
-        starts = np.cumsum(per_event) - per_event
-        seq = np.full((n_ev, int(per_event.max()) if n_ev else 0), -1, np.int64)
-        seq[pair_ev, np.arange(len(pairs)) - starts[pair_ev]] = pairs % n_tags
+        n_lines = len(ln.ls)
+        first_at = np.full((n_ev, n_tags), n_lines, np.intp)  # (event, tag) → first line
+        first_at.reshape(-1)[(self.ev[body] * n_tags + self.inv[body])[::-1]] = body[::-1]
+        order = np.argsort(first_at, axis=1, kind="stable")
+        seq = np.where(np.take_along_axis(first_at, order, 1) < n_lines, order, -1)
         groups: dict[tuple[int, ...], list[int]] = {}
         seq_l = seq.tolist()
         for e in np.flatnonzero(good_mask).tolist():
             groups.setdefault(tuple(seq_l[e]), []).append(e)
         blobs: list[Blob | None] = [None] * n_ev
         names = self.names
-        # each tag's and table's views for the good events that have rows, made once
-        views: dict[Any, dict[int, Any]] = {u: runs[u] for u in runs}
-        for u, (arr, off) in arrays.items():
-            views[u] = _event_views(arr, off, (np.diff(off) > 0) & good_mask, _views)
-        views["McTracks"] = _event_views(tracks[0], tracks[1], good_mask, _table_views)
-        hit_views: dict[int, Any] = {}
-        for tab, off, has in hits:
-            hit_views.update(_event_views(tab, off, has & good_mask, _table_views))
-        views["McHits"] = hit_views
-        if neutrino[0] is not None:
-            has = np.diff(neutrino[1]) > 0
-            views["McNeutrino"] = _event_views(neutrino[0], neutrino[1], has & good_mask,
-                                               _table_views)
+        # McTracks, the table users always read (and McHits when the chunk has hits), is
+        # there at once: a view per event cut by Table._split. The tags' arrays and the
+        # other Tables are built for the whole chunk when a blob's user first reads one of
+        # them (LazyBlob), or at once when that happened in an earlier chunk (as the DAQ
+        # pump does): a user who reads everything pays the detour for one chunk only.
+        later = _Deferred(pump, arrays, runs, tracks, hits, neutrino, info, good_mask)
+        everything = pump._entries_read
+        eager = {"McTracks"} if len(hits) == 1 else {"McTracks", "McHits"}
+        new: type[Blob] = Blob if everything else LazyBlob
+        has_nu = neutrino[0] is not None
         nu_u = names.index("neutrino") if "neutrino" in names else -2
-        info_views = list(info.reshape(n_ev, 1))
         header = pump.header if pump.header else None
         for signature, events in groups.items():
-            keys = ["start_event"]
-            columns: list[list[Any]] = [[start_values[e] for e in events]]
-            tags: list[Any] = [u for u in signature if u >= 0]
-            keys += [names[u] for u in tags]
-            keys += ["McTracks", "McHits"]
-            tags += ["McTracks", "McHits"]
-            if "McNeutrino" in views and nu_u in signature:
-                keys.append("McNeutrino")
-                tags.append("McNeutrino")
-            for u in tags:
-                got = views[u]
-                columns.append([got[e] for e in events])
-            keys.append("EventInfo")
-            columns.append([info_views[e] for e in events])
+            tags = [u for u in signature if u >= 0]
+            entries: list[tuple[str, Any]] = [(names[u], u) for u in tags]
+            entries += [("McTracks", "McTracks"), ("McHits", "McHits")]
+            if has_nu and nu_u in signature:
+                entries.append(("McNeutrino", "McNeutrino"))
+            entries.append(("EventInfo", "EventInfo"))
+            keys = ["start_event", *(key for key, _ in entries)]
+            columns: list[Any] = [[start_values[e] for e in events]]
+            pending = [(key, src) for key, src in entries
+                       if not everything and src not in eager]
+            if pending:
+                markers = list(map(Pending, zip(repeat(_Group(later, pending)), events)))
+            for _, src in entries:
+                if everything or src in eager:
+                    got = later.view(src)
+                    columns.append([got[e] for e in events])
+                else:
+                    columns.append(markers)
             if header is not None:
                 keys.append(HEADER_KEY)
-                columns.append([header] * len(events))
+                columns.append(repeat(header))
             for e, values in zip(events, zip(*columns)):
-                blobs[e] = Blob(zip(keys, values))
+                blobs[e] = new(zip(keys, values))
         pump.checks.begin_events((np.flatnonzero(good_mask) + self.first).tolist())
         self._sanity(arrays, good_mask)
         return blobs
@@ -657,28 +772,39 @@ class _Chunk:
             nu = rows("neutrino")
             if nu is not None and nu[0].shape[1] >= len(NEUTRINO_DTYPE.names or ()):
                 neutrino = (_NEUTRINO(nu[0]), nu[1])
-            info = _INFO.filled(n_ev)
+            # EventInfo: what can fail is checked now (the file's values on one row, the
+            # event ids), the table is made when it is read (_event_info)
+            base = _INFO.filled(1)
             for column, value in pump._generation.items():
-                info[column] = value
+                base[column] = value
+            base["run_id"] = pump.run_id
             mc_id = np.array([v[0] if v else 0 for v in start_values], np.int64)
             out_of_range = (mc_id < -2**31) | (mc_id >= 2**31)
             if out_of_range.any():
                 self.ev_bad[out_of_range] = True
                 mc_id[out_of_range] = 0
-            info["mc_id"] = mc_id
-            info["run_id"] = pump.run_id
             weights = rows("weights")
             has_w = no_events
             if weights is not None:
-                w_arr, w_off = weights
-                has_w = np.diff(w_off) > 0
-                if w_arr.shape[1]:
-                    at = w_off[:-1][has_w]
-                    for k in range(min(3, w_arr.shape[1])):
-                        info[f"weight_w{k + 1}"][has_w] = w_arr[at, k]
-                notes.append((has_w, 3, _WEIGHTS, w_arr.shape[1]))
+                has_w = np.diff(weights[1]) > 0
+                notes.append((has_w, 3, _WEIGHTS, weights[0].shape[1]))
             notes.append((~has_w, 3, _WEIGHTS, 0))
         except (ValueError, OverflowError):
             return None
-        info_tab = Table._wrap(info, _INFO.h5loc, "EventInfo", _INFO.split_h5)
-        return tracks, hits, neutrino, info_tab, notes
+        info = (base, mc_id, weights, has_w)
+        return tracks, hits, neutrino, info, notes
+
+
+def _event_info(base: np.ndarray, mc_id: np.ndarray, weights: Any,
+                has_w: np.ndarray) -> Table:
+    """The EventInfo Table of a chunk (one row per event) from what :meth:`_Chunk._tables`
+    checked: the file's row, the event ids and the weights rows."""
+    info = base.repeat(len(mc_id))
+    info["mc_id"] = mc_id
+    if weights is not None:
+        w_arr, w_off = weights
+        if w_arr.shape[1]:
+            at = w_off[:-1][has_w]
+            for k in range(min(3, w_arr.shape[1])):
+                info[f"weight_w{k + 1}"][has_w] = w_arr[at, k]
+    return Table._wrap(info, _INFO.h5loc, "EventInfo", _INFO.split_h5)
