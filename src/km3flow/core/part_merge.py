@@ -94,6 +94,7 @@ class _Output:
         if self.error is None:
             try:
                 self._open().close()
+                self.merger = None
                 os.replace(self.tmp, self.spec.path)
             except BaseException as err:
                 self.abort()
@@ -101,11 +102,11 @@ class _Output:
                     raise  # Ctrl-C while merging: the parts stay, no temporary file
                 self.error = err
         if self.error is not None:
-            err = self.error
+            failure = self.error
             raise Km3flowError(
                 f"merging the parts of '{self.spec.path}' with {self.spec.factory.__name__}."
-                f"{self.method} failed: {type(err).__name__}: {err}; the parts are left in "
-                f"place: {', '.join(self.parts)}") from err
+                f"{self.method} failed: {type(failure).__name__}: {failure}; the parts are "
+                f"left in place: {', '.join(self.parts)}") from failure
         for p in self.parts:
             os.remove(p)
 
