@@ -99,9 +99,14 @@ class PartMerger:
 
     Examples
     --------
-    >>> merger = PartMerger("out.h5", n_parts=2)  # doctest: +SKIP
-    >>> merger.add("out.h5.part-0"); merger.add("out.h5.part-1")  # doctest: +SKIP
-    >>> merger.close()  # doctest: +SKIP
+    >>> from km3net_testdata import data_path
+    >>> merger = PartMerger("merged.h5", n_parts=2)
+    >>> for part in [data_path("online/events_sample.h5")] * 2:  # e.g. as tasks finish
+    ...     merger.add(part)
+    >>> merger.close()
+    >>> with tables.open_file("merged.h5") as f:
+    ...     print(f.root.group_info.nrows, f.root.group_info.col("group_id")[-1])
+    20 19
     """
 
     def __init__(self, final_path: str | os.PathLike, n_parts: int,
