@@ -7,6 +7,7 @@ rebuild pipelines from the classes' import paths.
 
 from __future__ import annotations
 
+import glob
 import os
 import signal
 import time
@@ -16,6 +17,8 @@ import numpy as np
 import tables
 
 from km3flow.core import Blob, Module, Pump
+from km3flow.core.config import Parameter
+from km3flow.io.files import FilePump
 from km3flow.io.hdf5.merge import merge_hdf5
 
 HIT_DTYPE = np.dtype([("dom_id", "<i4"), ("channel_id", "<u4"), ("time", "<f8"),
@@ -252,3 +255,25 @@ class BrokenMergeSink(TextSink):
         with open(final_path, "w") as out:
             out.write("half\n")
         raise OSError("disk full")
+
+
+class GatedFilePump(FilePump):
+    """A FilePump that waits, before reading a file named in ``gates``, until a path
+    matching the glob pattern given for it exists: tasks then end in the order a test
+    chooses (e.g. after another task's part file was written), whatever the load."""
+
+    gates = Parameter(dict, default=None, help="file name -> glob pattern to wait for")
+    gate_timeout = Parameter(float, default=120.0, help="seconds to wait at most")
+
+    def prepare(self) -> None:  # in the task's process (configure runs at attach, too)
+        super().prepare()
+        for name in self.filenames:
+            pattern = (self.gates or {}).get(os.path.basename(name))
+            if pattern is None:
+                continue
+            deadline = time.monotonic() + self.gate_timeout
+            while not glob.glob(pattern):
+                if time.monotonic() > deadline:  # a deadlock guard, not a timing check
+                    raise RuntimeError(f"{name}: nothing matched {pattern!r} within "
+                                       f"{self.gate_timeout} s")
+                time.sleep(0.02)

@@ -161,9 +161,11 @@ class SerialExecutor:
 def report_done(executor: Any, report: TaskReport) -> None:
     """Hand a finished task's report to ``executor.on_report``, when one is set.
 
-    Task drains set it for their progress bar (``drain(progress=True)``); executors call
-    this once per report as it arrives. It is optional: an executor that never calls it
-    still works, its bar then moves only at the end.
+    Task drains set it to move their progress bar (``drain(progress=True)``) and to merge
+    each task's output parts while the other tasks run; executors call this once per
+    report as it arrives, from the thread that runs ``run``. It is optional: an executor
+    that never calls it still works, its bar then moves, and its parts are merged, only
+    at the end.
     """
     callback = getattr(executor, "on_report", None)
     if callback is not None:

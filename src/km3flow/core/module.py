@@ -8,7 +8,7 @@ A :class:`Pump` is the first module of a pipeline: it produces the blobs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..exceptions import ConfigError, ParameterError, ServiceNotFound
 from ..logger import Km3Logger, get_logger, get_printer
@@ -19,6 +19,21 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 _MISSING = object()
+
+
+class OutputMerger(Protocol):
+    """Joins the part files of a parallel drain one part at a time (see
+    :meth:`Module.part_merger`): the parent adds each task's part as soon as it is
+    written, in the order of the final file, while later tasks still run."""
+
+    def add(self, part_path: str) -> None:
+        """Append the content of ``part_path`` after the parts added before."""
+
+    def close(self) -> None:
+        """Finish and close the merged file."""
+
+    def abort(self) -> None:
+        """Close the merged file unfinished (the caller removes it)."""
 
 
 def resolve_index(index: int, n: int, owner: str) -> int:
@@ -204,6 +219,17 @@ class Module:
         own = getattr(cls.merge_outputs, "__func__", cls.merge_outputs)
         # a classmethod accessed on the class is a bound method (mypy types it as a function)
         return own is not Module.merge_outputs.__func__  # type: ignore[attr-defined]
+
+    @classmethod
+    def part_merger(cls, final_path: str, n_parts: int) -> OutputMerger | None:
+        """An :class:`OutputMerger` writing ``final_path``, or None (the default).
+
+        Output modules that can join their parts one by one return one, so that a
+        parallel drain merges each part while the remaining tasks run (for up to
+        ``n_parts`` parts). With None the parts are joined by :meth:`merge_outputs` once
+        all tasks are done.
+        """
+        return None
 
     # -- services -----------------------------------------------------------------------
     def expose(self, obj: Any, name: str) -> None:

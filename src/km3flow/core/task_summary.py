@@ -34,6 +34,10 @@ class ParallelSummary:
         Per-worker totals.
     wall
         Wall time of the whole drain in the parent, including merging outputs.
+    merge_wall
+        Wall time the parent spent merging output parts, while the tasks ran and after.
+    merge_after_wall
+        The part of it after the last task had ended (the rest overlapped the tasks).
     cpu
         CPU time of all tasks plus the parent's.
     overhead_per_task
@@ -55,6 +59,7 @@ class ParallelSummary:
     cycle_cpu: RunningStats = field(default_factory=RunningStats)
     modules: dict[str, ModuleStats] = field(default_factory=dict)
     outputs: dict[str, list[str]] = field(default_factory=dict)
+    merge_after_wall: float = 0.0
 
     def __post_init__(self) -> None:
         by_worker: dict[str, WorkerReport] = {}
@@ -107,7 +112,8 @@ class ParallelSummary:
         lines = [
             "=" * 5,
             (f"{self.cycles} cycles drained in {len(self.tasks)} tasks by {self.executor} in "
-             f"{self.wall:.6f}s (CPU {self.cpu:.6f}s, merging outputs {self.merge_wall:.3f}s). "
+             f"{self.wall:.6f}s (CPU {self.cpu:.6f}s, merging outputs {self.merge_wall:.3f}s, "
+             f"{self.merge_after_wall:.3f}s of it after the tasks). "
              f"Memory peak: {self.peak_mb:.2f} MB per worker, {self.parent_peak_mb:.2f} MB "
              f"parent"),
             f"  overhead per task: {self.overhead_per_task:.4f}s",

@@ -6,7 +6,8 @@ split over the pump's input files: the pump class names the parameter that holds
 is used); every task rebuilds the whole chain from the module specs with that parameter
 set to its share of the files. An output module names the parameter holding its output
 path (``parallel_output = "filename"``); each task writes ``<path>.part-<k>`` and the
-parent merges the parts with the module class's ``merge_outputs(part_paths, final_path)``.
+parent merges the parts as the tasks finish (:mod:`km3flow.core.part_merge`), with the
+module class's ``part_merger`` or ``merge_outputs(part_paths, final_path)``.
 The tasks themselves are run by an :class:`~km3flow.core.executor.Executor`.
 """
 
@@ -16,6 +17,7 @@ import os
 import pickle
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,7 @@ from ..logger import get_logger, say
 from .blob import Blob
 from .executor import Executor, Task, TaskReport
 from .module import Module, Pump
+from .part_merge import PartStream
 from .task_summary import ParallelSummary
 from .timing import peak_memory_mb
 
@@ -216,36 +219,6 @@ def keep_parts(outputs: list[OutputSpec], reports: list[TaskReport]) -> dict[str
     return kept
 
 
-def merge_outputs(outputs: list[OutputSpec], reports: list[TaskReport]) -> None:
-    """Merge every output's parts, in the order of ``reports``, into its final path.
-
-    The merge writes a temporary file which is renamed to the final path on success;
-    the parts are removed only then. On failure the parts stay and are named.
-    """
-    for out in outputs:
-        parts = [part_path(out.path, r.index) for r in reports]
-        present = [p for p in parts if os.path.exists(p)]
-        if len(present) != len(parts):
-            log.info("%d of %d tasks wrote no part of '%s'",
-                     len(parts) - len(present), len(parts), out.path)
-        directory, name = os.path.split(os.path.abspath(out.path))
-        tmp = os.path.join(directory, f".{name}.merging-{os.getpid()}")
-        try:
-            out.factory.merge_outputs(present, tmp)
-            os.replace(tmp, out.path)
-        except BaseException as err:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            if not isinstance(err, Exception):
-                raise  # Ctrl-C while merging: the parts stay, no temporary file
-            raise Km3flowError(
-                f"merging the parts of '{out.path}' with {out.factory.__name__}.merge_outputs "
-                f"failed: {type(err).__name__}: {err}; the parts are left in place: "
-                f"{', '.join(present)}") from err
-        for p in present:
-            os.remove(p)
-
-
 def combine_results(specs: list[ModuleSpec], reports: list[TaskReport]) -> dict[str, Any]:
     """Combine per-task finish() results: with the module's ``merge`` classmethod, or a list."""
     combined: dict[str, Any] = {}
@@ -275,8 +248,10 @@ def drain_tasks(pipe: Pipeline, executor: Executor, cycles: int | None = None,
     Called by ``Pipeline.drain(executor=…)`` / ``drain(workers=…)``. Every task rebuilds
     the module chain from the pipeline's specs with the pump's ``parallel_input``
     parameter set to its file(s); output modules with ``parallel_output`` write
-    ``<path>.part-<k>`` files that are merged into ``<path>`` once all tasks succeeded.
-    The pipeline's own module instances are never drained.
+    ``<path>.part-<k>`` files that the parent merges into ``<path>`` as the tasks
+    report, while the remaining tasks run (:class:`~km3flow.core.part_merge.PartStream`);
+    ``<path>`` appears once all tasks succeeded. The pipeline's own module instances are
+    never drained.
 
     Parameters
     ----------
@@ -333,36 +308,51 @@ def drain_tasks(pipe: Pipeline, executor: Executor, cycles: int | None = None,
     remove_stale_parts(outputs)
     say(f"Draining {len(tasks)} tasks over {sum(len(t.input_files) for t in tasks)} input "
           f"files with {executor.description}.")
-    bar = _task_progress(executor, tasks) if progress else None
+    listeners: list[Callable[[TaskReport], None]] = []
+    bar = None
+    if progress:
+        bar, on_progress = _task_progress(tasks)
+        listeners.append(on_progress)
+    # Parts are merged in the parent as their tasks report, while the workers go on.
+    stream = PartStream(outputs, tasks, ordered) if merge and outputs else None
+    if stream is not None:
+        listeners.append(stream.add)
+    listening = _listen(executor, listeners)
     try:
-        reports = executor.run(tasks)
-    finally:
-        if bar is not None:
-            bar.close()
-            if getattr(executor, "on_report", None) is not None:
+        try:
+            reports = executor.run(tasks)
+        finally:
+            if bar is not None:
+                bar.close()
+            if listening:
                 executor.on_report = None  # type: ignore[attr-defined]
-    by_task = sorted(reports, key=lambda r: r.index)
-    _raise_for_failures(by_task, len(tasks))
+        by_task = sorted(reports, key=lambda r: r.index)
+        _raise_for_failures(by_task, len(tasks))
+    except BaseException:
+        if stream is not None:
+            stream.abort()
+        raise
     ordered_reports = by_task if ordered else reports
     merge0 = time.perf_counter()
-    if merge:
-        merge_outputs(outputs, ordered_reports)
+    if stream is not None:
+        stream.finish(ordered_reports)
         kept = {o.module: [o.path] for o in outputs}
     else:
         kept = keep_parts(outputs, by_task)
-    merge_wall = time.perf_counter() - merge0
+    merge_after = time.perf_counter() - merge0
     results = combine_results(pipe.specs, ordered_reports)
     summary = ParallelSummary(
         executor=executor.description, n_workers=executor.n_workers, tasks=by_task,
         wall=time.perf_counter() - wall0, parent_cpu=time.process_time() - cpu0,
-        merge_wall=merge_wall, parent_peak_mb=peak_memory_mb(), outputs=kept)
+        merge_wall=merge_after if stream is None else stream.wall, merge_after_wall=merge_after,
+        parent_peak_mb=peak_memory_mb(), outputs=kept)
     pipe.record_task_drain(summary, results)
     say(summary.text())
     return pipe.finish_results
 
 
-def _task_progress(executor: Executor, tasks: list[Task]) -> Any:
-    """A progress bar over the tasks' input bytes, moved by ``executor.on_report``."""
+def _task_progress(tasks: list[Task]) -> tuple[Any, Callable[[TaskReport], None]]:
+    """A progress bar over the tasks' input bytes, and the report listener that moves it."""
     from .progress import RunProgress, file_sizes
 
     sizes = {t.index: sum(file_sizes(t.input_files)) for t in tasks}
@@ -373,11 +363,28 @@ def _task_progress(executor: Executor, tasks: list[Task]) -> Any:
             bar.add(files=len(report.input_files), events=report.cycles,
                     nbytes=sizes.get(report.index, 0))
 
+    return bar, on_report
+
+
+def _listen(executor: Executor, listeners: list[Callable[[TaskReport], None]]) -> bool:
+    """Have ``executor`` hand each report to ``listeners`` as it arrives (``on_report``).
+
+    Returns False when there is nothing to listen for or the executor takes no
+    attributes: the progress bar then moves, and the parts are merged, at the end.
+    """
+    if not listeners:
+        return False
+
+    def on_report(report: TaskReport) -> None:
+        for listener in listeners:
+            listener(report)
+
     try:
         executor.on_report = on_report  # type: ignore[attr-defined]
-    except AttributeError:  # an executor that takes no attributes: the bar moves at the end
+    except AttributeError:
         log.debug("%s takes no on_report callback", type(executor).__name__)
-    return bar
+        return False
+    return True
 
 
 def _raise_for_failures(reports: list[TaskReport], n_tasks: int) -> None:

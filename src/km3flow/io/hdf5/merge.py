@@ -48,7 +48,8 @@ def merge_hdf5(part_paths: Sequence[str | os.PathLike], final_path: str | os.Pat
 
     One pass over the parts, each opened once and closed before the next: the time is
     linear in the total size and the memory bounded by ``chunk_rows`` and the write
-    buffers (1 MiB per node), whatever the number of parts.
+    buffers (1 MiB per node), whatever the number of parts. :class:`PartMerger` does the
+    same one part at a time, for callers that get their parts one by one.
 
     Parameters
     ----------
@@ -69,7 +70,70 @@ def merge_hdf5(part_paths: Sequence[str | os.PathLike], final_path: str | os.Pat
     paths = [os.fspath(p) for p in part_paths]
     if not paths:
         raise Km3flowError("merge_hdf5 needs at least one part file")
-    _Merger(paths, os.fspath(final_path), chunk_rows).run()
+    merger = PartMerger(final_path, n_parts=len(paths), chunk_rows=chunk_rows)
+    try:
+        for path in paths:
+            merger.add(path)
+    except BaseException:
+        merger.abort()
+        raise
+    merger.close()
+
+
+class PartMerger:
+    """Merge KM3Pipe-layout HDF5 files into one, handed over one part at a time.
+
+    The incremental form of :func:`merge_hdf5` (which uses it), with the same output: a
+    parallel drain adds each task's part as soon as it is written, so the merge runs
+    while the other tasks still do. Only the output file is held open between calls.
+
+    Parameters
+    ----------
+    final_path
+        The file to write (overwritten).
+    n_parts
+        How many parts will be added (a hint for the chunk sizes of the output nodes;
+        with the true number the file is laid out as :func:`merge_hdf5` lays it out).
+    chunk_rows
+        Rows copied at once per node.
+
+    Examples
+    --------
+    >>> from km3net_testdata import data_path
+    >>> merger = PartMerger("merged.h5", n_parts=2)
+    >>> for part in [data_path("online/events_sample.h5")] * 2:  # e.g. as tasks finish
+    ...     merger.add(part)
+    >>> merger.close()
+    >>> with tables.open_file("merged.h5") as f:
+    ...     print(f.root.group_info.nrows, f.root.group_info.col("group_id")[-1])
+    20 19
+    """
+
+    def __init__(self, final_path: str | os.PathLike, n_parts: int,
+                 chunk_rows: int = _CHUNK_ROWS) -> None:
+        self._merger = _Merger(os.fspath(final_path), max(1, n_parts), chunk_rows)
+
+    def add(self, part_path: str | os.PathLike) -> None:
+        """Append the groups of ``part_path`` after those of the parts added before.
+
+        Raises
+        ------
+        FormatError
+            The part is not a finished KM3Pipe-layout file, or its layout differs from
+            the earlier parts'.
+        """
+        self._merger.add(os.fspath(part_path))
+
+    def close(self) -> None:
+        """Finish the merged file (column indexes, root attributes, provenance), close it."""
+        if not self._merger.paths:
+            self._merger.abort()
+            raise Km3flowError(f"no part was added to '{self._merger.final}'")
+        self._merger.close()
+
+    def abort(self) -> None:
+        """Close the output without finishing it (the caller removes the file)."""
+        self._merger.abort()
 
 
 # Rows read from the parts are gathered per output node and appended in blocks of about
@@ -109,8 +173,9 @@ class _Out:
 
 
 class _Merger:
-    def __init__(self, paths: list[str], final: str, chunk_rows: int) -> None:
-        self.paths = paths
+    def __init__(self, final: str, n_parts: int, chunk_rows: int) -> None:
+        self.paths: list[str] = []  # the parts added so far
+        self.n_parts = n_parts
         self.final = final
         self.chunk = max(1, chunk_rows)
         self.n_groups: list[int] = []
@@ -119,36 +184,49 @@ class _Merger:
         self.outs: dict[str, _Out] = {}
         self.singletons: dict[str, tuple[int, Any]] = {}  # path -> (part, node in output)
         self.groups_before = 0
+        self.out: tables.File | None = tables.open_file(final, "w",
+                                                        chunk_cache_size=CHUNK_CACHE_SIZE)
 
-    def run(self) -> None:
-        with tables.open_file(self.final, "w", chunk_cache_size=CHUNK_CACHE_SIZE) as out:
-            try:
-                self._run(out)
-            finally:
-                # output nodes must not outlive their file (PyTables flushes them on __del__)
-                self.outs.clear()
-                self.singletons.clear()
+    def add(self, path: str) -> None:
+        out = self.out
+        if out is None:
+            raise Km3flowError(f"'{self.final}' is closed; no more parts can be added")
+        k = len(self.paths)
+        self.paths.append(path)
+        f = _open_part(path)
+        try:
+            self._check_part(f, path)
+            if k == 0:
+                out.title = f.title
+                _copy_user_attrs(f.root._v_attrs, out.root._v_attrs, skip=(PROVENANCE_ATTR,))
+            self._part(out, f, k)
+        finally:
+            f.close()
+
+    def close(self) -> None:
+        out = self.out
+        if out is None:
+            return
+        try:
+            for o in self.outs.values():
+                o.flush()
+                o.node.flush()
+                for col in o.indexed:
+                    o.node.cols._f_col(col).create_index()
+            self._root_attrs(out)
+        finally:
+            self.abort()
         log.info("merged %d parts (%d groups) into '%s'", len(self.paths),
                  self.groups_before, self.final)
 
-    def _run(self, out: tables.File) -> None:
-        for k, path in enumerate(self.paths):
-            f = _open_part(path)
-            try:
-                self._check_part(f, path)
-                if k == 0:
-                    out.title = f.title
-                    _copy_user_attrs(f.root._v_attrs, out.root._v_attrs,
-                                     skip=(PROVENANCE_ATTR,))
-                self._part(out, f, k)
-            finally:
-                f.close()
-        for o in self.outs.values():
-            o.flush()
-            o.node.flush()
-            for col in o.indexed:
-                o.node.cols._f_col(col).create_index()
-        self._root_attrs(out)
+    def abort(self) -> None:
+        if self.out is None:
+            return
+        # output nodes must not outlive their file (PyTables flushes them on __del__)
+        self.outs.clear()
+        self.singletons.clear()
+        out, self.out = self.out, None
+        out.close()
 
     def _check_part(self, f: tables.File, path: str) -> None:
         if "format_version" not in f.root._v_attrs._f_list("user"):
@@ -225,7 +303,7 @@ class _Merger:
             return o
         where, name = os.path.split(path)
         # a chunking hint: as many parts again as are left, of this one's size
-        expected = max(node.nrows * (len(self.paths) - k), 1)
+        expected = max(node.nrows * (max(self.n_parts, k + 1) - k), 1)
         if isinstance(node, tables.Table):
             new = out.create_table(where, name, description=node.dtype, title=node.title,
                                    filters=node.filters, expectedrows=expected,

@@ -21,7 +21,7 @@ import os
 import re
 import uuid
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tables as tb
@@ -43,6 +43,8 @@ from .format import (
 )
 from .provenance import environment, resolve_service, utc_now, write_provenance
 
+if TYPE_CHECKING:
+    from .merge import PartMerger
 
 log = get_logger("HDF5Sink")
 
@@ -414,6 +416,13 @@ class HDF5Sink(Module):
         from .merge import merge_hdf5
 
         merge_hdf5(part_paths, final_path)
+
+    @classmethod
+    def part_merger(cls, final_path: str, n_parts: int) -> PartMerger:
+        """Merge the parts one by one as the tasks finish (see :class:`.merge.PartMerger`)."""
+        from .merge import PartMerger
+
+        return PartMerger(final_path, n_parts)
 
     filename = Parameter((str, os.PathLike), default="dump.h5", check=os.fspath,
                          help="the output file")
