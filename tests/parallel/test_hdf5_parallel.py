@@ -112,3 +112,48 @@ def test_parts_merged_as_tasks_end_out_of_order_give_the_serial_file(testdata, t
     summary = pipe.parallel_summary
     assert summary.merge_wall >= summary.merge_after_wall >= 0
     assert sorted(os.listdir(tmp_path)) == ["in", "par.h5", "serial.h5"]
+
+
+def _filters(path):
+    with tables.open_file(path) as f:
+        return {n._v_pathname: str(n.filters) for n in f.walk_nodes("/", "Leaf")
+                if not n._v_pathname.startswith("/_i_")}
+
+
+def test_parts_are_written_uncompressed_and_the_merge_applies_the_sinks_filters(
+        testdata, tmp_path):
+    # The worker's part needs no compression (the parent reads it back at once); the
+    # merged file must still get exactly the filters a serial run gives.
+    files = [testdata(SAMPLE), testdata(MUPAGE)]
+    _convert(files, tmp_path / "serial.h5")
+    _convert(files, tmp_path / "par.h5", workers=2)
+    serial, merged = _filters(tmp_path / "serial.h5"), _filters(tmp_path / "par.h5")
+    assert merged == serial
+    assert all("complevel=5" in f and "fletcher32=True" in f for f in merged.values())
+    with tables.open_file(tmp_path / "par.h5") as f:
+        assert read_provenance(f)["sink"]["deferred_compression"] is False
+
+    # a part as a task writes it (HDF5Sink.part_parameters), merged by itself
+    part = tmp_path / "one.h5.part-0"
+    pipe = Pipeline()
+    pipe.attach(HDF5Pump, filenames=[testdata(MUPAGE)])
+    pipe.attach(HDF5Sink, **HDF5Sink.part_parameters({"filename": str(part),
+                                                       "complevel": 3}))
+    pipe.drain()
+    assert all("complevel=0" in f and "fletcher32=False" in f
+               for f in _filters(part).values())
+    merger = PartMerger(tmp_path / "one.h5", n_parts=1)
+    merger.add(part)
+    merger.close()
+    assert all("complevel=3" in f and "fletcher32=True" in f and "shuffle=True" in f
+               for f in _filters(tmp_path / "one.h5").values())
+
+
+def test_kept_parts_keep_the_sinks_compression(testdata, tmp_path):
+    # merge=False: each task's part becomes an output of its own, so it is compressed
+    _convert([testdata(SAMPLE), testdata(MUPAGE)], tmp_path / "out.h5", workers=2,
+             merge=False)
+    kept = sorted(glob.glob(str(tmp_path / "out.*.h5")))
+    assert len(kept) == 2
+    for path in kept:
+        assert all("complevel=5" in f for f in _filters(path).values())

@@ -221,6 +221,17 @@ class Module:
         return own is not Module.merge_outputs.__func__  # type: ignore[attr-defined]
 
     @classmethod
+    def part_parameters(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """The parameters with which a task of a parallel drain writes its part.
+
+        Output modules declaring :attr:`parallel_output` may override this classmethod to
+        write parts that are cheaper to merge (e.g. uncompressed, leaving the compression
+        to the merge). The default returns ``params`` unchanged. Not used when the parts
+        are kept instead of merged (``drain(merge=False)``).
+        """
+        return params
+
+    @classmethod
     def part_merger(cls, final_path: str, n_parts: int) -> OutputMerger | None:
         """An :class:`OutputMerger` writing ``final_path``, or None (the default).
 

@@ -80,12 +80,14 @@ def _auto_chunks(files: list[str], n_workers: int) -> list[list[str]]:
 
 
 def plan_tasks(pipe: Pipeline, files_per_task: int | str = 1,
-               n_workers: int = 1) -> tuple[list[Task], list[OutputSpec]]:
+               n_workers: int = 1, merge: bool = True) -> tuple[list[Task], list[OutputSpec]]:
     """Split ``pipe`` into tasks over its pump's input files.
 
     ``files_per_task`` is a number, or ``"auto"``: groups of consecutive small files
     (about 8 tasks per worker of ``n_workers``; at most 64 MiB of input per task unless
-    a single file is larger).
+    a single file is larger). With ``merge`` the output modules write their parts with
+    the parameters of their ``part_parameters`` (e.g. HDF5Sink's parts are uncompressed:
+    the merge compresses once).
 
     Raises
     ------
@@ -143,6 +145,8 @@ def plan_tasks(pipe: Pipeline, files_per_task: int | str = 1,
             for out in outputs:
                 if out.module == spec.name:
                     params[out.param] = part_path(out.path, k)
+                    if merge:
+                        params = out.factory.part_parameters(params)
             new_specs.append(replace(spec, params=params))
         tasks.append(Task(index=k, n_tasks=len(chunks), specs=new_specs, timeit=pipe.timeit,
                           input_files=share,
@@ -303,7 +307,7 @@ def drain_tasks(pipe: Pipeline, executor: Executor, cycles: int | None = None,
                            "build a new one to run again")
     wall0, cpu0 = time.perf_counter(), time.process_time()
     tasks, outputs = plan_tasks(pipe, files_per_task=files_per_task,
-                                n_workers=getattr(executor, "n_workers", 1))
+                                n_workers=getattr(executor, "n_workers", 1), merge=merge)
     pipe.hand_over()
     remove_stale_parts(outputs)
     say(f"Draining {len(tasks)} tasks over {sum(len(t.input_files) for t in tasks)} input "

@@ -34,7 +34,7 @@ import tables
 
 from ...exceptions import FormatError, Km3flowError
 from ...logger import get_logger
-from .format import CHUNK_CACHE_SIZE, PROVENANCE_ATTR, PROVENANCE_NODE
+from .format import CHUNK_CACHE_SIZE, PROVENANCE_ATTR, PROVENANCE_NODE, make_filters
 from .provenance import read_provenance, utc_now, write_provenance
 
 log = get_logger("merge_hdf5")
@@ -184,6 +184,9 @@ class _Merger:
         self.outs: dict[str, _Out] = {}
         self.singletons: dict[str, tuple[int, Any]] = {}  # path -> (part, node in output)
         self.groups_before = 0
+        # the output's filters when the parts were written with deferred compression
+        # (HDF5Sink's parallel parts); otherwise each node keeps its first part's filters
+        self.filters: tables.Filters | None = None
         self.out: tables.File | None = tables.open_file(final, "w",
                                                         chunk_cache_size=CHUNK_CACHE_SIZE)
 
@@ -243,6 +246,8 @@ class _Merger:
     def _part(self, out: tables.File, f: tables.File, k: int) -> None:
         n_groups = _n_groups(f)
         record = read_provenance(f)
+        if k == 0:
+            self.filters = _deferred_filters(record, self.paths[k])
         self.n_groups.append(n_groups)
         self.records.append(record)
         nodes = []
@@ -306,11 +311,11 @@ class _Merger:
         expected = max(node.nrows * (max(self.n_parts, k + 1) - k), 1)
         if isinstance(node, tables.Table):
             new = out.create_table(where, name, description=node.dtype, title=node.title,
-                                   filters=node.filters, expectedrows=expected,
+                                   filters=self.filters or node.filters, expectedrows=expected,
                                    createparents=True)
         else:
             new = out.create_earray(where, name, atom=node.atom, shape=(0,) + node.shape[1:],
-                                    title=node.title, filters=node.filters,
+                                    title=node.title, filters=self.filters or node.filters,
                                     expectedrows=expected, createparents=True)
         _copy_user_attrs(node.attrs, new.attrs)
         o = self.outs[path] = _Out(new, kind, _NodeType(node), self.paths[k])
@@ -321,7 +326,8 @@ class _Merger:
     def _singleton(self, out: tables.File, path: str, node: Any, k: int) -> None:
         if path not in self.singletons:
             where, name = os.path.split(path)
-            copy = node._f_copy(newparent=_ensure_group(out, where), newname=name)
+            extra = {} if self.filters is None else {"filters": self.filters}
+            copy = node._f_copy(newparent=_ensure_group(out, where), newname=name, **extra)
             self.singletons[path] = (k, copy)
             return
         j, kept = self.singletons[path]
@@ -396,11 +402,26 @@ def _uncount(group_info: np.ndarray, groups: np.ndarray) -> None:
         group_info["blob_length"][group_info["group_id"] == group] -= 1
 
 
+def _deferred_filters(record: dict[str, Any] | None, path: str) -> tables.Filters | None:
+    """The filters a part written with ``deferred_compression`` asks the merge to apply."""
+    sink = (record or {}).get("sink")
+    if not isinstance(sink, dict) or not sink.get("deferred_compression"):
+        return None
+    try:
+        return make_filters(sink["complib"], sink["complevel"], sink["shuffle"],
+                            sink["fletcher32"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise FormatError(f"the provenance asks for deferred compression but its sink "
+                          f"settings are unusable: {sink!r} ({err})", path=path) from err
+
+
 def _merged_provenance(records: list[dict[str, Any] | None], paths: list[str], kid: str,
                        n_groups: int) -> dict[str, Any]:
     """One record for the merged file: the first part's, with totals and the parts listed."""
     present = [r for r in records if r is not None]
     merged = dict(present[0])
+    if isinstance(merged.get("sink"), dict):  # the merged file has the filters applied
+        merged["sink"] = {**merged["sink"], "deferred_compression": False}
     inputs: dict[str, None] = {}
     for r in present:
         for name in r.get("input_files") or ():

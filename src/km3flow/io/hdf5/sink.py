@@ -418,6 +418,16 @@ class HDF5Sink(Module):
         merge_hdf5(part_paths, final_path)
 
     @classmethod
+    def part_parameters(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """Parts of a parallel drain are written uncompressed; the merge compresses once.
+
+        A part is read back by the parent right after it is written, so compressing it
+        in the worker and decompressing it in the parent only costs CPU; the merged file
+        gets the filters the sink was given.
+        """
+        return {**params, "deferred_compression": True}
+
+    @classmethod
     def part_merger(cls, final_path: str, n_parts: int) -> PartMerger:
         """Merge the parts one by one as the tasks finish (see :class:`.merge.PartMerger`)."""
         from .merge import PartMerger
@@ -442,12 +452,20 @@ class HDF5Sink(Module):
                           help="replace an existing file (only when the run completes)")
     keep_partial = Parameter(bool, default=True,
                              help="keep what a failed/interrupted run wrote as <name>.partial.h5")
+    deferred_compression = Parameter(
+        bool, default=False,
+        help="write uncompressed, without checksums, and leave complib/complevel/shuffle/"
+             "fletcher32 to the merge of this file (parallel drains set it for their parts)")
 
     def configure(self) -> None:
         self.chunkshape = None if self.chunksize is None else (self.chunksize,)
         try:
             self.filters = make_filters(self.complib, self.complevel, self.shuffle,
                                         self.fletcher32)
+            if self.deferred_compression:
+                # the settings were checked above; the merge applies them (recorded in
+                # the provenance's "sink" entry), so the part is written as fast as can be
+                self.filters = make_filters(self.complib, 0, False, False)
         except (ValueError, tb.FiltersWarning) as err:
             raise self.parameter_error("complib", f"bad compression settings (complib "
                                        f"{self.complib!r}, complevel {self.complevel}): "
@@ -614,7 +632,8 @@ class HDF5Sink(Module):
             "pipeline": None if pipeline is None else resolve_service(pipeline),
             "sink": {"complib": self.complib, "complevel": self.complevel,
                      "shuffle": self.shuffle, "fletcher32": self.fletcher32,
-                     "reset_group_id": self.reset_group_id},
+                     "reset_group_id": self.reset_group_id,
+                     "deferred_compression": self.deferred_compression},
         }
         return record
 
