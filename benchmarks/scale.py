@@ -125,6 +125,29 @@ def run_measured(argv: list[str]) -> dict[str, float | str]:
             "child_mb": peak["child"] / 1024, "output": output}
 
 
+def run_side_by_side(argvs: list[list[str]]) -> dict[str, float]:
+    """Start ``argvs`` at once and wait for all: the wall of the slowest, CPU of all.
+
+    The limit of a parallel run on this machine: independent serial processes, one per
+    worker, each on its share of the files, with no coordination and no merge (they
+    still compete for the cores' caches, memory bandwidth and clock).
+    """
+    import resource
+
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(a, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for a in argvs]
+    codes = [p.wait() for p in procs]
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if any(codes):
+        raise SystemExit(f"a side-by-side run failed: exit codes {codes}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": wall, "cpu": cpu}
+
+
 def _convert_argv(inputs: list[str], out: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "km3flow.cli.main", "convert", *inputs, "-o", out,
             "--overwrite", "--no-progress", *extra]
@@ -285,6 +308,19 @@ def many_files(n_files: int, workers: int, tmp: str, reps: int = 1) -> None:
                      "" if label == "serial" else f"{r['child_mb']:.0f}" if r["child_mb"]
                      else "(cluster's)"]
             print("| " + " | ".join(cells) + " |", flush=True)
+        # the machine's limit for this many workers: independent serial runs side by side
+        shares = [files[i::workers] for i in range(workers)]
+        limit = min((run_side_by_side([_convert_argv(s, os.path.join(tmp, f"alone{i}.h5"))
+                                       for i, s in enumerate(shares)]) for _ in range(reps)),
+                    key=lambda m: m["wall"])
+        serial = float(results["serial"]["wall"])
+        print(f"| limit: {workers} independent serial runs side by side (1/{workers} of the "
+              f"files each, {workers} outputs, no merge) | {limit['wall']:.1f} | "
+              f"{serial / limit['wall']:.2f}x | {limit['cpu']:.1f} | | | | | | |")
+        for label in results:
+            if label != "serial":
+                print(f"\n{label}: {limit['wall'] / float(results[label]['wall']):.2f} of "
+                      "the side-by-side limit's speed")
     finally:
         if cluster is not None:
             cluster.close()
