@@ -9,6 +9,9 @@ from distributed import Client, LocalCluster
 from h5compare import assert_same_h5
 from parallel_testmods import Crash
 
+from km3flow.core import Pipeline
+from km3flow.io.files import FilePump
+from km3flow.io.hdf5 import HDF5Sink
 from km3flow.parallel import WorkerError, executor_from_args
 
 
@@ -71,3 +74,47 @@ def test_dask_convert_of_evt_files_equals_serial(client, testdata, tmp_path):
         pipe.attach(HDF5Sink, filename=str(tmp_path / f"{tag}.h5"))
         pipe.drain(**kwargs)
     assert_same_h5(str(tmp_path / "dask.h5"), str(tmp_path / "serial.h5"), provenance=False)
+
+
+def _profiler_running(client):
+    def running(dask_worker):
+        return [dask_worker.periodic_callbacks[n].is_running()
+                for n in ("profile", "profile-cycle")]
+    return client.run(running)
+
+
+def test_workers_profiler_paused_during_the_run_and_restarted_after(client, testdata,
+                                                                     tmp_path):
+    # The profiler samples the task's stack every 10 ms (12 % of a worker's CPU on
+    # km3flow tasks): paused while km3flow's tasks run, running again afterwards.
+    from km3flow.parallel.dask import DaskExecutor
+
+    assert all(all(v) for v in _profiler_running(client).values())
+    executor = DaskExecutor(client)
+    paused = executor._pause_profilers()
+    assert sorted(paused) == sorted(_profiler_running(client))
+    assert not any(any(v) for v in _profiler_running(client).values())
+    executor._resume_profilers(paused)
+    assert all(all(v) for v in _profiler_running(client).values())
+
+    seen = []
+
+    class Spy(DaskExecutor):
+        def _run(self, tasks):
+            seen.append(_profiler_running(self.client))
+            return super()._run(tasks)
+
+    files = [testdata("offline/km3net_offline.root")] * 2
+    pipe = Pipeline()
+    pipe.attach(FilePump, filenames=files)
+    pipe.attach(HDF5Sink, filename=str(tmp_path / "out.h5"))
+    pipe.drain(executor=Spy(client))
+    assert seen and not any(any(v) for v in seen[0].values())
+    assert all(all(v) for v in _profiler_running(client).values())
+
+    seen.clear()
+    pipe = Pipeline()
+    pipe.attach(FilePump, filenames=files)
+    pipe.attach(HDF5Sink, filename=str(tmp_path / "kept.h5"))
+    pipe.drain(executor=Spy(client, pause_profiler=False))
+    assert all(all(v) for v in seen[0].values())
