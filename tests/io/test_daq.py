@@ -279,9 +279,19 @@ def test_wrong_format_files_raise_format_error(testdata):
         parse_summaryslice(_bytes(testdata, "IO_EVT.dat")[:5724])
 
 
+def _hit_keys(hits):
+    """The hits' (dom_id, channel_id, time, tot) as 10-byte keys (an exact reference)."""
+    from km3flow.io.daq.format import SNAPSHOT_HIT_DTYPE
+
+    packed = np.empty(len(hits), SNAPSHOT_HIT_DTYPE)
+    for name in SNAPSHOT_HIT_DTYPE.names:
+        packed[name] = hits[name]
+    return packed.view("V10")
+
+
 def test_triggered_flags_equal_the_bytewise_match(testdata):
-    from km3flow.io.daq.parse import _hit_keys, triggered_flags
     from km3flow.io.daq.format import SNAPSHOT_HIT_DTYPE, TRIGGERED_HIT_DTYPE
+    from km3flow.io.daq.triggered import triggered_flags
 
     for name, legacy in [("IO_EVT.dat", False), ("IO_EVT_legacy.dat", True)]:
         for blob in DAQReader(filename=testdata(f"daq/{name}"), legacy=legacy):
@@ -293,7 +303,7 @@ def test_triggered_flags_equal_the_bytewise_match(testdata):
             exact = np.isin(_hit_keys(snap), _hit_keys(tr))
             assert np.array_equal(hits.triggered, exact)
             assert np.array_equal(triggered_flags(snap, tr), exact)
-    # a time beyond 2**27 ns and a duplicated key take the exact fallback
+    # a time beyond 2**27 ns and a duplicated triggered key
     snap = np.zeros(3, SNAPSHOT_HIT_DTYPE)
     snap["time"] = [1, 1 << 30, 5]
     snap["tot"] = [1, 2, 3]

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from km3flow.io.daq import DAQReader, index_frames
-from km3flow.io.daq import bulk
+from km3flow.io.daq import bulk, triggered
 from km3flow.io.daq.format import SNAPSHOT_HIT_DTYPE, TRIGGERED_HIT_DTYPE
 
 _FIELDS = ("dom_id", "channel_id", "time", "tot")
@@ -142,8 +142,8 @@ def test_triggered_flag_with_small_groups_and_few_hash_rounds(testdata, monkeypa
     # groups of 1 or 50 triggered hits (one event or a few per table); after 0 or 1 hash
     # rounds the rest goes to the exact set fallback
     data, truth = _mutated_stream(testdata, seed=7, copies=12)
-    monkeypatch.setattr(bulk, "_GROUP", group)
-    monkeypatch.setattr(bulk, "_MAX_ROUNDS", rounds)
+    monkeypatch.setattr(triggered, "_GROUP", group)
+    monkeypatch.setattr(triggered, "_MAX_ROUNDS", rounds)
     assert bulk.read_events(data).hits.triggered.tolist() == sum(truth, [])
 
 
@@ -160,12 +160,12 @@ def test_hash_rounds_resolve_collisions_exactly(monkeypatch):
     a_t, b_t = np.concatenate([a_t, a_t[:50]]), np.concatenate([b_t, b_t[:50]])
     expected = [True] * 5000 + [False] * 5100
     depths = []
-    match_words = bulk._match_words
+    match_words = triggered._match_words
 
     def counting(*args):
         depths.append(args[4] if len(args) == 5 else 0)
         return match_words(*args)
 
-    monkeypatch.setattr(bulk, "_match_words", counting)
-    assert bulk._match_words(a_s, b_s, a_t, b_t).tolist() == expected
+    monkeypatch.setattr(triggered, "_match_words", counting)
+    assert triggered._match_words(a_s, b_s, a_t, b_t).tolist() == expected
     assert max(depths) >= 2

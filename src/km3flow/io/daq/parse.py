@@ -25,6 +25,8 @@ from .format import (
     SUPERFRAME_TYPE, TIMESLICE_STREAMS, TIMESLICE_TYPES, TRIGGERED_HIT_DTYPE, TRIGGERED_HITS_DTYPE,
 )
 
+from .triggered import triggered_flags
+
 _HEADER = struct.Struct("<iiiII")
 _I32 = struct.Struct("<i")
 _PREAMBLE = struct.Struct("<ii")
@@ -207,59 +209,6 @@ def decode_event(view: memoryview, hdr: DAQHeader, *, path: str | None = None,
     snap_raw = np.frombuffer(view, SNAPSHOT_HIT_DTYPE, count=n_snap, offset=snap_start)
 
     return event_tables(hdr, counter, mask, overlays, snap_raw, trig_raw)
-
-
-def _hit_keys(hits: np.ndarray) -> np.ndarray:
-    packed = np.empty(len(hits), SNAPSHOT_HIT_DTYPE)
-    for name in SNAPSHOT_HIT_DTYPE.names or ():
-        packed[name] = hits[name]
-    return packed.view("V10")
-
-
-def _key64(hits: np.ndarray) -> np.ndarray | None:
-    """(dom_id, time, channel) packed exactly into 64 bits, or None if it does not fit.
-
-    32 bits of DOM id, 27 bits of time (slices are 100 ms < 2**27 ns) and 5 bits of
-    channel (0..30).
-    """
-    time = hits["time"].astype(np.uint64)
-    channel = hits["channel_id"].astype(np.uint64)
-    if len(hits) and (time.max() >= 1 << 27 or channel.max() >= 32):
-        return None
-    dom = hits["dom_id"].astype(np.uint32).astype(np.uint64)
-    return (dom << np.uint64(32)) | (time << np.uint64(5)) | channel
-
-
-def match_keys(ks: np.ndarray, kt: np.ndarray, tot_s: np.ndarray,
-               tot_t: np.ndarray) -> np.ndarray | None:
-    """For each key in ``ks``: is it in ``kt`` with the same tot? None if ``kt`` repeats."""
-    order = np.argsort(kt)
-    kt = kt[order]
-    if np.any(kt[1:] == kt[:-1]):
-        return None
-    idx = np.searchsorted(kt, ks)
-    idx[idx == len(kt)] = len(kt) - 1
-    match = kt[idx] == ks
-    match &= tot_t[order[idx]] == tot_s
-    return match
-
-
-def triggered_flags(snapshot: np.ndarray, triggered: np.ndarray) -> np.ndarray:
-    """Mark the snapshot hits whose (dom_id, channel_id, time, tot) equal a triggered hit's.
-
-    Matches on an exact 64-bit key of (dom_id, time, channel) with a sorted search, then
-    compares tot; hits that do not fit the key (or a duplicated key) fall back to the
-    slower byte-wise comparison.
-    """
-    if not len(snapshot) or not len(triggered):
-        return np.zeros(len(snapshot), dtype=bool)
-    ks, kt = _key64(snapshot), _key64(triggered)
-    match = None
-    if ks is not None and kt is not None:
-        match = match_keys(ks, kt, snapshot["tot"], triggered["tot"])
-    if match is None:
-        return np.isin(_hit_keys(snapshot), _hit_keys(triggered))
-    return match
 
 
 def event_tables(
