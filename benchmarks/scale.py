@@ -84,9 +84,14 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _env() -> dict[str, str]:
+    """The environment of a measured km3flow process: this checkout's src first."""
+    return dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
 def run_measured(argv: list[str]) -> dict[str, float | str]:
     """Run ``argv``; sample RssAnon of it (parent) and its descendants (each) every 5 ms."""
-    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = _env()
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
@@ -134,7 +139,7 @@ def run_side_by_side(argvs: list[list[str]]) -> dict[str, float]:
     """
     import resource
 
-    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = _env()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     procs = [subprocess.Popen(a, env=env, stdout=subprocess.DEVNULL,
